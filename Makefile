@@ -1,0 +1,114 @@
+# lagerbild -- build, test, run.
+#
+#   make          build build/liblagerbild.a and build/lagerbild
+#   make check    install missing packages, build, run every test suite
+#                 against a throwaway PostgreSQL cluster
+#   make run      cluster under ./var, migrate, demo data, national picture
+#   make bench    ledger throughput beside pgbench on the same cluster
+#   make asan     the test suite built with ASan and UBSan
+#   make lint     banned functions and SQL built by formatting
+#   make format   clang-format every C file
+
+CC ?= cc
+BUILD ?= build
+OPT ?= -O2 -g
+SAN ?=
+WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+PKGS := libpq libsodium uuid
+TEST_PKGS := check
+
+# Resolved when used, so that `make check` can install pkg-config first.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS))
+TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS))
+
+CPPFLAGS += -D_DEFAULT_SOURCE -Isrc -Ireports
+ALL_CFLAGS = $(WARN) $(OPT) $(SAN) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
+LDLIBS_ALL = $(PKG_LIBS) -lpthread
+
+BIN_SRC := src/main.c $(wildcard src/cmd_*.c)
+LIB_SRC := $(filter-out $(BIN_SRC),$(wildcard src/*.c)) \
+	$(wildcard reports/*.c) $(wildcard importers/*.c)
+TEST_SRC := $(wildcard tests/*.c)
+BENCH_SRC := $(wildcard tests/bench/*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
+BIN_OBJ := $(BIN_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
+
+LIB := $(BUILD)/liblagerbild.a
+BIN := $(BUILD)/lagerbild
+TEST_BIN := $(BUILD)/check_lagerbild
+BENCH_BIN := $(BUILD)/bench_ledger
+
+EMBED_MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
+EMBED_DEMO := $(sort $(wildcard contrib/demo/*.sql))
+
+.PHONY: all deps check run bench asan lint format clean
+.DELETE_ON_ERROR:
+
+all: $(BIN)
+
+deps:
+	@bash contrib/deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -Itests -c -o $@ $<
+
+$(BUILD)/embedded.c: contrib/embed.sh $(EMBED_MIGRATIONS) $(EMBED_DEMO)
+	@mkdir -p $(BUILD)
+	sh contrib/embed.sh $@ -- embedded_migrations $(EMBED_MIGRATIONS) \
+		-- embedded_demo $(EMBED_DEMO)
+
+$(BUILD)/embedded.o: $(BUILD)/embedded.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BIN_OBJ) $(LIB)
+	$(CC) $(OPT) $(SAN) -o $@ $(BIN_OBJ) $(LIB) $(LDLIBS_ALL)
+
+$(TEST_BIN): $(TEST_OBJ) $(LIB)
+	$(CC) $(OPT) $(SAN) -o $@ $(TEST_OBJ) $(LIB) $(TEST_LIBS) $(LDLIBS_ALL)
+
+$(BENCH_BIN): $(BENCH_OBJ) $(LIB)
+	$(CC) $(OPT) $(SAN) -o $@ $(BENCH_OBJ) $(LIB) $(LDLIBS_ALL)
+
+check: deps
+	$(MAKE) $(BIN) $(TEST_BIN)
+	bash contrib/check-banned.sh
+	bash tests/run.sh $(BUILD)
+
+asan:
+	$(MAKE) check BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
+
+run: deps
+	$(MAKE) $(BIN)
+	bash contrib/run.sh $(BUILD)
+
+bench: deps
+	$(MAKE) $(BIN) $(BENCH_BIN)
+	bash tests/bench/run.sh $(BUILD)
+
+lint:
+	bash contrib/check-banned.sh
+
+format:
+	clang-format -i $(wildcard src/*.[ch] reports/*.[ch] importers/*.[ch] \
+		tests/*.[ch] tests/bench/*.[ch])
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d)

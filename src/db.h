@@ -1,0 +1,87 @@
+/*
+ * db.h -- the one way lagerbild talks to PostgreSQL.
+ *
+ * Every statement goes out with $n parameters (PQexecParams or a named
+ * prepared statement).  The wrapper checks the result status, turns the
+ * SQLSTATE into an err code, and logs the failing statement when the failure
+ * is not one the caller is expected to report itself (bad input, conflicts).
+ */
+#ifndef LAGERBILD_DB_H
+#define LAGERBILD_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "err.h"
+
+/* The role that owns nothing, under which all non-administrative work runs. */
+#define DB_APP_ROLE "lagerbild_app"
+
+/* A statement prepared on first use, once per connection. */
+struct db_stmt {
+	const char *name; /* unique among statements; "" is not allowed */
+	const char *sql;
+	int nparams;
+};
+
+#define DB_MAX_PREPARED 64
+
+struct db {
+	PGconn *conn;
+	bool in_tx;
+	const struct db_stmt *prepared[DB_MAX_PREPARED];
+	int nprepared;
+	char sqlstate[6]; /* of the last failure, "" if none or no server */
+};
+
+/*
+ * Connect using conninfo, or when it is NULL, $DATABASE_URL, or failing that
+ * the standard PG* variables.  The caller frees *out with db_close.
+ */
+int db_connect(struct db **out, const char *conninfo, struct err *e);
+
+/* Close and free.  Accepts NULL. */
+void db_close(struct db *db);
+
+/*
+ * Run one statement with text parameters (NULL entries are SQL NULL).
+ * Returns the result, which the caller PQclears, or NULL with e set.
+ */
+PGresult *db_exec(struct db *db, const char *sql, int nparams,
+		  const char *const *params, struct err *e);
+
+/* As db_exec, preparing stmt on this connection the first time. */
+PGresult *db_exec_stmt(struct db *db, const struct db_stmt *stmt,
+		       const char *const *params, struct err *e);
+
+/* Run a statement whose result is not needed.  0 or -1. */
+int db_command(struct db *db, const char *sql, int nparams,
+	       const char *const *params, struct err *e);
+
+/*
+ * Run a script of several statements without parameters (migrations, seed
+ * data) through the simple query protocol.  0 or -1.
+ */
+int db_script(struct db *db, const char *sql, struct err *e);
+
+/* Transactions.  db_rollback never fails the caller: it is the error path. */
+int db_begin(struct db *db, struct err *e);
+int db_commit(struct db *db, struct err *e);
+void db_rollback(struct db *db);
+
+/*
+ * Drop to the application role (SET ROLE lagerbild_app) and record who acts,
+ * for the ledger's recorded_by, for the rest of the session.
+ */
+int db_become_app(struct db *db, const char *actor, struct err *e);
+
+/* True when the last failure had this SQLSTATE. */
+bool db_failed_with(const struct db *db, const char *sqlstate);
+
+/* Field accessors for a row of a result: text, and int64 (0 when NULL). */
+const char *db_text(const PGresult *res, int row, int col);
+int64_t db_int64(const PGresult *res, int row, int col);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * settings.c -- the settings table.
+ *
+ * Secrets are never printed: a value marked secret shows as "(set)".
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "settings.h"
+#include "validate.h"
+
+struct setting {
+	const char *name;
+	const char *env;
+	const char *def; /* NULL: no default */
+	bool secret;
+	int (*check)(const char *value, const char *field, struct err *e);
+	const char *description;
+	const char *value; /* after settings_load */
+	const char *origin;
+};
+
+static int check_log_level(const char *v, const char *field, struct err *e)
+{
+	enum log_level level;
+
+	if (log_level_parse(v, &level) < 0)
+		return err_set(e, ERR_INVALID, field,
+			       "%s \"%.20s\": not one of debug, info, "
+			       "warning, error",
+			       field, v);
+	return 0;
+}
+
+static int check_actor(const char *v, const char *field, struct err *e)
+{
+	return validate_text(v, 200, false, field, e);
+}
+
+static struct setting settings[] = {
+	{"database_url", "DATABASE_URL", NULL, true, NULL,
+	 "libpq connection string or URI; unset: the PG* variables", NULL,
+	 NULL},
+	{"log_level", "LAGERBILD_LOG_LEVEL", "info", false, check_log_level,
+	 "lowest level logged to stderr: debug, info, warning, error", NULL,
+	 NULL},
+	{"actor", "LAGERBILD_ACTOR", NULL, false, check_actor,
+	 "who the command line acts as; unset: cli:<OS user>", NULL, NULL},
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+int settings_load(struct err *e)
+{
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		struct setting *s = &settings[i];
+		const char *v = getenv(s->env);
+
+		if (v && v[0]) {
+			if (s->check && s->check(v, s->env, e) < 0)
+				return -1;
+			s->value = v;
+			s->origin = s->env;
+		} else {
+			s->value = s->def;
+			s->origin = "default";
+		}
+	}
+	return 0;
+}
+
+const char *settings_get(const char *name)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (strcmp(settings[i].name, name) == 0)
+			return settings[i].value;
+	return NULL;
+}
+
+void settings_print(FILE *out)
+{
+	fprintf(out, "%-14s %-24s %-20s %s\n", "name", "value", "origin",
+		"description");
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		const char *v =
+			s->value ? (s->secret ? "(set)" : s->value) : "(unset)";
+
+		fprintf(out, "%-14s %-24.60s %-20s %s\n", s->name, v, s->origin,
+			s->description);
+	}
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# run.sh BUILD -- ledger throughput beside pgbench -N on the same cluster.
+#
+# Records N ledger events through the library (BUILD/bench_ledger) at 1 and
+# 8 concurrent connections and runs pgbench's simple-update script with the
+# same number of clients and transactions on the same cluster, alternately,
+# then prints events/s, pgbench TPS and their ratio.  The goal is a ratio of
+# at least 0.5 at 8 clients.  Missing it is reported, not failed: the exit
+# status is non-zero only when something could not be run.
+#
+# The cluster is a throwaway one in a temporary directory, removed
+# afterwards, with fsync and synchronous_commit on: both sides commit one
+# transaction per event, so durability is part of what is measured.  To use
+# an existing server instead, export PGHOST (PGPORT, PGUSER) with
+# LAGERBILD_BENCH_EXTERNAL=1; the databases lb_bench and pgbench_ref are then
+# dropped and created there, and dropped again at the end.
+#
+# Environment: BENCH_EVENTS (default 20000) events, and pgbench transactions,
+# per run; BENCH_ROUNDS (default 1) runs of each pair, the best one kept;
+# PGBIN (default /usr/lib/postgresql/15/bin) for pgbench and psql.
+# Progress goes to stderr, the table to stdout.
+set -euo pipefail
+build=${1:-build}
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=$(cd "$build" && pwd)
+
+events=${BENCH_EVENTS:-20000}
+rounds=${BENCH_ROUNDS:-1}
+clients_list=(1 8)
+ledger_db=lb_bench
+ref_db=pgbench_ref
+
+note() { echo "bench: $*" >&2; }
+die() {
+	echo "bench: error: $*" >&2
+	exit 1
+}
+
+[[ $events =~ ^[1-9][0-9]{0,8}$ ]] ||
+	die "BENCH_EVENTS must be a whole number from 1 to 999999999"
+[[ $rounds =~ ^[1-9][0-9]?$ ]] ||
+	die "BENCH_ROUNDS must be a whole number from 1 to 99"
+for c in "${clients_list[@]}"; do
+	((events >= c)) || die "BENCH_EVENTS must be at least $c"
+done
+
+# pgbench and psql of the server's version; they need not be on PATH.
+find_tool() {
+	local name=$1 dir
+	for dir in "${PGBIN:-}" /usr/lib/postgresql/15/bin; do
+		if [[ -n $dir && -x $dir/$name ]]; then
+			echo "$dir/$name"
+			return
+		fi
+	done
+	command -v "$name" || die "cannot find $name; set PGBIN"
+}
+pgbench=$(find_tool pgbench)
+psql=$(find_tool psql)
+for f in "$build/lagerbild" "$build/bench_ledger"; do
+	[[ -x $f ]] || die "$f is missing; run: make $f"
+done
+
+unset DATABASE_URL PGDATABASE
+dir=""
+cleanup() {
+	local status=$?
+	if [[ -n $dir ]]; then
+		"$top/contrib/pgcluster.sh" stop "$dir/pg" --remove \
+			>/dev/null 2>&1 || true
+		rm -rf -- "$dir"
+	elif [[ ${dropped_at_exit:-0} == 1 ]]; then
+		"$psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS $ledger_db" \
+			-c "DROP DATABASE IF EXISTS $ref_db" >/dev/null 2>&1 || true
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+
+if [[ ${LAGERBILD_BENCH_EXTERNAL:-0} != 1 ]]; then
+	dir=$(mktemp -d /tmp/lagerbild-bench.XXXXXX)
+	chmod 755 "$dir"
+	note "starting a throwaway cluster in $dir/pg (fsync on)"
+	# Not PGCLUSTER_FAST: commits must cost what they cost in production.
+	env=$(PGCLUSTER_FAST=0 "$top/contrib/pgcluster.sh" start "$dir/pg")
+	eval "$env"
+else
+	note "using the server at ${PGHOST:-(default)}:${PGPORT:-(default)}"
+	dropped_at_exit=1
+fi
+export PGHOST PGPORT PGUSER
+# "database ... does not exist, skipping" and the like are not progress.
+export PGOPTIONS="-c client_min_messages=warning"
+
+sql() {
+	"$psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "$1" >&2
+}
+
+# A checkpoint before each timed run, so that neither side pays for the
+# other's dirty buffers.  Only a superuser may; elsewhere it is skipped.
+checkpoint() {
+	"$psql" -X -q -d postgres -c CHECKPOINT >/dev/null 2>&1 ||
+		note "(CHECKPOINT not allowed; runs may be noisier)"
+}
+
+note "creating $ledger_db: migrate and fixture"
+sql "DROP DATABASE IF EXISTS $ledger_db"
+sql "CREATE DATABASE $ledger_db"
+DATABASE_URL=dbname=$ledger_db "$build/lagerbild" migrate >&2
+DATABASE_URL=dbname=$ledger_db "$build/bench_ledger" --setup
+
+note "creating $ref_db: pgbench -i -s 10"
+sql "DROP DATABASE IF EXISTS $ref_db"
+sql "CREATE DATABASE $ref_db"
+"$pgbench" -i -s 10 -q "$ref_db" >&2
+
+# Value of key=VALUE in a bench_ledger result line.
+field() {
+	sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" <<<" $2"
+}
+
+# The larger of two decimal numbers ("" counts as none).
+max() {
+	awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 > a + 0) ? b : a }'
+}
+
+declare -A ledger_best pgbench_best
+for c in "${clients_list[@]}"; do
+	jobs=$((c < 2 ? c : 2))
+	per_client=$((events / c))
+	ledger_best[$c]=""
+	pgbench_best[$c]=""
+	for ((r = 1; r <= rounds; r++)); do
+		note "clients=$c round $r/$rounds: ledger, $events events"
+		checkpoint
+		line=$(DATABASE_URL=dbname=$ledger_db "$build/bench_ledger" \
+			--clients "$c" --events "$events")
+		note "  $line"
+		eps=$(field events_per_sec "$line")
+		[[ $eps =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+			die "no events_per_sec in bench_ledger output: $line"
+		ledger_best[$c]=$(max "${ledger_best[$c]}" "$eps")
+
+		note "clients=$c round $r/$rounds: pgbench -N -c $c -j $jobs" \
+			"-t $per_client"
+		checkpoint
+		out=$("$pgbench" -N -n -c "$c" -j "$jobs" -t "$per_client" \
+			"$ref_db")
+		tps=$(sed -n \
+			's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' \
+			<<<"$out")
+		[[ $tps =~ ^[0-9]+(\.[0-9]+)?$ ]] || {
+			echo "$out" >&2
+			die "no tps line in pgbench output"
+		}
+		if grep -Eq '^number of failed transactions: [1-9]' <<<"$out"; then
+			echo "$out" >&2
+			die "pgbench reports failed transactions"
+		fi
+		note "  pgbench tps=$tps"
+		pgbench_best[$c]=$(max "${pgbench_best[$c]}" "$tps")
+	done
+done
+
+echo
+echo "ledger vs pgbench -N, $events events or transactions per run," \
+	"best of $rounds"
+printf '%-7s  %15s  %14s  %5s\n' clients "ledger events/s" "pgbench -N tps" \
+	ratio
+for c in "${clients_list[@]}"; do
+	awk -v c="$c" -v l="${ledger_best[$c]}" -v p="${pgbench_best[$c]}" \
+		'BEGIN { printf "%-7s  %15.1f  %14.1f  %5.2f\n", c, l, p, l / p }'
+done
+awk -v l="${ledger_best[8]}" -v p="${pgbench_best[8]}" 'BEGIN {
+	r = l / p
+	printf "bench: ratio at 8 clients = %.2f (goal >= 0.50)%s\n", r,
+		(r >= 0.5 ? "" : ": goal missed")
+}'

@@ -1,0 +1,19 @@
+/*
+ * suites.h -- the Check suites that tests/check_main.c runs.
+ */
+#ifndef LAGERBILD_TEST_SUITES_H
+#define LAGERBILD_TEST_SUITES_H
+
+#include <check.h>
+
+/* Pure: no database. */
+Suite *validate_suite(void);
+Suite *ledger_unit_suite(void);
+
+/* Need a server: see tests/testdb.h. */
+Suite *migrate_suite(void);
+Suite *ledger_suite(void);
+Suite *verify_suite(void);
+Suite *cli_suite(void);
+
+#endif

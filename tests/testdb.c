@@ -1,0 +1,175 @@
+/*
+ * testdb.c -- per-test databases copied from a migrated template.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "embedded.h"
+#include "migrate.h"
+#include "testdb.h"
+
+static char template_name[64];
+static char test_name[64];
+static char test_conninfo[128];
+
+/* Run one administrative statement on the maintenance database. */
+static bool admin(const char *sql)
+{
+	PGconn *conn = PQconnectdb(
+		"dbname=postgres options='-c client_min_messages=warning'");
+	PGresult *res = NULL;
+	bool ok = false;
+
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "testdb: %s", PQerrorMessage(conn));
+		goto out;
+	}
+	res = PQexec(conn, sql);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		fprintf(stderr, "testdb: %s: %s", sql, PQerrorMessage(conn));
+out:
+	PQclear(res);
+	PQfinish(conn);
+	return ok;
+}
+
+bool testdb_init(void)
+{
+	char sql[160], conninfo[96];
+	struct migrate_result r;
+	struct db *db = NULL;
+	struct err e = {0};
+	bool ok = false;
+
+	snprintf(template_name, sizeof(template_name), "lb_tmpl_%ld",
+		 (long)getpid());
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", template_name);
+	if (!admin(sql))
+		return false;
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", template_name);
+	if (!admin(sql))
+		return false;
+	snprintf(conninfo, sizeof(conninfo), "dbname=%s", template_name);
+	if (db_connect(&db, conninfo, &e) < 0 ||
+	    migrate_run(db, embedded_migrations, embedded_migrations_count, &r,
+			&e) < 0) {
+		fprintf(stderr, "testdb: template: %s\n", e.msg);
+		goto out;
+	}
+	ok = true;
+out:
+	/* A template must have no connections when it is copied. */
+	db_close(db);
+	return ok;
+}
+
+void testdb_fini(void)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", template_name);
+	admin(sql);
+}
+
+const char *testdb_create(void)
+{
+	static unsigned counter;
+	char sql[200];
+
+	snprintf(test_name, sizeof(test_name), "lb_t_%ld_%u", (long)getpid(),
+		 counter++);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s TEMPLATE %s", test_name,
+		 template_name);
+	ck_assert_msg(admin(sql), "cannot create test database %s", test_name);
+	snprintf(test_conninfo, sizeof(test_conninfo), "dbname=%s", test_name);
+	return test_conninfo;
+}
+
+void testdb_drop(void)
+{
+	char sql[200];
+
+	if (!test_name[0])
+		return;
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
+		 test_name);
+	admin(sql);
+	test_name[0] = '\0';
+}
+
+struct db *testdb_connect(void)
+{
+	struct db *db = NULL;
+	struct err e = {0};
+
+	ck_assert_msg(db_connect(&db, test_conninfo, &e) == 0, "connect: %s",
+		      e.msg);
+	return db;
+}
+
+struct db *testdb_connect_app(const char *actor)
+{
+	struct db *db = testdb_connect();
+	struct err e = {0};
+
+	ck_assert_msg(db_become_app(db, actor, &e) == 0, "set role: %s", e.msg);
+	return db;
+}
+
+int64_t testdb_scalar_params(struct db *db, const char *sql, int nparams,
+			     const char *const *params)
+{
+	struct err e = {0};
+	PGresult *res = db_exec(db, sql, nparams, params, &e);
+	int64_t v;
+
+	ck_assert_msg(res != NULL, "%s: %s", sql, e.msg);
+	ck_assert_msg(PQntuples(res) == 1, "%s: %d rows", sql, PQntuples(res));
+	v = db_int64(res, 0, 0);
+	PQclear(res);
+	return v;
+}
+
+int64_t testdb_scalar(struct db *db, const char *sql)
+{
+	return testdb_scalar_params(db, sql, 0, NULL);
+}
+
+int64_t testdb_site(struct db *db, const char *region, const char *code)
+{
+	const char *params[] = {region, code};
+	struct err e = {0};
+	PGresult *res = db_exec(
+		db,
+		"INSERT INTO site (region_code, code, name, kind, host_region_code)"
+		" VALUES ($1, $2, 'Testlager ' || $2, 'central', $1) RETURNING id",
+		2, params, &e);
+	int64_t id;
+
+	ck_assert_msg(res != NULL, "site %s: %s", code, e.msg);
+	id = db_int64(res, 0, 0);
+	PQclear(res);
+	return id;
+}
+
+int64_t testdb_product(struct db *db, const char *vnr, const char *name)
+{
+	const char *params[] = {vnr, name};
+	struct err e = {0};
+	PGresult *res = db_exec(
+		db,
+		"INSERT INTO product (category, name, vnr, atc, pack_size)"
+		" VALUES ('medicine', $2, $1, 'N01AX10', 10) RETURNING id",
+		2, params, &e);
+	int64_t id;
+
+	ck_assert_msg(res != NULL, "product %s: %s", vnr, e.msg);
+	id = db_int64(res, 0, 0);
+	PQclear(res);
+	return id;
+}
