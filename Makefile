@@ -63,6 +63,11 @@ $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -Itests -c -o $@ $<
 
+# Benchmarks are programs of their own, not Check suites.
+$(BUILD)/tests/bench/%.o: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
 $(BUILD)/embedded.c: contrib/embed.sh $(EMBED_MIGRATIONS) $(EMBED_DEMO)
 	@mkdir -p $(BUILD)
 	sh contrib/embed.sh $@ -- embedded_migrations $(EMBED_MIGRATIONS) \

@@ -258,10 +258,10 @@ static int fetch_regions(struct db *db, struct prepared_event *p, size_t n,
 	ids[len++] = '}';
 	ids[len] = '\0';
 	params[0] = ids;
-	res = db_exec(
-		db,
-		"SELECT id, region_code FROM site WHERE id = ANY ($1::bigint[])",
-		1, params, e);
+	res = db_exec(db,
+		      "SELECT id, region_code FROM site"
+		      " WHERE id = ANY ($1::bigint[])",
+		      1, params, e);
 	if (!res)
 		goto out;
 	for (int row = 0; row < PQntuples(res); row++) {

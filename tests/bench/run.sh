@@ -69,7 +69,7 @@ cleanup() {
 		"$top/contrib/pgcluster.sh" stop "$dir/pg" --remove \
 			>/dev/null 2>&1 || true
 		rm -rf -- "$dir"
-	elif [[ ${dropped_at_exit:-0} == 1 ]]; then
+	elif [[ ${drop_at_exit:-0} == 1 ]]; then
 		"$psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS $ledger_db" \
 			-c "DROP DATABASE IF EXISTS $ref_db" >/dev/null 2>&1 || true
 	fi
@@ -86,7 +86,7 @@ if [[ ${LAGERBILD_BENCH_EXTERNAL:-0} != 1 ]]; then
 	eval "$env"
 else
 	note "using the server at ${PGHOST:-(default)}:${PGPORT:-(default)}"
-	dropped_at_exit=1
+	drop_at_exit=1
 fi
 export PGHOST PGPORT PGUSER
 # "database ... does not exist, skipping" and the like are not progress.
