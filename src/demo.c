@@ -1,7 +1,7 @@
 /*
  * demo.c -- run the embedded demo scripts (contrib/demo).
  *
- * catalog.sql inserts sites and products; activity.sql defines
+ * 01_catalog.sql inserts sites and products; 02_activity.sql defines
  * pg_temp.demo_activity(days, seed), which inserts the events through the
  * ledger trigger and returns how many it inserted.
  */

@@ -1004,7 +1004,7 @@ START_TEST(test_demo)
 	cli_at(dburl, "demo", "--days", "3", NULL);
 	if (run.code == 1 && strstr(run.err, "pg_temp") &&
 	    strstr(run.err, "does not exist")) {
-		/* contrib/demo/activity.sql is not in this build yet. */
+		/* contrib/demo/02_activity.sql is not in this build yet. */
 		fprintf(stderr,
 			"check_cli: demo skipped, the binary has no "
 			"demo_activity function: %.300s",

@@ -1,10 +1,10 @@
--- activity.sql -- demo stock activity for `lagerbild demo`: defines
+-- 02_activity.sql -- demo stock activity for `lagerbild demo`: defines
 -- pg_temp.demo_activity(days, seed), which writes `days` days of ledger
--- events up to now() for the sites and products of catalog.sql and returns
+-- events up to now() for the sites and products of 01_catalog.sql and returns
 -- how many events it inserted.
 --
 -- Run by `lagerbild demo` as the database owner, in the transaction that
--- loads catalog.sql, and then called as SELECT pg_temp.demo_activity($1, $2).
+-- loads 01_catalog.sql, and then called as SELECT pg_temp.demo_activity($1, $2).
 -- This file only creates the function; it reads site, region and product
 -- when called, so it does not matter which of the two files runs first.
 --

@@ -1,8 +1,8 @@
--- catalog.sql -- demo reference data for `lagerbild demo`: the sites of all
+-- 01_catalog.sql -- demo reference data for `lagerbild demo`: the sites of all
 -- 21 regions and a catalogue of about 300 healthcare products.
 --
 -- Run by `lagerbild demo` as the database owner, after the migrations and
--- before activity.sql, in the same transaction.  Plain SQL for the simple
+-- before 02_activity.sql, in the same transaction.  Plain SQL for the simple
 -- query protocol: no psql meta-commands, no parameters, no BEGIN/COMMIT.
 --
 -- Deterministic: no random(), so identifiers (NPL ids, Vnr, GTIN) are the
