@@ -51,6 +51,11 @@ CREATE TABLE stock_event (
 	recorded_at timestamptz NOT NULL DEFAULT now(),
 	recorded_by text NOT NULL CHECK (length(recorded_by) BETWEEN 1 AND 200),
 	source text NOT NULL DEFAULT 'cli' CHECK (length(source) BETWEEN 1 AND 64),
+	-- Where the write came from, from the session (sql/003_auth.sql): the
+	-- API token used, the client address and the request id.
+	token_id bigint,
+	remote text CHECK (length(remote) <= 64),
+	request_id uuid,
 	PRIMARY KEY (region_code, id),
 	UNIQUE (region_code, idempotency_key),
 	-- also the index for reading one balance's history in order
@@ -119,6 +124,9 @@ BEGIN
 	IF actor IS NOT NULL THEN
 		NEW.recorded_by := actor;
 	END IF;
+	NEW.token_id := nullif(current_setting('lagerbild.token_id', true), '')::bigint;
+	NEW.remote := nullif(current_setting('lagerbild.remote', true), '');
+	NEW.request_id := nullif(current_setting('lagerbild.request_id', true), '')::uuid;
 	NEW.recorded_at := now();
 	IF NEW.occurred_at > now() + interval '1 day' THEN
 		RAISE EXCEPTION USING ERRCODE = 'LB008',

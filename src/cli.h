@@ -23,6 +23,8 @@ int cmd_totals(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 /* Report a usage error for cmd and return EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -38,9 +40,11 @@ int cli_fail(const struct err *e, bool parsing);
 int cli_bad_option(const char *cmd, char **argv);
 
 /*
- * Connect to the database from the environment and check that it has been
- * migrated.  With as_app, drop to the application role and act as
- * cli_actor().  The caller db_closes *db.
+ * Connect to the database from the environment, check that it has been
+ * migrated, and act as the system identity named cli_actor().  With as_app,
+ * drop to the application role first, so that grants and row-level security
+ * apply; without, stay the schema owner (user and token administration).
+ * The caller db_closes *db.
  */
 int cli_connect(struct db **db, bool as_app, struct err *e);
 

@@ -232,14 +232,26 @@ void db_rollback(struct db *db)
 	db->in_tx = false;
 }
 
-int db_become_app(struct db *db, const char *actor, struct err *e)
+int db_set_app_role(struct db *db, struct err *e)
+{
+	return db_command(db, "SET ROLE " DB_APP_ROLE, 0, NULL, e);
+}
+
+int db_act_as_system(struct db *db, const char *actor, struct err *e)
 {
 	const char *params[] = {actor};
 
-	if (db_command(db, "SET ROLE " DB_APP_ROLE, 0, NULL, e) < 0)
-		return -1;
-	return db_command(db, "SELECT set_config('lagerbild.actor', $1, false)",
+	return db_command(db,
+			  "SELECT set_config('lagerbild.role', 'system', false),"
+			  " set_config('lagerbild.actor', $1, false)",
 			  1, params, e);
+}
+
+int db_become_app(struct db *db, const char *actor, struct err *e)
+{
+	if (db_set_app_role(db, e) < 0)
+		return -1;
+	return db_act_as_system(db, actor, e);
 }
 
 bool db_failed_with(const struct db *db, const char *sqlstate)

@@ -71,10 +71,18 @@ int db_begin(struct db *db, struct err *e);
 int db_commit(struct db *db, struct err *e);
 void db_rollback(struct db *db);
 
+/* SET ROLE lagerbild_app for the rest of the session. */
+int db_set_app_role(struct db *db, struct err *e);
+
 /*
- * Drop to the application role (SET ROLE lagerbild_app) and record who acts,
- * for the ledger's recorded_by, for the rest of the session.
+ * Act for the rest of the session as the command line does: the system
+ * identity (row-level security admits it everywhere), named actor in the
+ * ledger's recorded_by and the audit log.  A request's auth_begin overrides
+ * this for its own transaction.
  */
+int db_act_as_system(struct db *db, const char *actor, struct err *e);
+
+/* db_set_app_role, then db_act_as_system. */
 int db_become_app(struct db *db, const char *actor, struct err *e);
 
 /* True when the last failure had this SQLSTATE. */

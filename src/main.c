@@ -31,6 +31,8 @@ static const struct command commands[] = {
 	{"verify", cmd_verify,
 	 "recompute balances from the ledger; report drift"},
 	{"demo", cmd_demo, "load a realistic demo data set"},
+	{"user", cmd_user, "add, list and disable users"},
+	{"token", cmd_token, "create, list and revoke API tokens"},
 	{"config", cmd_config, "show the settings and where they come from"},
 };
 
@@ -105,7 +107,9 @@ int cli_connect(struct db **db, bool as_app, struct err *e)
 		goto fail;
 	}
 	PQclear(res);
-	if (as_app && db_become_app(*db, cli_actor(), e) < 0)
+	res = NULL;
+	if ((as_app && db_set_app_role(*db, e) < 0) ||
+	    db_act_as_system(*db, cli_actor(), e) < 0)
 		goto fail;
 	return 0;
 fail:

@@ -435,6 +435,14 @@ static const struct help_case {
 	{{"verify", "--help"}, "Usage: lagerbild verify"},
 	{{"demo", "--help"}, "Usage: lagerbild demo"},
 	{{"config", "--help"}, "Usage: lagerbild config"},
+	{{"user", "--help"}, "Usage: lagerbild user add"},
+	{{"user", "add", "--help"}, "Usage: lagerbild user add"},
+	{{"user", "list", "--help"}, "Usage: lagerbild user add"},
+	{{"user", "disable", "--help"}, "Usage: lagerbild user add"},
+	{{"token", "--help"}, "Usage: lagerbild token create"},
+	{{"token", "create", "--help"}, "Usage: lagerbild token create"},
+	{{"token", "list", "--help"}, "Usage: lagerbild token create"},
+	{{"token", "revoke", "--help"}, "Usage: lagerbild token create"},
 };
 
 /* Help needs no database: point at none, so that connecting would fail. */
@@ -597,6 +605,30 @@ static const struct refusal usage_cases[] = {
 	{{0}, {"demo", "--days", "366"}, {"days", "must be at most 365"}},
 	{{0}, {"demo", "--days", "x"}, {"days", "not a whole number"}},
 	{{0}, {"demo", "--seed", "-1"}, {"seed", "must be at least 0"}},
+	/* users and tokens */
+	{{0}, {"user"}, {"Usage: lagerbild user"}},
+	{{0}, {"user", "add", "--username", "x1"}, {"--role are required"}},
+	{{0},
+	 {"user", "add", "--username", "x1", "--role", "boss"},
+	 {"role", "boss", "not one of"}},
+	{{0},
+	 {"user", "add", "--username", "x1", "--role", "region_contact",
+	  "--region", "02"},
+	 {"region", "02"}},
+	{{0},
+	 {"user", "add", "--username", "Anna", "--role", "viewer"},
+	 {"username", "lower-case"}},
+	{{0},
+	 {"user", "add", "--username", "sam", "--role", "coordinator",
+	  "--region", "01"},
+	 {"coordinator is national"}},
+	{{0}, {"user", "disable"}, {"--username is required"}},
+	{{0}, {"token", "create"}, {"--username is required"}},
+	{{0},
+	 {"token", "create", "--username", "x1", "--days", "0"},
+	 {"days", "must be at least 1"}},
+	{{0}, {"token", "revoke", "--id", "abc"}, {"id", "not a whole number"}},
+	{{0}, {"token", "frobnicate"}, {"unknown subcommand"}},
 	/* A product identifier of no known shape is judged before connecting. */
 	{{0},
 	 {"stock", "record", "--site", SITE, "--product", "12345", "--kind",
@@ -610,6 +642,16 @@ static const struct refusal usage_cases[] = {
 };
 
 static const struct refusal fail_cases[] = {
+	/* Users and tokens that do not exist. */
+	{{0},
+	 {"token", "create", "--username", "nobody"},
+	 {"user nobody", "no such enabled user"}},
+	{{0}, {"user", "disable", "--username", "nobody"}, {"no such user"}},
+	{{0}, {"token", "revoke", "--id", "4242"}, {"token 4242: no such token"}},
+	{{"user", "add", "--username", "anna.01", "--role", "region_contact",
+	  "--region", "01"},
+	 {"user", "add", "--username", "anna.01", "--role", "viewer"},
+	 {"user anna.01 already exists"}},
 	/* What the command line names does not exist. */
 	{{0},
 	 {"stock", "record", "--site", "99-NOPE", "--product", VNR, "--kind",

@@ -35,6 +35,7 @@ int main(void)
 		}
 		srunner_add_suite(sr, migrate_suite());
 		srunner_add_suite(sr, ledger_suite());
+		srunner_add_suite(sr, auth_suite());
 		srunner_add_suite(sr, verify_suite());
 		srunner_add_suite(sr, cli_suite());
 	} else {

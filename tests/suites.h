@@ -12,6 +12,7 @@ Suite *ledger_unit_suite(void);
 
 /* Need a server: see tests/testdb.h. */
 Suite *migrate_suite(void);
+Suite *auth_suite(void);
 Suite *ledger_suite(void);
 Suite *verify_suite(void);
 Suite *cli_suite(void);
