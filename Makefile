@@ -15,7 +15,7 @@ OPT ?= -O2 -g
 SAN ?=
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
-PKGS := libpq libsodium uuid
+PKGS := libpq libsodium uuid libmicrohttpd jansson libcurl
 TEST_PKGS := check
 
 # Resolved when used, so that `make check` can install pkg-config first.
@@ -68,10 +68,11 @@ $(BUILD)/tests/bench/%.o: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/embedded.c: contrib/embed.sh $(EMBED_MIGRATIONS) $(EMBED_DEMO)
+$(BUILD)/embedded.c: contrib/embed.sh $(EMBED_MIGRATIONS) $(EMBED_DEMO) \
+		src/openapi.json
 	@mkdir -p $(BUILD)
 	sh contrib/embed.sh $@ -- embedded_migrations $(EMBED_MIGRATIONS) \
-		-- embedded_demo $(EMBED_DEMO)
+		-- embedded_demo $(EMBED_DEMO) -- embedded_openapi src/openapi.json
 
 $(BUILD)/embedded.o: $(BUILD)/embedded.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -102,7 +103,8 @@ run: deps
 	$(MAKE) $(BIN)
 	bash contrib/run.sh $(BUILD)
 
-bench: deps
+bench:
+	@bash contrib/deps.sh --bench
 	$(MAKE) $(BIN) $(BENCH_BIN)
 	bash tests/bench/run.sh $(BUILD)
 

@@ -3,6 +3,7 @@
 #
 #   contrib/deps.sh          build + runtime + test dependencies
 #   contrib/deps.sh --dev    also clang, valgrind, clang-format (asan, fuzz)
+#   contrib/deps.sh --bench  also wrk (make bench: the HTTP load)
 #
 # Idempotent: when everything is installed it prints nothing and exits 0.
 # Runs apt-get as root directly, else through `sudo -n`, else fails.
@@ -28,6 +29,11 @@ PACKAGES=(
   libsodium-dev
 )
 
+# make bench: the HTTP load generator.
+BENCH_PACKAGES=(
+  wrk
+)
+
 DEV_PACKAGES=(
   clang
   valgrind
@@ -37,13 +43,14 @@ DEV_PACKAGES=(
 prog=${0##*/}
 
 usage() {
-  echo "usage: $prog [--dev]" >&2
+  echo "usage: $prog [--dev] [--bench]" >&2
 }
 
 want=("${PACKAGES[@]}")
 for arg in "$@"; do
   case $arg in
     --dev) want+=("${DEV_PACKAGES[@]}") ;;
+    --bench) want+=("${BENCH_PACKAGES[@]}") ;;
     -h|--help) usage; exit 0 ;;
     *) echo "$prog: unknown argument: $arg" >&2; usage; exit 2 ;;
   esac

@@ -39,6 +39,13 @@ struct balance_filter {
 int report_balances(struct db *db, const struct balance_filter *f, FILE *out,
 		    enum report_format fmt, struct err *e);
 
+/*
+ * The rows of report_balances, at most f->limit + 1 (one more than asked
+ * tells the caller there are more).  The caller PQclears *out.
+ */
+int report_balances_query(struct db *db, const struct balance_filter *f,
+			  PGresult **out, struct err *e);
+
 /* ---- totals: `lagerbild totals` ---- */
 
 enum totals_by {
@@ -57,5 +64,9 @@ struct totals_filter {
 /* National totals from the per-region aggregates. */
 int report_totals(struct db *db, const struct totals_filter *f, FILE *out,
 		  enum report_format fmt, struct err *e);
+
+/* The rows of report_totals; the caller PQclears *out. */
+int report_totals_query(struct db *db, const struct totals_filter *f,
+			PGresult **out, struct err *e);
 
 #endif

@@ -11,7 +11,8 @@
 
 static const char *const by_product_sql =
 	"SELECT coalesce(p.vnr, p.npl_pack_id, p.gtin) AS product, p.name,"
-	" p.category, coalesce(sum(r.quantity), 0) AS qty, p.base_unit AS unit,"
+	" p.category, coalesce(sum(r.quantity), 0)::bigint AS qty,"
+	" p.base_unit AS unit,"
 	" count(*) FILTER (WHERE r.quantity > 0) AS regions_holding"
 	" FROM product p"
 	" LEFT JOIN region_product_stock r ON r.product_id = p.id"
@@ -48,38 +49,38 @@ static const char *const by_category_sql =
 	" AND (NOT $3::boolean OR p.critical)"
 	" GROUP BY p.category ORDER BY p.category";
 
-int report_totals(struct db *db, const struct totals_filter *f, FILE *out,
-		  enum report_format fmt, struct err *e)
+int report_totals_query(struct db *db, const struct totals_filter *f,
+			PGresult **out, struct err *e)
 {
-	static const int num_product[] = {3, 5, -1};
-	static const int num_region[] = {4, -1};
-	static const int num_category[] = {1, 2, 3, 4, -1};
 	char product[24];
 	const char *params[3];
 	const char *sql;
-	const int *numeric;
-	PGresult *res;
 
 	snprintf(product, sizeof(product), "%lld", (long long)f->product_id);
 	params[0] = f->category;
 	params[1] = f->product_id ? product : NULL;
 	params[2] = f->critical_only ? "true" : "false";
 	switch (f->by) {
-	case TOTALS_BY_REGION:
-		sql = by_region_sql;
-		numeric = num_region;
-		break;
-	case TOTALS_BY_CATEGORY:
-		sql = by_category_sql;
-		numeric = num_category;
-		break;
-	default:
-		sql = by_product_sql;
-		numeric = num_product;
-		break;
+	case TOTALS_BY_REGION: sql = by_region_sql; break;
+	case TOTALS_BY_CATEGORY: sql = by_category_sql; break;
+	default: sql = by_product_sql; break;
 	}
-	res = db_exec(db, sql, 3, params, e);
-	if (!res)
+	*out = db_exec(db, sql, 3, params, e);
+	return *out ? 0 : -1;
+}
+
+int report_totals(struct db *db, const struct totals_filter *f, FILE *out,
+		  enum report_format fmt, struct err *e)
+{
+	static const int num_product[] = {3, 5, -1};
+	static const int num_region[] = {4, -1};
+	static const int num_category[] = {1, 2, 3, 4, -1};
+	const int *numeric = f->by == TOTALS_BY_REGION	   ? num_region
+			     : f->by == TOTALS_BY_CATEGORY ? num_category
+							   : num_product;
+	PGresult *res = NULL;
+
+	if (report_totals_query(db, f, &res, e) < 0)
 		return -1;
 	report_write(out, fmt, res, numeric);
 	PQclear(res);

@@ -149,6 +149,17 @@ CREATE TRIGGER api_token_audit AFTER INSERT OR DELETE
 REVOKE ALL ON FUNCTION lb_token_lookup(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lb_token_lookup(bigint) TO lagerbild_app;
 
+-- The region an event belongs to, whoever asks: enough to refuse another
+-- region's caller with 403 instead of pretending the event does not exist,
+-- and nothing of its content.
+CREATE FUNCTION lb_event_region(event bigint) RETURNS char(2)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+	SELECT region_code FROM stock_event
+	 WHERE region_code = ANY (ARRAY(SELECT code FROM region)) AND id = event
+$$;
+REVOKE ALL ON FUNCTION lb_event_region(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lb_event_region(bigint) TO lagerbild_app;
+
 -- ---- row-level security ----
 
 ALTER TABLE stock_event ENABLE ROW LEVEL SECURITY;

@@ -259,6 +259,12 @@ bool db_failed_with(const struct db *db, const char *sqlstate)
 	return strcmp(db->sqlstate, sqlstate) == 0;
 }
 
+bool db_lost_race(const struct db *db)
+{
+	return db_failed_with(db, "23505") || db_failed_with(db, "40P01") ||
+	       db_failed_with(db, "40001");
+}
+
 const char *db_text(const PGresult *res, int row, int col)
 {
 	return PQgetvalue(res, row, col);

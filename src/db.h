@@ -88,6 +88,13 @@ int db_become_app(struct db *db, const char *actor, struct err *e);
 /* True when the last failure had this SQLSTATE. */
 bool db_failed_with(const struct db *db, const char *sqlstate);
 
+/*
+ * True when the last failure was a lost race that deserves a retry of the
+ * whole transaction: a deadlock, a serialization failure, or a unique key
+ * that a concurrent transaction took first.
+ */
+bool db_lost_race(const struct db *db);
+
 /* Field accessors for a row of a result: text, and int64 (0 when NULL). */
 const char *db_text(const PGresult *res, int row, int col);
 int64_t db_int64(const PGresult *res, int row, int col);

@@ -18,5 +18,8 @@ extern const struct embedded_file embedded_migrations[];
 extern const size_t embedded_migrations_count;
 extern const struct embedded_file embedded_demo[];
 extern const size_t embedded_demo_count;
+/* The OpenAPI 3 document of /api/v1 (src/openapi.json), one file. */
+extern const struct embedded_file embedded_openapi[];
+extern const size_t embedded_openapi_count;
 
 #endif

@@ -13,6 +13,7 @@
 #include <sodium.h>
 #include <uuid/uuid.h>
 
+#include "auth.h"
 #include "ledger.h"
 #include "validate.h"
 
@@ -145,7 +146,7 @@ int ledger_validate(const struct ledger_event *ev, struct err *e)
 	if (ev->key && validate_uuid(ev->key, "key", e) < 0)
 		return -1;
 	if (ev->occurred_at &&
-	    validate_text(ev->occurred_at, 40, false, "occurred_at", e) < 0)
+	    parse_timestamp(ev->occurred_at, NULL, "occurred_at", e) < 0)
 		return -1;
 	if (ev->source && validate_text(ev->source, 64, false, "source", e) < 0)
 		return -1;
@@ -342,16 +343,16 @@ static void name_position(struct err *e, size_t pos, size_t n)
 		err_prefix(e, "event %zu: ", pos);
 }
 
-static bool lost_race(const struct db *db)
+/*
+ * One try at the whole batch.  With own_tx it is a transaction of its own,
+ * opened as who when who is given (the caller's identity for row-level
+ * security), else as the session's identity.
+ */
+static int attempt(struct db *db, const struct identity *who,
+		   struct prepared_event *p, size_t n, struct ledger_result *res,
+		   bool own_tx, struct err *e)
 {
-	return db_failed_with(db, "23505") || db_failed_with(db, "40P01") ||
-	       db_failed_with(db, "40001");
-}
-
-static int attempt(struct db *db, struct prepared_event *p, size_t n,
-		   struct ledger_result *res, bool own_tx, struct err *e)
-{
-	if (own_tx && db_begin(db, e) < 0)
+	if (own_tx && (who ? auth_begin(db, who, e) : db_begin(db, e)) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (insert_one(db, &p[i], &res[p[i].pos], e) < 0) {
@@ -368,8 +369,9 @@ fail:
 	return -1;
 }
 
-int ledger_record_batch(struct db *db, const struct ledger_event *evs, size_t n,
-			struct ledger_result *res, struct err *e)
+int ledger_record_as(struct db *db, const struct identity *who,
+		     const struct ledger_event *evs, size_t n,
+		     struct ledger_result *res, struct err *e)
 {
 	struct prepared_event *p = NULL;
 	bool own_tx;
@@ -387,8 +389,11 @@ int ledger_record_batch(struct db *db, const struct ledger_event *evs, size_t n,
 			return -1;
 		}
 	}
+	if (who && db->in_tx)
+		return err_set(e, ERR_INTERNAL, "",
+			       "ledger_record_as inside a transaction");
 	/* One event outside a transaction is atomic by itself. */
-	own_tx = !db->in_tx && n > 1;
+	own_tx = !db->in_tx && (n > 1 || who);
 	p = calloc(n, sizeof(*p));
 	if (!p)
 		return err_set(e, ERR_INTERNAL, "", "out of memory");
@@ -400,14 +405,20 @@ int ledger_record_batch(struct db *db, const struct ledger_event *evs, size_t n,
 		qsort(p, n, sizeof(*p), compare_events);
 	}
 	for (int tries = 1;; tries++) {
-		rc = attempt(db, p, n, res, own_tx, e);
+		rc = attempt(db, who, p, n, res, own_tx, e);
 		/* Inside the caller's transaction a retry is the caller's. */
-		if (rc == 0 || db->in_tx || !lost_race(db) || tries == RETRIES)
+		if (rc == 0 || db->in_tx || !db_lost_race(db) || tries == RETRIES)
 			break;
 	}
 out:
 	free(p);
 	return rc;
+}
+
+int ledger_record_batch(struct db *db, const struct ledger_event *evs,
+			size_t n, struct ledger_result *res, struct err *e)
+{
+	return ledger_record_as(db, NULL, evs, n, res, e);
 }
 
 int ledger_record(struct db *db, const struct ledger_event *ev,

@@ -89,4 +89,15 @@ int ledger_record(struct db *db, const struct ledger_event *ev,
 int ledger_record_batch(struct db *db, const struct ledger_event *evs, size_t n,
 			struct ledger_result *res, struct err *e);
 
+struct identity;
+
+/*
+ * As ledger_record_batch, in a transaction of its own opened as who
+ * (auth_begin), so that row-level security judges the caller; retried as a
+ * whole when it loses a race.  db must not be in a transaction.
+ */
+int ledger_record_as(struct db *db, const struct identity *who,
+		     const struct ledger_event *evs, size_t n,
+		     struct ledger_result *res, struct err *e);
+
 #endif

@@ -25,6 +25,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{"serve", cmd_serve, "serve the HTTP JSON API"},
 	{"migrate", cmd_migrate, "apply pending schema migrations"},
 	{"stock", cmd_stock, "record, reverse and show stock"},
 	{"totals", cmd_totals, "national stock totals, optionally per region"},

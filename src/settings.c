@@ -6,7 +6,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include "http.h"
 #include "log.h"
 #include "settings.h"
 #include "validate.h"
@@ -39,6 +41,48 @@ static int check_actor(const char *v, const char *field, struct err *e)
 	return validate_text(v, 200, false, field, e);
 }
 
+static int check_listen(const char *v, const char *field, struct err *e)
+{
+	struct sockaddr_storage ss;
+
+	return http_parse_listen(v, &ss, field, e);
+}
+
+static int check_range(const char *v, int64_t min, int64_t max,
+		       const char *field, struct err *e)
+{
+	int64_t n;
+
+	return parse_int64(v, min, max, &n, field, e);
+}
+
+static int check_threads(const char *v, const char *field, struct err *e)
+{
+	return check_range(v, 1, HTTP_THREADS_MAX, field, e);
+}
+
+static int check_max_body(const char *v, const char *field, struct err *e)
+{
+	return check_range(v, HTTP_MAX_BODY_MIN, HTTP_MAX_BODY_MAX, field, e);
+}
+
+static int check_max_header(const char *v, const char *field, struct err *e)
+{
+	return check_range(v, HTTP_MAX_HEADER_MIN, HTTP_MAX_HEADER_MAX, field,
+			   e);
+}
+
+static int check_max_connections(const char *v, const char *field,
+				 struct err *e)
+{
+	return check_range(v, 1, HTTP_MAX_CONNECTIONS_MAX, field, e);
+}
+
+static int check_timeout(const char *v, const char *field, struct err *e)
+{
+	return check_range(v, 1, HTTP_TIMEOUT_MAX, field, e);
+}
+
 static struct setting settings[] = {
 	{"database_url", "DATABASE_URL", NULL, true, NULL,
 	 "libpq connection string or URI; unset: the PG* variables", NULL,
@@ -48,6 +92,20 @@ static struct setting settings[] = {
 	 NULL},
 	{"actor", "LAGERBILD_ACTOR", NULL, false, check_actor,
 	 "who the command line acts as; unset: cli:<OS user>", NULL, NULL},
+	{"listen", "LAGERBILD_LISTEN", "127.0.0.1:8080", false, check_listen,
+	 "serve: ADDRESS:PORT or [IPV6]:PORT to listen on", NULL, NULL},
+	{"threads", "LAGERBILD_THREADS", "4", false, check_threads,
+	 "serve: worker threads, one database connection each", NULL, NULL},
+	{"max_body", "LAGERBILD_MAX_BODY", "1048576", false, check_max_body,
+	 "serve: largest request body in bytes; larger gets 413", NULL, NULL},
+	{"max_header", "LAGERBILD_MAX_HEADER", "16384", false, check_max_header,
+	 "serve: bytes for request line and headers; larger gets 431", NULL,
+	 NULL},
+	{"max_connections", "LAGERBILD_MAX_CONNECTIONS", "256", false,
+	 check_max_connections, "serve: most client connections at once", NULL,
+	 NULL},
+	{"timeout", "LAGERBILD_TIMEOUT", "30", false, check_timeout,
+	 "serve: seconds before an idle connection is closed", NULL, NULL},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

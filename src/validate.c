@@ -533,6 +533,77 @@ int parse_date(const char *s, struct date *out, const char *field,
 	return 0;
 }
 
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+int parse_timestamp(const char *s, int64_t *epoch, const char *field,
+		    struct err *e)
+{
+	char date[11];
+	const unsigned char *p = (const unsigned char *)s;
+	struct date d;
+	size_t i = 19;
+	int hh, mm, ss, off = 0;
+
+	if (s == NULL)
+		return missing(e, field);
+	if (strlen(s) < 20 || strlen(s) > 35)
+		goto bad_form;
+	memcpy(date, s, 10);
+	date[10] = '\0';
+	if (parse_date(date, &d, field, e) < 0)
+		return -1;
+	if ((p[10] != 'T' && p[10] != ' ') || !is_digit(p[11]) ||
+	    !is_digit(p[12]) || p[13] != ':' || !is_digit(p[14]) ||
+	    !is_digit(p[15]) || p[16] != ':' || !is_digit(p[17]) ||
+	    !is_digit(p[18]))
+		goto bad_form;
+	hh = digits_value(s + 11, 2);
+	mm = digits_value(s + 14, 2);
+	ss = digits_value(s + 17, 2);
+	if (hh > 23 || mm > 59 || ss > 59)
+		return bad(e, field, s, "no such time of day");
+	if (p[i] == '.') {
+		/* Fractions of a second are allowed and not kept. */
+		for (i++; is_digit(p[i]) && i < 29; i++)
+			;
+		if (i == 20)
+			goto bad_form;
+	}
+	if (p[i] == 'Z' && p[i + 1] == '\0') {
+		off = 0;
+	} else if ((p[i] == '+' || p[i] == '-') && is_digit(p[i + 1]) &&
+		   is_digit(p[i + 2]) && p[i + 3] == ':' && is_digit(p[i + 4]) &&
+		   is_digit(p[i + 5]) && p[i + 6] == '\0') {
+		int oh = digits_value(s + i + 1, 2);
+		int om = digits_value(s + i + 4, 2);
+
+		if (oh > 14 || om > 59)
+			return bad(e, field, s, "no such UTC offset");
+		off = (p[i] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+	} else {
+		goto bad_form;
+	}
+	if (epoch)
+		*epoch = days_from_civil(d.year, d.month, d.day) * 86400 +
+			 hh * 3600 + mm * 60 + ss - off;
+	return 0;
+bad_form:
+	return bad(e, field, s,
+		   "not a time of the form YYYY-MM-DDTHH:MM:SSZ or with an "
+		   "offset such as +01:00");
+}
+
 int validate_text(const char *s, size_t max_bytes, bool allow_empty,
 		  const char *field, struct err *e)
 {

@@ -88,6 +88,14 @@ int parse_date(const char *s, struct date *out, const char *field,
 	       struct err *e);
 
 /*
+ * An RFC 3339 date and time: YYYY-MM-DDTHH:MM:SS, optional fraction, then
+ * Z or +HH:MM / -HH:MM ('T' may be a space).  *epoch (may be NULL) gets
+ * the seconds since 1970-01-01 UTC.
+ */
+int parse_timestamp(const char *s, int64_t *epoch, const char *field,
+		    struct err *e);
+
+/*
  * Free text: valid UTF-8 (no overlong forms, no surrogates, nothing above
  * U+10FFFF), no control characters (C0 including tab and newline, DEL, C1),
  * at most max_bytes bytes; empty allowed only when allow_empty.

@@ -6,6 +6,7 @@
 #include <check.h>
 
 #include "ledger.h"
+#include "validate.h"
 #include "suites.h"
 
 struct validate_case {
@@ -144,6 +145,44 @@ START_TEST(test_batch_limits_checked_before_database)
 }
 END_TEST
 
+static const struct {
+	const char *s;
+	int64_t epoch; /* -1: invalid */
+} timestamps[] = {
+	{"1970-01-01T00:00:00Z", 0},
+	{"2026-11-22T07:09:00Z", 1795331340},
+	{"2026-11-22T08:09:00+01:00", 1795331340},
+	{"2026-11-22 02:09:00-05:00", 1795331340},
+	{"2024-02-29T23:59:59.999Z", 1709251199},
+	{"2000-03-01T00:00:00Z", 951868800},
+	{"2026-11-22T07:09:00", -1},
+	{"2026-11-22T24:00:00Z", -1},
+	{"2026-11-22T07:60:00Z", -1},
+	{"2023-02-29T00:00:00Z", -1},
+	{"2026-11-22T07:09:00+15:00", -1},
+	{"2026-11-22T07:09:00.Z", -1},
+	{"2026-11-22T07:09:00Zjunk", -1},
+	{"2026-11-22", -1},
+	{"tomorrow", -1},
+	{"", -1},
+};
+
+START_TEST(test_timestamps)
+{
+	int64_t epoch = -7;
+	struct err e = {0};
+	int rc = parse_timestamp(timestamps[_i].s, &epoch, "occurred_at", &e);
+
+	if (timestamps[_i].epoch < 0) {
+		ck_assert_msg(rc == -1, "%s accepted", timestamps[_i].s);
+		ck_assert_str_eq(e.field, "occurred_at");
+	} else {
+		ck_assert_msg(rc == 0, "%s: %s", timestamps[_i].s, e.msg);
+		ck_assert_int_eq(epoch, timestamps[_i].epoch);
+	}
+}
+END_TEST
+
 Suite *ledger_unit_suite(void)
 {
 	Suite *s = suite_create("ledger_unit");
@@ -154,6 +193,8 @@ Suite *ledger_unit_suite(void)
 	tcase_add_test(tc, test_site_and_product_required);
 	tcase_add_test(tc, test_kind_names_round_trip);
 	tcase_add_test(tc, test_batch_limits_checked_before_database);
+	tcase_add_loop_test(tc, test_timestamps, 0,
+			    (int)(sizeof(timestamps) / sizeof(timestamps[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }

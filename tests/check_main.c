@@ -38,6 +38,8 @@ int main(void)
 		srunner_add_suite(sr, auth_suite());
 		srunner_add_suite(sr, verify_suite());
 		srunner_add_suite(sr, cli_suite());
+		srunner_add_suite(sr, http_suite());
+		srunner_add_suite(sr, api_suite());
 	} else {
 		fprintf(stderr, "LAGERBILD_TEST_DB is not 1: database suites "
 				"skipped\n");

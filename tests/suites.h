@@ -16,5 +16,7 @@ Suite *auth_suite(void);
 Suite *ledger_suite(void);
 Suite *verify_suite(void);
 Suite *cli_suite(void);
+Suite *http_suite(void);
+Suite *api_suite(void);
 
 #endif

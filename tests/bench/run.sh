@@ -65,6 +65,11 @@ unset DATABASE_URL PGDATABASE
 dir=""
 cleanup() {
 	local status=$?
+	if [[ -n ${server:-} ]]; then
+		kill -TERM "$server" 2>/dev/null || true
+		wait "$server" 2>/dev/null || true
+	fi
+	[[ -z ${scratch:-} ]] || rm -rf -- "$scratch"
 	if [[ -n $dir ]]; then
 		"$top/contrib/pgcluster.sh" stop "$dir/pg" --remove \
 			>/dev/null 2>&1 || true
@@ -175,4 +180,104 @@ awk -v l="${ledger_best[8]}" -v p="${pgbench_best[8]}" 'BEGIN {
 	r = l / p
 	printf "bench: ratio at 8 clients = %.2f (goal >= 0.50)%s\n", r,
 		(r >= 0.5 ? "" : ": goal missed")
+}'
+
+# ---- HTTP: stock-event writes through `lagerbild serve` ----
+#
+# 16 connections post single receipts (a new event each: no idempotency
+# key, so nothing is replayed) as region 01's contact person to region 01's
+# sites and random products, for BENCH_SECONDS; then pgbench -N at the same
+# concurrency for as long.  The server runs 16 workers, one database
+# connection each, as pgbench has 16.  Its peak RSS comes from /proc.
+http_clients=16
+seconds=${BENCH_SECONDS:-15}
+[[ $seconds =~ ^[1-9][0-9]{0,3}$ ]] ||
+	die "BENCH_SECONDS must be a whole number from 1 to 9999"
+wrk=$(command -v wrk) || die "wrk is missing: bash contrib/deps.sh --bench"
+
+note "HTTP: a contact person of region 01 and its token"
+DATABASE_URL=dbname=$ledger_db "$build/lagerbild" user add \
+	--username bench.http --role region_contact --region 01 >&2
+token=$(DATABASE_URL=dbname=$ledger_db "$build/lagerbild" token create \
+	--username bench.http --label bench --days 1 2>/dev/null)
+sites=$("$psql" -X -A -t -d "$ledger_db" -c "SELECT string_agg('\"' ||
+	code || '\"', ',' ORDER BY code) FROM site WHERE region_code = '01'
+	AND code LIKE 'bench-%'")
+[[ -n $sites ]] || die "no region 01 sites in the bench fixture"
+
+scratch=$(mktemp -d /tmp/lagerbild-wrk.XXXXXX)
+lua="$scratch/post.lua"
+cat >"$lua" <<LUA
+-- One receipt of one unit per request, to a random region 01 site and
+-- product (vnr 900000..900999, the bench fixture).
+local sites = {$sites}
+local headers = {
+	["Authorization"] = "Bearer $token",
+	["Content-Type"] = "application/json",
+}
+request = function()
+	local body = string.format(
+		'{"site":"%s","product":"%06d","kind":"receipt","qty":1}',
+		sites[math.random(#sites)], 900000 + math.random(0, 999))
+	return wrk.format("POST", "/api/v1/stock-events", headers, body)
+end
+LUA
+
+port=$((20000 + RANDOM % 20000))
+note "HTTP: lagerbild serve on 127.0.0.1:$port with $http_clients workers"
+LAGERBILD_LISTEN=127.0.0.1:$port LAGERBILD_THREADS=$http_clients \
+	LAGERBILD_LOG_LEVEL=warning DATABASE_URL=dbname=$ledger_db \
+	"$build/lagerbild" serve 2>"$scratch/serve.log" &
+server=$!
+stop_server() {
+	kill -TERM "$server" 2>/dev/null || true
+	wait "$server" 2>/dev/null || true
+	server=""
+}
+for _ in $(seq 100); do
+	curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+	kill -0 "$server" 2>/dev/null || {
+		cat "$scratch/serve.log" >&2
+		die "the server did not start"
+	}
+	sleep 0.1
+done
+
+checkpoint
+note "HTTP: wrk -t2 -c$http_clients -d${seconds}s"
+out=$("$wrk" -t2 -c"$http_clients" -d"${seconds}s" --latency -s "$lua" \
+	"http://127.0.0.1:$port")
+echo "$out" >&2
+rss_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$server/status")
+stop_server
+if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
+	die "some HTTP requests failed; see the wrk output above"
+fi
+rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+# "50%  2.31ms": wrk picks us, ms or s; everything to milliseconds.
+pct() {
+	awk -v p="$1%" '$1 == p {
+		v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+		print (u == "us" ? v / 1000 : u == "s" ? v * 1000 : v); exit }' <<<"$out"
+}
+p50=$(pct 50)
+p99=$(pct 99)
+
+checkpoint
+note "HTTP: pgbench -N -c $http_clients -j 2 -T $seconds"
+out=$("$pgbench" -N -n -c "$http_clients" -j 2 -T "$seconds" "$ref_db")
+tps16=$(sed -n \
+	's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' <<<"$out")
+[[ $tps16 =~ ^[0-9]+(\.[0-9]+)?$ && $rps =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+	die "could not read the HTTP or pgbench figures"
+
+echo
+echo "HTTP stock-event writes, $http_clients connections, ${seconds}s each"
+printf '%-16s  %14s  %8s  %8s  %8s  %5s\n' "HTTP events/s" "pgbench -N tps" \
+	"p50 ms" "p99 ms" "RSS MB" ratio
+awk -v r="$rps" -v t="$tps16" -v a="$p50" -v b="$p99" -v m="$rss_kb" 'BEGIN {
+	printf "%-16.1f  %14.1f  %8.2f  %8.2f  %8.1f  %5.2f\n", r, t, a, b,
+		m / 1024, r / t
+	printf "bench: HTTP ratio at 16 = %.2f (goal >= 0.50), p99 %.2f ms " \
+		"(goal < 25), RSS %.1f MB (goal < 64)\n", r / t, b, m / 1024
 }'

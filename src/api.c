@@ -1,0 +1,52 @@
+/*
+ * api.c -- the route table of the JSON API (see api.h) and the OpenAPI
+ * document that describes it.
+ *
+ * Every route here must appear in src/openapi.json; tests/check_api.c
+ * fails when one does not.
+ */
+#include "api.h"
+#include "api_handlers.h"
+#include "embedded.h"
+
+/* The document is built into the binary and parsed once per request: it is
+ * small, and this keeps it the one source of truth. */
+static void openapi_get(struct http_request *req, struct http_response *res)
+{
+	json_error_t jerr;
+	json_t *doc;
+
+	(void)req;
+	doc = json_loadb(embedded_openapi[0].data, embedded_openapi[0].len, 0,
+			 &jerr);
+	if (!doc) {
+		http_error(res, 500, "internal", NULL,
+			   "the built-in OpenAPI document does not parse");
+		return;
+	}
+	http_json(res, 200, doc);
+}
+
+const struct http_route api_routes[] = {
+	{"GET", "/api/v1/openapi.json", openapi_get, HTTP_PUBLIC, "openapi"},
+	{"GET", "/api/v1/regions", api_regions_get, HTTP_DB, "regions_get"},
+	{"GET", "/api/v1/sites", api_sites_get, HTTP_DB, "sites_get"},
+	{"POST", "/api/v1/sites", api_sites_post, HTTP_DB, "sites_post"},
+	{"PATCH", "/api/v1/sites/{code}", api_site_patch, HTTP_DB,
+	 "site_patch"},
+	{"GET", "/api/v1/products", api_products_get, HTTP_DB, "products_get"},
+	{"POST", "/api/v1/products", api_products_post, HTTP_DB,
+	 "products_post"},
+	{"PATCH", "/api/v1/products/{id}", api_product_patch, HTTP_DB,
+	 "product_patch"},
+	{"POST", "/api/v1/stock-events", api_stock_events_post, HTTP_DB,
+	 "stock_events_post"},
+	{"GET", "/api/v1/stock-events", api_stock_events_get, HTTP_DB,
+	 "stock_events_get"},
+	{"POST", "/api/v1/stock-events/{id}/reversal", api_stock_event_reverse,
+	 HTTP_DB, "stock_event_reverse"},
+	{"GET", "/api/v1/balances", api_balances_get, HTTP_DB, "balances_get"},
+	{"GET", "/api/v1/totals", api_totals_get, HTTP_DB, "totals_get"},
+};
+
+const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);
