@@ -79,10 +79,31 @@ void auth_system_identity(struct identity *out, const char *actor)
 	snprintf(out->username, sizeof(out->username), "%s", actor);
 }
 
+/* Prepared once per connection: every request runs these. */
+static const struct db_stmt identity_stmt = {
+	"auth_identity",
+	"SELECT set_config('lagerbild.role', $1, true),"
+	" set_config('lagerbild.region', $2, true),"
+	" set_config('lagerbild.user_id', $3, true),"
+	" set_config('lagerbild.token_id', $4, true),"
+	" set_config('lagerbild.actor', $5, true),"
+	" set_config('lagerbild.remote', $6, true),"
+	" set_config('lagerbild.request_id', $7, true)",
+	7,
+};
+
+static const struct db_stmt token_stmt = {
+	"auth_token",
+	"SELECT secret_hash, user_id, username, role, region_code"
+	" FROM lb_token_lookup($1)",
+	1,
+};
+
 int auth_begin(struct db *db, const struct identity *who, struct err *e)
 {
 	char user[24], token[24];
 	const char *params[7];
+	PGresult *res;
 
 	snprintf(user, sizeof(user), "%lld", (long long)who->user_id);
 	snprintf(token, sizeof(token), "%lld", (long long)who->token_id);
@@ -97,18 +118,12 @@ int auth_begin(struct db *db, const struct identity *who, struct err *e)
 		return err_set(e, ERR_INTERNAL, "", "no identity to act as");
 	if (db_begin(db, e) < 0)
 		return -1;
-	if (db_command(db,
-		       "SELECT set_config('lagerbild.role', $1, true),"
-		       " set_config('lagerbild.region', $2, true),"
-		       " set_config('lagerbild.user_id', $3, true),"
-		       " set_config('lagerbild.token_id', $4, true),"
-		       " set_config('lagerbild.actor', $5, true),"
-		       " set_config('lagerbild.remote', $6, true),"
-		       " set_config('lagerbild.request_id', $7, true)",
-		       7, params, e) < 0) {
+	res = db_exec_stmt(db, &identity_stmt, params, e);
+	if (!res) {
 		db_rollback(db);
 		return -1;
 	}
+	PQclear(res);
 	return 0;
 }
 
@@ -171,10 +186,7 @@ int auth_authenticate(struct db *db, const char *token, struct identity *out,
 	crypto_hash_sha256(hash, secret, sizeof(secret));
 	sodium_memzero(secret, sizeof(secret));
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
-	res = db_exec(db,
-		      "SELECT secret_hash, user_id, username, role, region_code"
-		      " FROM lb_token_lookup($1)",
-		      1, params, e);
+	res = db_exec_stmt(db, &token_stmt, params, e);
 	if (!res)
 		goto out;
 	if (PQntuples(res) != 1 ||

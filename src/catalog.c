@@ -22,6 +22,13 @@ int catalog_check_category(const char *s, const char *field, struct err *e)
 		       s ? s : "");
 }
 
+/* Lookups run on every write request: prepared once per connection. */
+static const struct db_stmt site_stmt = {
+	"catalog_site",
+	"SELECT id, region_code, code FROM site WHERE code = $1",
+	1,
+};
+
 int catalog_find_site(struct db *db, const char *code, struct site_ref *out,
 		      struct err *e)
 {
@@ -31,9 +38,7 @@ int catalog_find_site(struct db *db, const char *code, struct site_ref *out,
 
 	if (validate_site_code(code, "site", e) < 0)
 		return -1;
-	res = db_exec(db,
-		      "SELECT id, region_code, code FROM site WHERE code = $1",
-		      1, params, e);
+	res = db_exec_stmt(db, &site_stmt, params, e);
 	if (!res)
 		goto out;
 	if (PQntuples(res) == 0) {
@@ -53,20 +58,27 @@ out:
 
 /* Which column a key names, and the value to look for (normalised). */
 struct product_key {
-	const char *sql;
+	const struct db_stmt *sql;
 	char value[24];
 };
 
-static const char *const by_vnr =
-	"SELECT id, name, category FROM product WHERE vnr = $1";
-static const char *const by_gtin =
-	"SELECT id, name, category FROM product WHERE gtin = $1";
-static const char *const by_npl_pack =
-	"SELECT id, name, category FROM product WHERE npl_pack_id = $1";
-static const char *const by_id =
-	"SELECT id, name, category FROM product WHERE id = $1";
-static const char *const by_14_digits = "SELECT id, name, category FROM product"
-					" WHERE npl_pack_id = $1 OR gtin = $1";
+static const struct db_stmt by_vnr[] = {{
+	"catalog_vnr", "SELECT id, name, category FROM product WHERE vnr = $1",
+	1}};
+static const struct db_stmt by_gtin[] = {{
+	"catalog_gtin", "SELECT id, name, category FROM product WHERE gtin = $1",
+	1}};
+static const struct db_stmt by_npl_pack[] = {{
+	"catalog_npl",
+	"SELECT id, name, category FROM product WHERE npl_pack_id = $1", 1}};
+static const struct db_stmt by_id[] = {{
+	"catalog_id", "SELECT id, name, category FROM product WHERE id = $1",
+	1}};
+static const struct db_stmt by_14_digits[] = {{
+	"catalog_14",
+	"SELECT id, name, category FROM product"
+	" WHERE npl_pack_id = $1 OR gtin = $1",
+	1}};
 
 static int parse_key(const char *key, struct product_key *k, struct err *e)
 {
@@ -148,7 +160,7 @@ int catalog_find_product(struct db *db, const char *key,
 	if (parse_key(key, &k, e) < 0)
 		return -1;
 	params[0] = k.value;
-	res = db_exec(db, k.sql, 1, params, e);
+	res = db_exec_stmt(db, k.sql, params, e);
 	if (!res)
 		goto out;
 	if (PQntuples(res) == 0) {
