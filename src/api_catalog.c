@@ -37,8 +37,8 @@ static void answer_rows(struct http_request *req, struct http_response *res,
 		json_t *rows = api_rows(q, 1);
 
 		if (json_array_size(rows) == 0)
-			http_error(res, 404, "not_found", NULL,
-				   "no such %s", member);
+			http_error(res, 404, "not_found", NULL, "no such %s",
+				   member);
 		else
 			http_json(res, status,
 				  json_incref(json_array_get(rows, 0)));
@@ -63,8 +63,8 @@ void api_regions_get(struct http_request *req, struct http_response *res)
 		    0, NULL, false);
 }
 
-#define SITE_COLUMNS                                                          \
-	"id, code, name, kind::text AS kind, region_code AS region,"          \
+#define SITE_COLUMNS                                                 \
+	"id, code, name, kind::text AS kind, region_code AS region," \
 	" host_region_code AS host_region, active"
 
 void api_sites_get(struct http_request *req, struct http_response *res)
@@ -179,11 +179,12 @@ void api_site_patch(struct http_request *req, struct http_response *res)
 	params[2] = jsonin_str(body, "kind");
 	params[3] = jsonin_str(body, "host_region");
 	active = json_object_get(body, "active");
-	params[4] = json_is_boolean(active)
-			    ? (json_is_true(active) ? "true" : "false")
-			    : NULL;
+	params[4] = json_is_boolean(active) ?
+			    (json_is_true(active) ? "true" : "false") :
+			    NULL;
 	if (jsonin_check(body, fields, NFIELDS(fields), "", &e) < 0 ||
-	    (params[1] && validate_text(params[1], 200, false, "name", &e) < 0) ||
+	    (params[1] &&
+	     validate_text(params[1], 200, false, "name", &e) < 0) ||
 	    (params[2] && check_kind(params[2], &e) < 0) ||
 	    (params[3] &&
 	     validate_region_code(params[3], "host_region", &e) < 0))
@@ -199,8 +200,7 @@ void api_site_patch(struct http_request *req, struct http_response *res)
 	if (!may_manage_site(req->who, s.region_code)) {
 		http_error(res, 403, "forbidden", "code",
 			   "site %s is region %s's; a %s may not change it",
-			   code, s.region_code,
-			   auth_role_name(req->who->role));
+			   code, s.region_code, auth_role_name(req->who->role));
 		goto out;
 	}
 	answer_rows(req, res, 200, "site",
@@ -217,9 +217,9 @@ out:
 	json_decref(body);
 }
 
-#define PRODUCT_COLUMNS                                                       \
-	"id, category::text AS category, name, npl_id, npl_pack_id, vnr,"     \
-	" gtin, atc, strength, form, base_unit, pack_size, critical,"         \
+#define PRODUCT_COLUMNS                                                   \
+	"id, category::text AS category, name, npl_id, npl_pack_id, vnr," \
+	" gtin, atc, strength, form, base_unit, pack_size, critical,"     \
 	" agreement_code AS agreement"
 
 void api_products_get(struct http_request *req, struct http_response *res)
@@ -239,7 +239,8 @@ void api_products_get(struct http_request *req, struct http_response *res)
 	if (api_limit(req, res, 100, 1000, &limit) < 0)
 		return;
 	if ((q && validate_text(q, 200, false, "q", &e) < 0) ||
-	    (category && catalog_check_category(category, "category", &e) < 0) ||
+	    (category &&
+	     catalog_check_category(category, "category", &e) < 0) ||
 	    (after &&
 	     parse_int64(after, 0, INT64_MAX, &after_id, "after", &e) < 0))
 		goto bad;
@@ -268,12 +269,12 @@ void api_products_get(struct http_request *req, struct http_response *res)
 	if (!rows)
 		goto bad;
 	http_json(res, 200,
-		  json_pack("{s:o, s:o}", "products", api_rows(rows, (int)limit),
-			    "next_after",
-			    PQntuples(rows) > limit
-				    ? json_integer(db_int64(rows, (int)limit - 1,
-							    0))
-				    : json_null()));
+		  json_pack("{s:o, s:o}", "products",
+			    api_rows(rows, (int)limit), "next_after",
+			    PQntuples(rows) > limit ?
+				    json_integer(
+					    db_int64(rows, (int)limit - 1, 0)) :
+				    json_null()));
 	PQclear(rows);
 	return;
 bad:
@@ -316,17 +317,23 @@ static int read_product(const json_t *body, bool create, const char **params,
 		return -1;
 	for (size_t i = 0; i < NFIELDS(fields); i++)
 		params[i] = jsonin_str(body, fields[i].name);
-	if ((params[0] && catalog_check_category(params[0], "category", e) < 0) ||
-	    (params[1] && validate_text(params[1], 300, false, "name", e) < 0) ||
+	if ((params[0] &&
+	     catalog_check_category(params[0], "category", e) < 0) ||
+	    (params[1] &&
+	     validate_text(params[1], 300, false, "name", e) < 0) ||
 	    (params[2] && validate_npl_id(params[2], "npl_id", e) < 0) ||
 	    (params[3] && validate_npl_id(params[3], "npl_pack_id", e) < 0) ||
 	    (params[4] && validate_vnr(params[4], "vnr", e) < 0) ||
 	    (params[5] && gtin_normalize(params[5], gtin, "gtin", e) < 0) ||
 	    (params[6] && validate_atc(params[6], "atc", e) < 0) ||
-	    (params[7] && validate_text(params[7], 200, false, "strength", e) < 0) ||
-	    (params[8] && validate_text(params[8], 200, false, "form", e) < 0) ||
-	    (params[9] && validate_text(params[9], 20, false, "base_unit", e) < 0) ||
-	    (params[12] && validate_text(params[12], 32, false, "agreement", e) < 0))
+	    (params[7] &&
+	     validate_text(params[7], 200, false, "strength", e) < 0) ||
+	    (params[8] &&
+	     validate_text(params[8], 200, false, "form", e) < 0) ||
+	    (params[9] &&
+	     validate_text(params[9], 20, false, "base_unit", e) < 0) ||
+	    (params[12] &&
+	     validate_text(params[12], 32, false, "agreement", e) < 0))
 		return -1;
 	if (params[5])
 		params[5] = gtin;
@@ -341,9 +348,9 @@ static int read_product(const json_t *body, bool create, const char **params,
 		params[10] = pack;
 	}
 	critical = json_object_get(body, "critical");
-	params[11] = json_is_boolean(critical)
-			     ? (json_is_true(critical) ? "true" : "false")
-			     : NULL;
+	params[11] = json_is_boolean(critical) ?
+			     (json_is_true(critical) ? "true" : "false") :
+			     NULL;
 	return 0;
 }
 
@@ -408,22 +415,23 @@ void api_product_patch(struct http_request *req, struct http_response *res)
 		http_error_from(res, &e);
 	} else {
 		params[13] = req->params[0];
-		answer_rows(req, res, 200, "product",
-			    "UPDATE product SET"
-			    " category = coalesce($1::product_category, category),"
-			    " name = coalesce($2, name),"
-			    " npl_id = coalesce($3, npl_id),"
-			    " npl_pack_id = coalesce($4, npl_pack_id),"
-			    " vnr = coalesce($5, vnr), gtin = coalesce($6, gtin),"
-			    " atc = coalesce($7, atc),"
-			    " strength = coalesce($8, strength),"
-			    " form = coalesce($9, form),"
-			    " base_unit = coalesce($10, base_unit),"
-			    " pack_size = coalesce($11::integer, pack_size),"
-			    " critical = coalesce($12::boolean, critical),"
-			    " agreement_code = coalesce($13, agreement_code)"
-			    " WHERE id = $14 RETURNING " PRODUCT_COLUMNS,
-			    14, params, true);
+		answer_rows(
+			req, res, 200, "product",
+			"UPDATE product SET"
+			" category = coalesce($1::product_category, category),"
+			" name = coalesce($2, name),"
+			" npl_id = coalesce($3, npl_id),"
+			" npl_pack_id = coalesce($4, npl_pack_id),"
+			" vnr = coalesce($5, vnr), gtin = coalesce($6, gtin),"
+			" atc = coalesce($7, atc),"
+			" strength = coalesce($8, strength),"
+			" form = coalesce($9, form),"
+			" base_unit = coalesce($10, base_unit),"
+			" pack_size = coalesce($11::integer, pack_size),"
+			" critical = coalesce($12::boolean, critical),"
+			" agreement_code = coalesce($13, agreement_code)"
+			" WHERE id = $14 RETURNING " PRODUCT_COLUMNS,
+			14, params, true);
 	}
 	json_decref(body);
 }

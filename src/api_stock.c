@@ -23,14 +23,10 @@
 #include "validate.h"
 
 static const struct jsonin_field event_fields[] = {
-	{"site", JSONIN_STRING, true},
-	{"product", JSONIN_STRING, true},
-	{"kind", JSONIN_STRING, true},
-	{"qty", JSONIN_INTEGER, true},
-	{"lot", JSONIN_STRING, false},
-	{"expiry", JSONIN_STRING, false},
-	{"reason", JSONIN_STRING, false},
-	{"key", JSONIN_STRING, false},
+	{"site", JSONIN_STRING, true},	       {"product", JSONIN_STRING, true},
+	{"kind", JSONIN_STRING, true},	       {"qty", JSONIN_INTEGER, true},
+	{"lot", JSONIN_STRING, false},	       {"expiry", JSONIN_STRING, false},
+	{"reason", JSONIN_STRING, false},      {"key", JSONIN_STRING, false},
 	{"occurred_at", JSONIN_STRING, false},
 };
 
@@ -42,7 +38,7 @@ struct posted {
 	const char *site_code;
 	const char *product_key;
 	char region[3];
-	char key[37]; /* derived from the Idempotency-Key header */
+	char key[37];  /* derived from the Idempotency-Key header */
 	char path[32]; /* "events[3]." or "" */
 };
 
@@ -93,8 +89,8 @@ static int read_event(const json_t *obj, const char *header, size_t pos,
 		snprintf(p->path, sizeof(p->path), "events[%zu].", pos);
 	else
 		p->path[0] = '\0';
-	if (jsonin_check(obj, event_fields, NFIELDS(event_fields), p->path,
-			 e) < 0)
+	if (jsonin_check(obj, event_fields, NFIELDS(event_fields), p->path, e) <
+	    0)
 		return -1;
 	p->site_code = jsonin_str(obj, "site");
 	p->product_key = jsonin_str(obj, "product");
@@ -178,7 +174,8 @@ static int resolve(struct http_request *req, struct posted *p, size_t n,
 			p[i].ev.site_id = p[j].ev.site_id;
 			memcpy(p[i].region, p[j].region, 3);
 		} else {
-			if (catalog_find_site(req->db, p[i].site_code, &s, e) < 0)
+			if (catalog_find_site(req->db, p[i].site_code, &s, e) <
+			    0)
 				goto bad;
 			p[i].ev.site_id = s.id;
 			memcpy(p[i].region, s.region_code, 3);
@@ -189,8 +186,8 @@ static int resolve(struct http_request *req, struct posted *p, size_t n,
 		if (j < i) {
 			p[i].ev.product_id = p[j].ev.product_id;
 		} else {
-			if (catalog_find_product(req->db, p[i].product_key,
-						 &pr, e) < 0)
+			if (catalog_find_product(req->db, p[i].product_key, &pr,
+						 e) < 0)
 				goto bad;
 			p[i].ev.product_id = pr.id;
 		}
@@ -216,14 +213,12 @@ bad:
 static json_t *result_json(const struct posted *p,
 			   const struct ledger_result *r)
 {
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b}",
-			 "id", (json_int_t)r->event_id, "key", r->key,
-			 "region", r->region_code, "site", p->site_code,
-			 "product", p->product_key,
-			 "kind", ledger_kind_name(p->ev.kind),
-			 "delta", (json_int_t)r->delta,
-			 "balance_after", (json_int_t)r->balance_after,
-			 "replayed", r->replayed);
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "id",
+			 (json_int_t)r->event_id, "key", r->key, "region",
+			 r->region_code, "site", p->site_code, "product",
+			 p->product_key, "kind", ledger_kind_name(p->ev.kind),
+			 "delta", (json_int_t)r->delta, "balance_after",
+			 (json_int_t)r->balance_after, "replayed", r->replayed);
 }
 
 void api_stock_events_post(struct http_request *req, struct http_response *res)
@@ -390,8 +385,8 @@ void api_stock_event_reverse(struct http_request *req,
 		goto out;
 	}
 	if (PQgetisnull(q, 0, 0)) {
-		http_error(res, 404, "not_found", "id", "event %s: no such event",
-			   req->params[0]);
+		http_error(res, 404, "not_found", "id",
+			   "event %s: no such event", req->params[0]);
 		goto out;
 	}
 	memcpy(region, db_text(q, 0, 0), 3);
@@ -421,6 +416,45 @@ out:
 	json_decref(body);
 }
 
+/*
+ * Look up the ?site= and ?product= filters (either may be NULL) inside the
+ * caller's open transaction.  A site must be one whose site-level detail
+ * the caller may read.  Absent filters leave sref->id and *product_id 0.
+ */
+static int lookup_filters(struct http_request *req, const char *site,
+			  const char *product, struct site_ref *sref,
+			  int64_t *product_id, struct err *e)
+{
+	struct product_ref pref;
+
+	sref->id = 0;
+	*product_id = 0;
+	if (site) {
+		if (catalog_find_site(req->db, site, sref, e) < 0)
+			return -1;
+		if (!auth_may_read_region_detail(req->who, sref->region_code))
+			return err_set(e, ERR_FORBIDDEN, "site",
+				       "site %s is region %s's", site,
+				       sref->region_code);
+	}
+	if (product) {
+		if (catalog_find_product(req->db, product, &pref, e) < 0)
+			return -1;
+		*product_id = pref.id;
+	}
+	return 0;
+}
+
+/* End a read that failed: a filter naming nothing is bad input. */
+static void read_failed(struct http_request *req, struct http_response *res,
+			struct err *e)
+{
+	db_rollback(req->db);
+	if (e->code == ERR_NOT_FOUND)
+		e->code = ERR_INVALID;
+	http_error_from(res, e);
+}
+
 void api_stock_events_get(struct http_request *req, struct http_response *res)
 {
 	const char *site = http_query(req, "site");
@@ -432,10 +466,9 @@ void api_stock_events_get(struct http_request *req, struct http_response *res)
 	const char *params[6];
 	enum ledger_kind k;
 	struct site_ref sref;
-	struct product_ref pref;
 	struct err e = {0};
 	PGresult *q = NULL;
-	int64_t after_id = 0;
+	int64_t after_id = 0, pid;
 	long limit;
 	int n;
 
@@ -444,8 +477,8 @@ void api_stock_events_get(struct http_request *req, struct http_response *res)
 	    api_limit(req, res, 100, 1000, &limit) < 0)
 		goto out;
 	if ((kind && ledger_kind_parse(kind, &k, "kind", &e) < 0) ||
-	    (after && parse_int64(after, 0, INT64_MAX, &after_id, "after",
-				  &e) < 0) ||
+	    (after &&
+	     parse_int64(after, 0, INT64_MAX, &after_id, "after", &e) < 0) ||
 	    (site && validate_site_code(site, "site", &e) < 0) ||
 	    (product && catalog_check_product_key(product, &e) < 0)) {
 		http_error_from(res, &e);
@@ -453,17 +486,11 @@ void api_stock_events_get(struct http_request *req, struct http_response *res)
 	}
 	if (api_begin(req, res) < 0)
 		goto out;
+	if (lookup_filters(req, site, product, &sref, &pid, &e) < 0)
+		goto fail;
 	if (site) {
 		const char *asked = http_query(req, "region");
 
-		if (catalog_find_site(req->db, site, &sref, &e) < 0)
-			goto fail;
-		if (!auth_may_read_region_detail(req->who, sref.region_code)) {
-			err_set(&e, ERR_FORBIDDEN, "site",
-				"site %s is region %s's", site,
-				sref.region_code);
-			goto fail;
-		}
 		if (asked && strcmp(asked, sref.region_code) != 0) {
 			err_set(&e, ERR_INVALID, "site",
 				"site %s is not in region %s", site, asked);
@@ -478,12 +505,9 @@ void api_stock_events_get(struct http_request *req, struct http_response *res)
 			"one region at a time)");
 		goto fail;
 	}
-	if (product) {
-		if (catalog_find_product(req->db, product, &pref, &e) < 0)
-			goto fail;
+	if (pid)
 		snprintf(product_id, sizeof(product_id), "%lld",
-			 (long long)pref.id);
-	}
+			 (long long)pid);
 	snprintf(limit_s, sizeof(limit_s), "%ld", limit + 1);
 	params[0] = region;
 	params[1] = after ? after : "0";
@@ -520,14 +544,11 @@ void api_stock_events_get(struct http_request *req, struct http_response *res)
 		  json_pack("{s:o, s:o}", "events", api_rows(q, (int)limit),
 			    "next_after",
 			    n > limit ? json_integer(db_int64(q, (int)limit - 1,
-							      0))
-				      : json_null()));
+							      0)) :
+					json_null()));
 	goto out;
 fail:
-	db_rollback(req->db);
-	if (e.code == ERR_NOT_FOUND)
-		e.code = ERR_INVALID;
-	http_error_from(res, &e);
+	read_failed(req, res, &e);
 out:
 	PQclear(q);
 }
@@ -538,7 +559,6 @@ void api_balances_get(struct http_request *req, struct http_response *res)
 	const char *product = http_query(req, "product");
 	struct balance_filter f = {0};
 	struct site_ref sref;
-	struct product_ref pref;
 	struct err e = {0};
 	PGresult *q = NULL;
 	long limit;
@@ -560,22 +580,9 @@ void api_balances_get(struct http_request *req, struct http_response *res)
 	}
 	if (api_begin(req, res) < 0)
 		goto out;
-	if (site) {
-		if (catalog_find_site(req->db, site, &sref, &e) < 0)
-			goto fail;
-		if (!auth_may_read_region_detail(req->who, sref.region_code)) {
-			err_set(&e, ERR_FORBIDDEN, "site",
-				"site %s is region %s's", site,
-				sref.region_code);
-			goto fail;
-		}
-		f.site_id = sref.id;
-	}
-	if (product) {
-		if (catalog_find_product(req->db, product, &pref, &e) < 0)
-			goto fail;
-		f.product_id = pref.id;
-	}
+	if (lookup_filters(req, site, product, &sref, &f.product_id, &e) < 0)
+		goto fail;
+	f.site_id = sref.id;
 	if (report_balances_query(req->db, &f, &q, &e) < 0)
 		goto fail;
 	db_rollback(req->db);
@@ -584,10 +591,7 @@ void api_balances_get(struct http_request *req, struct http_response *res)
 			    "truncated", PQntuples(q) > limit));
 	goto out;
 fail:
-	db_rollback(req->db);
-	if (e.code == ERR_NOT_FOUND)
-		e.code = ERR_INVALID;
-	http_error_from(res, &e);
+	read_failed(req, res, &e);
 out:
 	PQclear(q);
 }
@@ -642,9 +646,9 @@ void api_totals_get(struct http_request *req, struct http_response *res)
 		goto bad;
 	}
 	db_rollback(req->db);
-	http_json(res, 200, json_pack("{s:s, s:o}", "by",
-				      by ? by : "product", "rows",
-				      api_rows(q, -1)));
+	http_json(res, 200,
+		  json_pack("{s:s, s:o}", "by", by ? by : "product", "rows",
+			    api_rows(q, -1)));
 	goto out;
 bad:
 	http_error_from(res, &e);

@@ -83,8 +83,8 @@ int api_limit(const struct http_request *req, struct http_response *res,
 	return 0;
 }
 
-int api_detail_region(const struct http_request *req,
-		      struct http_response *res, const char **out)
+int api_detail_region(const struct http_request *req, struct http_response *res,
+		      const char **out)
 {
 	const char *region = http_query(req, "region");
 	struct err e = {0};

@@ -65,8 +65,7 @@ bool auth_may_write_stock(const struct identity *who, const char *region)
 	       who->region[0] && strcmp(who->region, region) == 0;
 }
 
-bool auth_may_read_region_detail(const struct identity *who,
-				 const char *region)
+bool auth_may_read_region_detail(const struct identity *who, const char *region)
 {
 	return auth_is_national(who) ||
 	       (who->region[0] && strcmp(who->region, region) == 0);
@@ -237,16 +236,17 @@ int auth_token_create(struct db *db, const char *username, const char *label,
 	params[1] = label;
 	params[2] = hash_hex;
 	params[3] = days_buf;
-	res = db_exec(db,
-		      "INSERT INTO api_token (user_id, label, secret_hash,"
-		      " expires_at, created_by)"
-		      " SELECT id, $2, decode($3, 'hex'),"
-		      " now() + make_interval(days => $4::integer),"
-		      " coalesce(nullif(current_setting('lagerbild.actor', true),"
-		      " ''), session_user)"
-		      " FROM app_user WHERE username = $1 AND disabled_at IS NULL"
-		      " RETURNING id",
-		      4, params, e);
+	res = db_exec(
+		db,
+		"INSERT INTO api_token (user_id, label, secret_hash,"
+		" expires_at, created_by)"
+		" SELECT id, $2, decode($3, 'hex'),"
+		" now() + make_interval(days => $4::integer),"
+		" coalesce(nullif(current_setting('lagerbild.actor', true),"
+		" ''), session_user)"
+		" FROM app_user WHERE username = $1 AND disabled_at IS NULL"
+		" RETURNING id",
+		4, params, e);
 	if (!res)
 		goto out;
 	if (PQntuples(res) != 1) {
@@ -263,28 +263,43 @@ out:
 	return rc;
 }
 
+/*
+ * Run a statement that updates a row if it needs it and counts whether the
+ * row exists at all (so that doing it twice is not an error, but naming
+ * nothing is).  1 when it exists, 0 when not, -1 on failure.
+ */
+static int update_existing(struct db *db, const char *sql, const char *param,
+			   struct err *e)
+{
+	const char *params[1] = {param};
+	PGresult *res = db_exec(db, sql, 1, params, e);
+	int found;
+
+	if (!res)
+		return -1;
+	found = db_int64(res, 0, 0) > 0;
+	PQclear(res);
+	return found;
+}
+
 int auth_token_revoke(struct db *db, int64_t token_id, struct err *e)
 {
 	char idbuf[24];
-	const char *params[1] = {idbuf};
-	PGresult *res;
 	int found;
 
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)token_id);
-	res = db_exec(db,
-		      "WITH t AS (SELECT id FROM api_token WHERE id = $1),"
-		      " r AS (UPDATE api_token SET revoked_at = now()"
-		      "  WHERE id = $1 AND revoked_at IS NULL)"
-		      " SELECT count(*) FROM t",
-		      1, params, e);
-	if (!res)
-		return -1;
-	found = (int)db_int64(res, 0, 0);
-	PQclear(res);
-	if (!found)
-		return err_set(e, ERR_NOT_FOUND, "id", "token %lld: no such token",
+	found = update_existing(db,
+				"WITH t AS (SELECT id FROM api_token"
+				"  WHERE id = $1),"
+				" r AS (UPDATE api_token SET revoked_at = now()"
+				"  WHERE id = $1 AND revoked_at IS NULL)"
+				" SELECT count(*) FROM t",
+				idbuf, e);
+	if (found == 0)
+		return err_set(e, ERR_NOT_FOUND, "id",
+			       "token %lld: no such token",
 			       (long long)token_id);
-	return 0;
+	return found < 0 ? -1 : 0;
 }
 
 /* ---- users ---- */
@@ -300,8 +315,8 @@ static int check_username(const char *s, struct err *e)
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			  (i > 0 && (c == '.' || c == '_' || c == '@' ||
-				     c == '-'));
+			  (i > 0 &&
+			   (c == '.' || c == '_' || c == '@' || c == '-'));
 
 		if (!ok)
 			return err_set(e, ERR_INVALID, "username",
@@ -324,8 +339,8 @@ int auth_user_add(struct db *db, const char *username, enum role role,
 	if (check_username(username, e) < 0)
 		return -1;
 	if (role == ROLE_NONE || role == ROLE_SYSTEM)
-		return err_set(e, ERR_INVALID, "role", "role %s cannot be given",
-			       auth_role_name(role));
+		return err_set(e, ERR_INVALID, "role",
+			       "role %s cannot be given", auth_role_name(role));
 	if (role == ROLE_REGION_CONTACT && !region)
 		return err_set(e, ERR_INVALID, "region",
 			       "a region_contact needs a region");
@@ -338,8 +353,7 @@ int auth_user_add(struct db *db, const char *username, enum role role,
 	if (display_name &&
 	    validate_text(display_name, 200, false, "name", e) < 0)
 		return -1;
-	if (password &&
-	    auth_password_hash(password, hash, sizeof(hash), e) < 0)
+	if (password && auth_password_hash(password, hash, sizeof(hash), e) < 0)
 		return -1;
 	params[0] = username;
 	params[1] = auth_role_name(role);
@@ -365,24 +379,19 @@ int auth_user_add(struct db *db, const char *username, enum role role,
 
 int auth_user_disable(struct db *db, const char *username, struct err *e)
 {
-	const char *params[1] = {username};
-	PGresult *res;
-	int found;
+	int found = update_existing(db,
+				    "WITH u AS (SELECT id FROM app_user"
+				    "  WHERE username = $1),"
+				    " d AS (UPDATE app_user SET disabled_at ="
+				    "  now() WHERE username = $1"
+				    "  AND disabled_at IS NULL)"
+				    " SELECT count(*) FROM u",
+				    username, e);
 
-	res = db_exec(db,
-		      "WITH u AS (SELECT id FROM app_user WHERE username = $1),"
-		      " d AS (UPDATE app_user SET disabled_at = now()"
-		      "  WHERE username = $1 AND disabled_at IS NULL)"
-		      " SELECT count(*) FROM u",
-		      1, params, e);
-	if (!res)
-		return -1;
-	found = (int)db_int64(res, 0, 0);
-	PQclear(res);
-	if (!found)
+	if (found == 0)
 		return err_set(e, ERR_NOT_FOUND, "username",
 			       "user %.64s: no such user", username);
-	return 0;
+	return found < 0 ? -1 : 0;
 }
 
 /* ---- passwords ---- */
@@ -393,7 +402,8 @@ int auth_password_hash(const char *password, char *out, size_t out_size,
 	size_t n = password ? strlen(password) : 0;
 
 	if (out_size < crypto_pwhash_STRBYTES)
-		return err_set(e, ERR_INTERNAL, "", "password buffer too small");
+		return err_set(e, ERR_INTERNAL, "",
+			       "password buffer too small");
 	if (n < 12 || n > 1024)
 		return err_set(e, ERR_INVALID, "password",
 			       "password: must be 12 to 1024 bytes long");
@@ -410,7 +420,7 @@ int auth_password_verify(const char *hash, const char *password)
 {
 	if (!hash || !password)
 		return -1;
-	return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0
-		       ? 0
-		       : -1;
+	return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0 ?
+		       0 :
+		       -1;
 }

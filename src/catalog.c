@@ -62,23 +62,23 @@ struct product_key {
 	char value[24];
 };
 
-static const struct db_stmt by_vnr[] = {{
-	"catalog_vnr", "SELECT id, name, category FROM product WHERE vnr = $1",
-	1}};
-static const struct db_stmt by_gtin[] = {{
-	"catalog_gtin", "SELECT id, name, category FROM product WHERE gtin = $1",
-	1}};
-static const struct db_stmt by_npl_pack[] = {{
-	"catalog_npl",
-	"SELECT id, name, category FROM product WHERE npl_pack_id = $1", 1}};
-static const struct db_stmt by_id[] = {{
-	"catalog_id", "SELECT id, name, category FROM product WHERE id = $1",
-	1}};
-static const struct db_stmt by_14_digits[] = {{
-	"catalog_14",
-	"SELECT id, name, category FROM product"
-	" WHERE npl_pack_id = $1 OR gtin = $1",
-	1}};
+static const struct db_stmt by_vnr[] = {
+	{"catalog_vnr", "SELECT id, name, category FROM product WHERE vnr = $1",
+	 1}};
+static const struct db_stmt by_gtin[] = {
+	{"catalog_gtin",
+	 "SELECT id, name, category FROM product WHERE gtin = $1", 1}};
+static const struct db_stmt by_npl_pack[] = {
+	{"catalog_npl",
+	 "SELECT id, name, category FROM product WHERE npl_pack_id = $1", 1}};
+static const struct db_stmt by_id[] = {
+	{"catalog_id", "SELECT id, name, category FROM product WHERE id = $1",
+	 1}};
+static const struct db_stmt by_14_digits[] = {
+	{"catalog_14",
+	 "SELECT id, name, category FROM product"
+	 " WHERE npl_pack_id = $1 OR gtin = $1",
+	 1}};
 
 static int parse_key(const char *key, struct product_key *k, struct err *e)
 {

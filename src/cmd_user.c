@@ -253,16 +253,18 @@ static int token_create(int argc, char **argv)
 		return cli_usage_error("token create", "unexpected argument %s",
 				       argv[optind]);
 	if (!username)
-		return cli_usage_error("token create", "--username is required");
+		return cli_usage_error("token create",
+				       "--username is required");
 	if (validate_text(label, 200, false, "label", &e) < 0)
 		return cli_fail(&e, true);
 	if (cli_connect(&db, false, &e) < 0 ||
-	    auth_token_create(db, username, label, (int)days, token, &id,
-			      &e) < 0)
+	    auth_token_create(db, username, label, (int)days, token, &id, &e) <
+		    0)
 		goto out;
 	printf("%s\n", token);
-	fprintf(stderr, "token %lld for %s, valid %lld days: shown once, keep "
-			"it secret\n",
+	fprintf(stderr,
+		"token %lld for %s, valid %lld days: shown once, keep "
+		"it secret\n",
 		(long long)id, username, (long long)days);
 	rc = EXIT_OK;
 out:
@@ -296,26 +298,28 @@ int cmd_token(int argc, char **argv)
 				 "username", &value);
 		if (rc >= 0)
 			return rc;
-		return show("SELECT t.id, u.username, t.label,"
-			    " to_char(t.created_at, 'YYYY-MM-DD') AS created,"
-			    " to_char(t.expires_at, 'YYYY-MM-DD') AS expires,"
-			    " CASE WHEN t.revoked_at IS NOT NULL THEN 'revoked'"
-			    " WHEN t.expires_at <= now() THEN 'expired'"
-			    " ELSE 'active' END AS state,"
-			    " coalesce(to_char(t.last_used_at,"
-			    " 'YYYY-MM-DD HH24:MI'), '-') AS last_used"
-			    " FROM api_token t JOIN app_user u ON u.id = t.user_id"
-			    " WHERE $1::text IS NULL OR u.username = $1"
-			    " ORDER BY t.id",
-			    value);
+		return show(
+			"SELECT t.id, u.username, t.label,"
+			" to_char(t.created_at, 'YYYY-MM-DD') AS created,"
+			" to_char(t.expires_at, 'YYYY-MM-DD') AS expires,"
+			" CASE WHEN t.revoked_at IS NOT NULL THEN 'revoked'"
+			" WHEN t.expires_at <= now() THEN 'expired'"
+			" ELSE 'active' END AS state,"
+			" coalesce(to_char(t.last_used_at,"
+			" 'YYYY-MM-DD HH24:MI'), '-') AS last_used"
+			" FROM api_token t JOIN app_user u ON u.id = t.user_id"
+			" WHERE $1::text IS NULL OR u.username = $1"
+			" ORDER BY t.id",
+			value);
 	}
 	if (strcmp(argv[1], "revoke") == 0) {
-		rc = list_or_one("token revoke", token_usage, argc - 1, argv + 1,
-				 "id", &value);
+		rc = list_or_one("token revoke", token_usage, argc - 1,
+				 argv + 1, "id", &value);
 		if (rc >= 0)
 			return rc;
 		if (!value)
-			return cli_usage_error("token revoke", "--id is required");
+			return cli_usage_error("token revoke",
+					       "--id is required");
 		if (parse_int64(value, 1, INT64_MAX, &id, "id", &e) < 0)
 			return cli_fail(&e, true);
 		rc = EXIT_FAIL;
@@ -329,5 +333,6 @@ int cmd_token(int argc, char **argv)
 		db_close(db);
 		return rc;
 	}
-	return cli_usage_error("token", "unknown subcommand \"%.40s\"", argv[1]);
+	return cli_usage_error("token", "unknown subcommand \"%.40s\"",
+			       argv[1]);
 }

@@ -241,10 +241,11 @@ int db_act_as_system(struct db *db, const char *actor, struct err *e)
 {
 	const char *params[] = {actor};
 
-	return db_command(db,
-			  "SELECT set_config('lagerbild.role', 'system', false),"
-			  " set_config('lagerbild.actor', $1, false)",
-			  1, params, e);
+	return db_command(
+		db,
+		"SELECT set_config('lagerbild.role', 'system', false),"
+		" set_config('lagerbild.actor', $1, false)",
+		1, params, e);
 }
 
 int db_become_app(struct db *db, const char *actor, struct err *e)

@@ -34,11 +34,13 @@ int jsonin_check(const json_t *obj, const struct jsonin_field *fields,
 		/* prefix names the object itself, without its final dot */
 		size_t n = strlen(prefix);
 
-		snprintf(name, sizeof(name), "%.*s", n ? (int)n - 1 : 0, prefix);
+		snprintf(name, sizeof(name), "%.*s", n ? (int)n - 1 : 0,
+			 prefix);
 		return err_set(e, ERR_INVALID, name, "%s: must be an object",
 			       n ? name : "body");
 	}
-	json_object_foreach ((json_t *)obj, key, value) {
+	json_object_foreach((json_t *)obj, key, value)
+	{
 		const struct jsonin_field *f = NULL;
 
 		for (size_t i = 0; i < nfields && !f; i++)

@@ -349,8 +349,8 @@ static void name_position(struct err *e, size_t pos, size_t n)
  * security), else as the session's identity.
  */
 static int attempt(struct db *db, const struct identity *who,
-		   struct prepared_event *p, size_t n, struct ledger_result *res,
-		   bool own_tx, struct err *e)
+		   struct prepared_event *p, size_t n,
+		   struct ledger_result *res, bool own_tx, struct err *e)
 {
 	if (own_tx && (who ? auth_begin(db, who, e) : db_begin(db, e)) < 0)
 		return -1;
@@ -407,7 +407,8 @@ int ledger_record_as(struct db *db, const struct identity *who,
 	for (int tries = 1;; tries++) {
 		rc = attempt(db, who, p, n, res, own_tx, e);
 		/* Inside the caller's transaction a retry is the caller's. */
-		if (rc == 0 || db->in_tx || !db_lost_race(db) || tries == RETRIES)
+		if (rc == 0 || db->in_tx || !db_lost_race(db) ||
+		    tries == RETRIES)
 			break;
 	}
 out:
@@ -415,8 +416,8 @@ out:
 	return rc;
 }
 
-int ledger_record_batch(struct db *db, const struct ledger_event *evs,
-			size_t n, struct ledger_result *res, struct err *e)
+int ledger_record_batch(struct db *db, const struct ledger_event *evs, size_t n,
+			struct ledger_result *res, struct err *e)
 {
 	return ledger_record_as(db, NULL, evs, n, res, e);
 }

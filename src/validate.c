@@ -583,8 +583,9 @@ int parse_timestamp(const char *s, int64_t *epoch, const char *field,
 	if (p[i] == 'Z' && p[i + 1] == '\0') {
 		off = 0;
 	} else if ((p[i] == '+' || p[i] == '-') && is_digit(p[i + 1]) &&
-		   is_digit(p[i + 2]) && p[i + 3] == ':' && is_digit(p[i + 4]) &&
-		   is_digit(p[i + 5]) && p[i + 6] == '\0') {
+		   is_digit(p[i + 2]) && p[i + 3] == ':' &&
+		   is_digit(p[i + 4]) && is_digit(p[i + 5]) &&
+		   p[i + 6] == '\0') {
 		int oh = digits_value(s + i + 1, 2);
 		int om = digits_value(s + i + 4, 2);
 

@@ -37,8 +37,8 @@ static struct identity who(enum role role, const char *region)
 
 static void setup(void)
 {
-	struct ledger_event ev = {.kind = LEDGER_RECEIPT, .quantity = 50,
-				  .actor = "setup"};
+	struct ledger_event ev = {
+		.kind = LEDGER_RECEIPT, .quantity = 50, .actor = "setup"};
 	struct ledger_result r;
 	struct err e = {0};
 	const char *conninfo = testdb_create();
@@ -67,8 +67,10 @@ static void teardown(void)
 /* Record one receipt as id, in a transaction of its own. */
 static int record_as(const struct identity *id, int64_t site, struct err *e)
 {
-	struct ledger_event ev = {.kind = LEDGER_RECEIPT, .site_id = site,
-				  .product_id = prod, .quantity = 5,
+	struct ledger_event ev = {.kind = LEDGER_RECEIPT,
+				  .site_id = site,
+				  .product_id = prod,
+				  .quantity = 5,
 				  .actor = "ignored"};
 	struct ledger_result r;
 
@@ -178,23 +180,26 @@ START_TEST(test_contact_reads_own_detail_and_national_totals)
 	ck_assert_int_eq(count_as(&vera, "SELECT count(*) FROM stock_event"),
 			 2);
 	/* Coordinators' national totals equal the sum of the regions'. */
-	ck_assert_int_eq(count_as(&sam, "SELECT sum(quantity) FROM"
-					"  region_product_stock"),
-			 count_as(&sam, "SELECT sum(quantity) FROM stock_balance"));
+	ck_assert_int_eq(
+		count_as(&sam, "SELECT sum(quantity) FROM"
+			       "  region_product_stock"),
+		count_as(&sam, "SELECT sum(quantity) FROM stock_balance"));
 }
 END_TEST
 
 START_TEST(test_no_identity_sees_and_writes_nothing)
 {
-	struct ledger_event ev = {.kind = LEDGER_RECEIPT, .site_id = site01,
-				  .product_id = prod, .quantity = 1,
+	struct ledger_event ev = {.kind = LEDGER_RECEIPT,
+				  .site_id = site01,
+				  .product_id = prod,
+				  .quantity = 1,
 				  .actor = "nobody"};
 	struct ledger_result r;
 	struct err e = {0};
 
 	ck_assert_int_eq(testdb_scalar(app, "SELECT count(*) FROM site"), 0);
-	ck_assert_int_eq(testdb_scalar(app, "SELECT count(*) FROM stock_balance"),
-			 0);
+	ck_assert_int_eq(
+		testdb_scalar(app, "SELECT count(*) FROM stock_balance"), 0);
 	ck_assert_int_eq(testdb_scalar(app, "SELECT count(*) FROM"
 					    " region_product_stock"),
 			 0);
@@ -261,14 +266,14 @@ START_TEST(test_writes_carry_who_token_and_where)
 	struct err e = {0};
 
 	ck_assert_msg(record_as(&anna, site01, &e) == 0, "%s", e.msg);
-	ck_assert_int_eq(testdb_scalar(owner,
-				       "SELECT count(*) FROM stock_event"
-				       " WHERE recorded_by = 'region_contact-01'"
-				       " AND token_id = 9"
-				       " AND remote = '192.0.2.10'"
-				       " AND request_id ="
-				       " '9a1e0f2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b'"),
-			 1);
+	ck_assert_int_eq(
+		testdb_scalar(owner, "SELECT count(*) FROM stock_event"
+				     " WHERE recorded_by = 'region_contact-01'"
+				     " AND token_id = 9"
+				     " AND remote = '192.0.2.10'"
+				     " AND request_id ="
+				     " '9a1e0f2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b'"),
+		1);
 	ck_assert_msg(insert_site_as(&anna, "01", "01-BUF", &e) == 0, "%s",
 		      e.msg);
 	ck_assert_int_eq(testdb_scalar(owner,
@@ -281,9 +286,8 @@ START_TEST(test_writes_carry_who_token_and_where)
 				       " AND new_row->>'code' = '01-BUF'"),
 			 1);
 	/* The audit log is as append-only as the ledger. */
-	ck_assert_int_eq(db_command(owner, "DELETE FROM audit_log", 0, NULL,
-				    &e),
-			 -1);
+	ck_assert_int_eq(
+		db_command(owner, "DELETE FROM audit_log", 0, NULL, &e), -1);
 }
 END_TEST
 
@@ -322,15 +326,16 @@ START_TEST(test_token_authenticates)
 	{
 		const char *params[] = {strrchr(token, '_') + 1};
 
-		ck_assert_int_eq(testdb_scalar_params(
-					 owner,
-					 "SELECT (SELECT count(*) FROM api_token t"
-					 " WHERE t::text LIKE '%' || $1 || '%')"
-					 " + (SELECT count(*) FROM audit_log a"
-					 " WHERE a::text LIKE '%' || $1 || '%'"
-					 " OR a.new_row ? 'secret_hash')",
-					 1, params),
-				 0);
+		ck_assert_int_eq(
+			testdb_scalar_params(
+				owner,
+				"SELECT (SELECT count(*) FROM api_token t"
+				" WHERE t::text LIKE '%' || $1 || '%')"
+				" + (SELECT count(*) FROM audit_log a"
+				" WHERE a::text LIKE '%' || $1 || '%'"
+				" OR a.new_row ? 'secret_hash')",
+				1, params),
+			0);
 	}
 }
 END_TEST
@@ -342,7 +347,12 @@ START_TEST(test_tampered_and_malformed_tokens_refused)
 	char bad[AUTH_TOKEN_MAX];
 	char other_id[AUTH_TOKEN_MAX];
 	const char *malformed[] = {
-		"", "lbt_", "lbt__", "lbt_1_", "Bearer x", "lbt_x_abc",
+		"",
+		"lbt_",
+		"lbt__",
+		"lbt_1_",
+		"Bearer x",
+		"lbt_x_abc",
 		"lbt_-1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 		"lbt_1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 		"lbt_1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
@@ -363,7 +373,8 @@ START_TEST(test_tampered_and_malformed_tokens_refused)
 		 (long long)token_id + 1, strchr(token + 4, '_'));
 	ck_assert_int_eq(auth_authenticate(app, other_id, &id, &e), -1);
 	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
-		ck_assert_msg(auth_authenticate(app, malformed[i], &id, &e) == -1,
+		ck_assert_msg(auth_authenticate(app, malformed[i], &id, &e) ==
+				      -1,
 			      "accepted %s", malformed[i]);
 		ck_assert_int_eq(e.code, ERR_INVALID);
 	}
@@ -418,12 +429,12 @@ START_TEST(test_users_validated)
 				       NULL, NULL, &uid, &e),
 			 -1);
 	ck_assert_str_eq(e.field, "region");
-	ck_assert_int_eq(auth_user_add(owner, "anna", ROLE_REGION_CONTACT,
-				       NULL, NULL, NULL, &uid, &e),
+	ck_assert_int_eq(auth_user_add(owner, "anna", ROLE_REGION_CONTACT, NULL,
+				       NULL, NULL, &uid, &e),
 			 -1);
 	ck_assert_str_eq(e.field, "region");
-	ck_assert_int_eq(auth_user_add(owner, "anna", ROLE_REGION_CONTACT,
-				       "02", NULL, NULL, &uid, &e),
+	ck_assert_int_eq(auth_user_add(owner, "anna", ROLE_REGION_CONTACT, "02",
+				       NULL, NULL, &uid, &e),
 			 -1);
 	ck_assert_int_eq(auth_user_add(owner, "Anna", ROLE_VIEWER, NULL, NULL,
 				       NULL, &uid, &e),
@@ -464,9 +475,8 @@ START_TEST(test_passwords_are_argon2id)
 			 -1);
 	ck_assert_int_eq(auth_password_verify(hash, ""), -1);
 	ck_assert_int_eq(auth_password_verify("garbage", "x"), -1);
-	ck_assert_int_eq(auth_password_hash("elva tecken", hash, sizeof(hash),
-					    &e),
-			 -1);
+	ck_assert_int_eq(
+		auth_password_hash("elva tecken", hash, sizeof(hash), &e), -1);
 }
 END_TEST
 
