@@ -74,6 +74,9 @@ CREATE TABLE stock_event (
 		ELSE true
 	END)
 );
+-- Idempotency keys are looked up nationally, by key alone: one index
+-- descent instead of one per region.  Not unique, so it shards as it is.
+CREATE INDEX stock_event_key ON stock_event (idempotency_key);
 -- An event is reversed at most once; only reversals carry an entry.
 CREATE UNIQUE INDEX stock_event_reversed_once
 	ON stock_event (region_code, reverses) WHERE reverses IS NOT NULL;
@@ -173,11 +176,11 @@ BEGIN
 	-- A retried request writes nothing and the caller reads the original.
 	-- Concurrent first attempts with one key meet at the unique index.  A
 	-- key names one event nationally: reusing it in another region is a
-	-- conflict too, so every region's slice of the index is probed (the
+	-- conflict too, so the lookup is by key alone (stock_event_key; the
 	-- unique constraint itself leads with region_code, as sharding needs).
 	SELECT * INTO prior FROM stock_event
-	 WHERE region_code = ANY (ARRAY(SELECT code FROM region))
-	   AND idempotency_key = NEW.idempotency_key;
+	 WHERE idempotency_key = NEW.idempotency_key
+	 LIMIT 1;
 	IF FOUND THEN
 		IF prior.payload_hash = NEW.payload_hash THEN
 			RETURN NULL;
