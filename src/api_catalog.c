@@ -354,9 +354,15 @@ static int read_product(const json_t *body, bool create, const char **params,
 	return 0;
 }
 
-static bool may_manage_products(const struct identity *who)
+/* Products are managed by coordinators and admins: 403 for the rest. */
+static bool refused_product_manager(const struct http_request *req,
+				    struct http_response *res)
 {
-	return who->role == ROLE_COORDINATOR || who->role == ROLE_ADMIN;
+	if (req->who->role == ROLE_COORDINATOR || req->who->role == ROLE_ADMIN)
+		return false;
+	http_error(res, 403, "forbidden", NULL,
+		   "products are managed by coordinators");
+	return true;
 }
 
 void api_products_post(struct http_request *req, struct http_response *res)
@@ -367,11 +373,8 @@ void api_products_post(struct http_request *req, struct http_response *res)
 	json_t *body;
 
 	res->status = 500;
-	if (!may_manage_products(req->who)) {
-		http_error(res, 403, "forbidden", NULL,
-			   "products are managed by coordinators");
+	if (refused_product_manager(req, res))
 		return;
-	}
 	body = http_body_json(req, res);
 	if (!body)
 		return;
@@ -403,11 +406,8 @@ void api_product_patch(struct http_request *req, struct http_response *res)
 		http_error_from(res, &e);
 		return;
 	}
-	if (!may_manage_products(req->who)) {
-		http_error(res, 403, "forbidden", NULL,
-			   "products are managed by coordinators");
+	if (refused_product_manager(req, res))
 		return;
-	}
 	body = http_body_json(req, res);
 	if (!body)
 		return;
