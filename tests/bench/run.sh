@@ -185,9 +185,10 @@ awk -v l="${ledger_best[8]}" -v p="${pgbench_best[8]}" 'BEGIN {
 # ---- HTTP: stock-event writes through `lagerbild serve` ----
 #
 # 16 connections post single receipts (a new event each: no idempotency
-# key, so nothing is replayed) as region 01's contact person to region 01's
-# sites and random products, for BENCH_SECONDS; then pgbench -N at the same
-# concurrency for as long.  The server runs 16 workers, one database
+# key, so nothing is replayed) for BENCH_SECONDS, each request as the
+# contact person of a random region to one of that region's sites and a
+# random product, as the regions' own staff would; then pgbench -N at the
+# same concurrency for as long.  The server runs 16 workers, one database
 # connection each, as pgbench has 16.  Its peak RSS comes from /proc.
 http_clients=16
 seconds=${BENCH_SECONDS:-15}
@@ -195,33 +196,38 @@ seconds=${BENCH_SECONDS:-15}
 	die "BENCH_SECONDS must be a whole number from 1 to 9999"
 wrk=$(command -v wrk) || die "wrk is missing: bash contrib/deps.sh --bench"
 
-note "HTTP: a contact person of region 01 and its token"
-DATABASE_URL=dbname=$ledger_db "$build/lagerbild" user add \
-	--username bench.http --role region_contact --region 01 >&2
-token=$(DATABASE_URL=dbname=$ledger_db "$build/lagerbild" token create \
-	--username bench.http --label bench --days 1 2>/dev/null)
-sites=$("$psql" -X -A -t -d "$ledger_db" -c "SELECT string_agg('\"' ||
-	code || '\"', ',' ORDER BY code) FROM site WHERE region_code = '01'
-	AND code LIKE 'bench-%'")
-[[ -n $sites ]] || die "no region 01 sites in the bench fixture"
-
+note "HTTP: a contact person and a token for every region"
 scratch=$(mktemp -d /tmp/lagerbild-wrk.XXXXXX)
 lua="$scratch/post.lua"
-cat >"$lua" <<LUA
--- One receipt of one unit per request, to a random region 01 site and
--- product (vnr 900000..900999, the bench fixture).
-local sites = {$sites}
-local headers = {
-	["Authorization"] = "Bearer $token",
-	["Content-Type"] = "application/json",
-}
+{
+	echo "-- One receipt of one unit per request: a random region's contact"
+	echo "-- person, one of its sites, a random product (vnr 900000..900999)."
+	echo "local regions = {"
+	for r in $("$psql" -X -A -t -d "$ledger_db" -c "SELECT DISTINCT
+		region_code FROM site WHERE code LIKE 'bench-%' ORDER BY 1"); do
+		DATABASE_URL=dbname=$ledger_db "$build/lagerbild" user add \
+			--username "bench.$r" --role region_contact --region "$r" >&2
+		token=$(DATABASE_URL=dbname=$ledger_db "$build/lagerbild" token \
+			create --username "bench.$r" --label bench --days 1 2>/dev/null)
+		sites=$("$psql" -X -A -t -d "$ledger_db" -c "SELECT string_agg('\"'
+			|| code || '\"', ',' ORDER BY code) FROM site
+			WHERE region_code = '$r' AND code LIKE 'bench-%'")
+		echo "  {token = \"$token\", sites = {$sites}},"
+	done
+	echo "}"
+	cat <<'LUA'
 request = function()
+	local r = regions[math.random(#regions)]
 	local body = string.format(
 		'{"site":"%s","product":"%06d","kind":"receipt","qty":1}',
-		sites[math.random(#sites)], 900000 + math.random(0, 999))
-	return wrk.format("POST", "/api/v1/stock-events", headers, body)
+		r.sites[math.random(#r.sites)], 900000 + math.random(0, 999))
+	return wrk.format("POST", "/api/v1/stock-events", {
+		["Authorization"] = "Bearer " .. r.token,
+		["Content-Type"] = "application/json",
+	}, body)
 end
 LUA
+} >"$lua"
 
 port=$((20000 + RANDOM % 20000))
 note "HTTP: lagerbild serve on 127.0.0.1:$port with $http_clients workers"
