@@ -955,6 +955,82 @@ START_TEST(test_db_down_and_back)
 }
 END_TEST
 
+/* Run contrib/pgcluster.sh ACTION DIR and insist that it succeeds. */
+static void pgcluster(const char *action, const char *dir)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* The throwaway cluster runs without fsync; keep it so. */
+		setenv("PGCLUSTER_FAST", "1", 1);
+		execl("/bin/bash", "bash", "contrib/pgcluster.sh", action, dir,
+		      (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "pgcluster.sh %s %s failed (status %d)", action, dir,
+		      status);
+}
+
+/*
+ * PostgreSQL itself goes down and comes back, as in a restart for an
+ * upgrade: requests meanwhile get 503, and the same server process recovers
+ * without a restart of its own, prepared statements and all.  Needs the
+ * cluster of tests/run.sh (LAGERBILD_TEST_PGDIR); against an external
+ * server there is nothing this test may restart.
+ */
+START_TEST(test_db_restart)
+{
+	const char *dir = getenv("LAGERBILD_TEST_PGDIR");
+	char token[AUTH_TOKEN_MAX];
+	struct httpclient_request rq = {.path = "/api/v1/regions",
+					.token = token};
+	struct httpclient_response r;
+	struct db *owner;
+	struct err e = {0};
+	int64_t uid, tid;
+
+	if (!dir || !dir[0]) {
+		fprintf(stderr, "test_db_restart: LAGERBILD_TEST_PGDIR unset; "
+				"not restarting an external server\n");
+		return;
+	}
+	owner = testdb_connect();
+	ck_assert_msg(auth_user_add(owner, "restart.viewer", ROLE_VIEWER, NULL,
+				    NULL, NULL, &uid, &e) == 0 &&
+			      auth_token_create(owner, "restart.viewer", "test",
+						1, token, &tid, &e) == 0,
+		      "%s", e.msg);
+	db_close(owner);
+	httpclient_start(&srv, dburl, NULL);
+	httpclient_do(&srv, &rq, &r);
+	ck_assert_msg(r.status == 200, RES_FMT, RES_ARGS(&r));
+	httpclient_response_free(&r);
+
+	pgcluster("stop", dir);
+	readyz_becomes(503, 5000);
+	httpclient_do(&srv, &rq, &r);
+	want_error(&r, 503, "unavailable");
+	httpclient_response_free(&r);
+	get_ok("/healthz");
+
+	pgcluster("start", dir);
+	readyz_becomes(200, 15000);
+	for (int i = 0; i < 12; i++)
+		readyz_becomes(200, 0);
+	/* Authenticated API requests work again on every worker. */
+	for (int i = 0; i < 12; i++) {
+		httpclient_do(&srv, &rq, &r);
+		ck_assert_msg(r.status == 200, RES_FMT, RES_ARGS(&r));
+		httpclient_response_free(&r);
+	}
+	stop_clean();
+}
+END_TEST
+
 static bool still_running(void)
 {
 	int status;
@@ -1167,6 +1243,7 @@ Suite *http_suite(void)
 	tcase_add_test(tc, test_header_too_large);
 	tcase_add_test(tc, test_header_limit_setting);
 	tcase_add_test(tc, test_db_down_and_back);
+	tcase_add_test(tc, test_db_restart);
 	tcase_add_test(tc, test_sigterm_in_flight);
 	tcase_add_test(tc, test_signals_exit_0);
 	tcase_add_test(tc, test_serve_port_taken);

@@ -18,6 +18,8 @@ if [ "${LAGERBILD_TEST_EXTERNAL:-0}" != 1 ]; then
 	trap cleanup EXIT
 	# Durability buys nothing in a cluster that is thrown away.
 	eval "$(PGCLUSTER_FAST=1 "$top/contrib/pgcluster.sh" start "$dir/pg")"
+	# The one test that restarts PostgreSQL may restart this one.
+	export LAGERBILD_TEST_PGDIR="$dir/pg"
 fi
 export PGHOST PGPORT PGUSER
 export LAGERBILD_TEST_DB=1
