@@ -15,7 +15,7 @@ OPT ?= -O2 -g
 SAN ?=
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
-PKGS := libpq libsodium uuid libmicrohttpd jansson libcurl
+PKGS := libpq libsodium uuid libmicrohttpd jansson libcurl libxml-2.0 libzip
 TEST_PKGS := check
 
 # Resolved when used, so that `make check` can install pkg-config first.
@@ -24,9 +24,9 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS))
 TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS))
 
-CPPFLAGS += -D_DEFAULT_SOURCE -Isrc -Ireports
+CPPFLAGS += -D_DEFAULT_SOURCE -Isrc -Ireports -Iimporters
 ALL_CFLAGS = $(WARN) $(OPT) $(SAN) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
-LDLIBS_ALL = $(PKG_LIBS) -lpthread
+LDLIBS_ALL = $(PKG_LIBS) -lcsv -lpthread
 
 BIN_SRC := src/main.c $(wildcard src/cmd_*.c)
 LIB_SRC := $(filter-out $(BIN_SRC),$(wildcard src/*.c)) \

@@ -26,6 +26,7 @@ PACKAGES=(
   libjansson-dev
   libcsv-dev
   libxml2-dev
+  libzip-dev
   libsodium-dev
 )
 

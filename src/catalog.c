@@ -59,7 +59,7 @@ out:
 /* Which column a key names, and the value to look for (normalised). */
 struct product_key {
 	const struct db_stmt *sql;
-	char value[24];
+	char value[CATALOG_KEY_MAX];
 };
 
 static const struct db_stmt by_vnr[] = {
@@ -139,6 +139,22 @@ static int parse_key(const char *key, struct product_key *k, struct err *e)
 				validate_npl_id(key, "product", e)) < 0)
 		return -1;
 	memcpy(k->value, key, len + 1);
+	return 0;
+}
+
+int catalog_product_key(const char *key, const char **kind,
+			char value[CATALOG_KEY_MAX], struct err *e)
+{
+	struct product_key k;
+
+	if (parse_key(key, &k, e) < 0)
+		return -1;
+	*kind = k.sql == by_vnr	     ? "vnr"
+		: k.sql == by_gtin     ? "gtin"
+		: k.sql == by_npl_pack ? "npl"
+		: k.sql == by_id       ? "id"
+				       : "npl_or_gtin";
+	memcpy(value, k.value, sizeof(k.value));
 	return 0;
 }
 

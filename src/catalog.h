@@ -34,6 +34,19 @@ int catalog_find_site(struct db *db, const char *code, struct site_ref *out,
 /* Check a product identifier's form without looking it up.  Pure. */
 int catalog_check_product_key(const char *key, struct err *e);
 
+/* Room for a normalised product identifier's value. */
+#define CATALOG_KEY_MAX 24
+
+/*
+ * Check a product identifier and say what it names, for callers that
+ * resolve many at once in SQL (the importers): *kind is "vnr", "gtin",
+ * "npl" (pack id), "id", or "npl_or_gtin" (14 bare digits, which may be
+ * either: a product whose npl_pack_id or gtin is value, ambiguous if two
+ * different ones match); value is normalised (GTINs to 14 digits).  Pure.
+ */
+int catalog_product_key(const char *key, const char **kind,
+			char value[CATALOG_KEY_MAX], struct err *e);
+
 /* Look a product up by identifier as described above. */
 int catalog_find_product(struct db *db, const char *key,
 			 struct product_ref *out, struct err *e);

@@ -26,6 +26,7 @@ int cmd_config(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 /* Report a usage error for cmd and return EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)

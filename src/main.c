@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libxml/parser.h>
 #include <sodium.h>
 
 #include "cli.h"
@@ -28,6 +29,7 @@ static const struct command commands[] = {
 	{"serve", cmd_serve, "serve the HTTP JSON API"},
 	{"migrate", cmd_migrate, "apply pending schema migrations"},
 	{"stock", cmd_stock, "record, reverse and show stock"},
+	{"import", cmd_import, "import a feed: NPL, articles, products, stock, ..."},
 	{"totals", cmd_totals, "national stock totals, optionally per region"},
 	{"verify", cmd_verify,
 	 "recompute balances from the ledger; report drift"},
@@ -127,6 +129,8 @@ int main(int argc, char **argv)
 
 	if (sodium_init() < 0)
 		die("libsodium failed to initialise");
+	/* Once, before any thread: the npl feed parses XML in server workers. */
+	xmlInitParser();
 	if (settings_load(&e) < 0)
 		return cli_fail(&e, true);
 	if (log_level_parse(settings_get("log_level"), &level) == 0)

@@ -27,6 +27,7 @@ int main(void)
 	}
 	sr = srunner_create(validate_suite());
 	srunner_add_suite(sr, ledger_unit_suite());
+	srunner_add_suite(sr, fetch_suite());
 	if (db) {
 		if (!testdb_init()) {
 			fprintf(stderr,
@@ -40,6 +41,8 @@ int main(void)
 		srunner_add_suite(sr, cli_suite());
 		srunner_add_suite(sr, http_suite());
 		srunner_add_suite(sr, api_suite());
+		srunner_add_suite(sr, import_feeds_suite());
+		srunner_add_suite(sr, import_register_suite());
 	} else {
 		fprintf(stderr, "LAGERBILD_TEST_DB is not 1: database suites "
 				"skipped\n");

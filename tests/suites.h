@@ -9,6 +9,7 @@
 /* Pure: no database. */
 Suite *validate_suite(void);
 Suite *ledger_unit_suite(void);
+Suite *fetch_suite(void);
 
 /* Need a server: see tests/testdb.h. */
 Suite *migrate_suite(void);
@@ -18,5 +19,7 @@ Suite *verify_suite(void);
 Suite *cli_suite(void);
 Suite *http_suite(void);
 Suite *api_suite(void);
+Suite *import_feeds_suite(void);
+Suite *import_register_suite(void);
 
 #endif
