@@ -34,9 +34,9 @@
 #define CSVIN_MAX_COLUMNS 32
 
 struct csvin_column {
-	const char *name;     /* as in the header, e.g. "Varunummer" */
-	bool required;	      /* the header must have it */
-	const char *alias;    /* another accepted header name, or NULL */
+	const char *name;  /* as in the header, e.g. "Varunummer" */
+	bool required;	   /* the header must have it */
+	const char *alias; /* another accepted header name, or NULL */
 };
 
 /*

@@ -10,14 +10,14 @@
 #include "import.h"
 
 /* National registers. */
-extern const struct import_feed import_feed_npl;	 /* npl.c */
-extern const struct import_feed import_feed_articles;	 /* articles.c */
-extern const struct import_feed import_feed_products;	 /* products.c */
-extern const struct import_feed import_feed_shortages;	 /* shortages.c */
+extern const struct import_feed import_feed_npl;	/* npl.c */
+extern const struct import_feed import_feed_articles;	/* articles.c */
+extern const struct import_feed import_feed_products;	/* products.c */
+extern const struct import_feed import_feed_shortages;	/* shortages.c */
 extern const struct import_feed import_feed_population; /* population.c */
 
 /* A region's own systems. */
-extern const struct import_feed import_feed_stock;	  /* stock.c */
+extern const struct import_feed import_feed_stock;	 /* stock.c */
 extern const struct import_feed import_feed_consumption; /* consumption.c */
 
 #endif

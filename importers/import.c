@@ -305,11 +305,20 @@ int import_reject_err(struct import_run *run, int64_t line, const char *value,
 	size_t n = strlen(field);
 
 	/* Validators say "gtin 735...: wrong check digit"; the report has
-	 * the field and the value already. */
+	 * the field and the value already.  A quoted value may itself hold
+	 * ": ", so look for the colon after its closing quote. */
 	if (strncmp(reason, field, n) == 0 &&
-	    (reason[n] == ' ' || reason[n] == ':') &&
-	    (colon = strstr(reason, ": ")) && colon[2])
-		reason = colon + 2;
+	    (reason[n] == ' ' || reason[n] == ':')) {
+		const char *p = reason + n;
+
+		if (p[0] == ' ' && p[1] == '"')
+			for (p += 2; *p && *p != '"'; p++)
+				if (*p == '\\' && p[1])
+					p++;
+		colon = strstr(p, ": ");
+		if (colon && colon[2])
+			reason = colon + 2;
+	}
 	return import_reject(run, line, field, value, "%s", reason);
 }
 
@@ -599,21 +608,61 @@ static int record_refusal(struct db *db, const struct identity *who,
 
 /* ---- the import ---- */
 
-static const char lock_sql[] = "SELECT pg_advisory_xact_lock(hashtextextended("
-			       "'lagerbild.import:' || $1 || ':' || $2, 0)),"
-			       " nextval('import_batch_id_seq'), now()";
+/* Serialise imports of one (feed, region); reserve the batch id.  A long
+ * statement of an import whose client died (kill -9, a lost link) is
+ * noticed within a second, not when it would next write to the socket:
+ * the transaction is rolled back and the lock freed at once. */
+static const char lock_sql[] =
+	"SELECT pg_advisory_xact_lock(hashtextextended("
+	"'lagerbild.import:' || $1 || ':' || $2, 0)),"
+	" nextval('import_batch_id_seq'), now(),"
+	" set_config('client_connection_check_interval', '1000', true)";
 
+/* The content last applied for this feed and region: a file equal to it
+ * changes nothing.  (Not any earlier one: after A, B, A the third import
+ * must undo B.) */
 static const char seen_sql[] =
-	"SELECT id FROM import_batch"
-	" WHERE feed = $1 AND sha256 = $2"
-	" AND region_code IS NOT DISTINCT FROM nullif($3, '')"
-	" AND status IN ('done', 'partial')"
-	" ORDER BY id DESC LIMIT 1";
+	"SELECT id FROM (SELECT id, sha256 FROM import_batch"
+	"  WHERE feed = $1 AND region_code IS NOT DISTINCT FROM nullif($3, '')"
+	"  AND status IN ('done', 'partial')"
+	"  ORDER BY id DESC LIMIT 1) last"
+	" WHERE sha256 = $2";
 
 static const char rejects_sql[] =
 	"CREATE TEMP TABLE import_rejects (line bigint NOT NULL,"
 	" field text NOT NULL, value text, reason text NOT NULL)"
 	" ON COMMIT DROP";
+
+/*
+ * The verdict is in (rep->status): keep the data and the batch, or roll
+ * back and record the refusal on its own, or, for a dry run, roll back and
+ * record nothing.  0, or -1 with e set (the transaction is then gone).
+ */
+static int conclude(struct import_run *run, struct import_report *rep,
+		    struct err *e)
+{
+	const struct import_options *opt = run->opt;
+	struct db *db = run->db;
+
+	json_decref(rep->errors);
+	rep->errors = sorted_errors(run->errors);
+	if (opt->dry_run || strcmp(rep->status, "rejected") == 0) {
+		db_rollback(db);
+		if (opt->dry_run) {
+			rep->batch_id = 0;
+			rep->dry_run = true;
+			return 0;
+		}
+		return record_refusal(db, run->who, rep, opt, run->started_at,
+				      e);
+	}
+	if (record_batch(db, rep, opt, run->started_at, e) < 0 ||
+	    db_commit(db, e) < 0) {
+		db_rollback(db);
+		return -1;
+	}
+	return 0;
+}
 
 int import_execute(struct db *db, const struct identity *who,
 		   const struct import_feed *feed, const char *path,
@@ -714,9 +763,22 @@ int import_execute(struct db *db, const struct identity *who,
 		res = NULL;
 	}
 
-	if (import_exec(&run, rejects_sql, 0, NULL) < 0 ||
-	    stage(&run, path) < 0)
+	if (import_exec(&run, rejects_sql, 0, NULL) < 0)
 		goto fail;
+	if (stage(&run, path) < 0) {
+		if (e->code != ERR_INVALID)
+			goto fail;
+		/* The source as a whole is unusable (no header, not a ZIP):
+		 * that is a verdict on the file, recorded like any other. */
+		keep_reject(&run, run.file, 0,
+			    e->field[0] ? e->field : "source", NULL, e->msg);
+		err_clear(e);
+		rep->rows_total = run.staged + run.c_rejected;
+		rep->rows_rejected = run.c_rejected + 1;
+		rep->status = "rejected";
+		rc = conclude(&run, rep, e);
+		goto out;
+	}
 	if (feed->check && feed->check(&run) < 0)
 		goto fail;
 	if (collect_rejects(&run, &sql_rejected) < 0)
@@ -726,31 +788,13 @@ int import_execute(struct db *db, const struct identity *who,
 
 	if (rep->rows_rejected > 0 && !opt->partial) {
 		rep->status = "rejected";
-		db_rollback(db);
 	} else {
 		if (feed->apply(&run) < 0)
 			goto fail;
 		rep->rows_applied = run.applied;
 		rep->status = rep->rows_rejected ? "partial" : "done";
 	}
-	json_decref(rep->errors);
-	rep->errors = sorted_errors(run.errors);
-
-	if (opt->dry_run) {
-		db_rollback(db);
-		rep->batch_id = 0;
-		rep->dry_run = true;
-		rc = 0;
-		goto out;
-	}
-	if (strcmp(rep->status, "rejected") == 0) {
-		if (record_refusal(db, who, rep, opt, run.started_at, e) < 0)
-			goto out;
-	} else if (record_batch(db, rep, opt, run.started_at, e) < 0 ||
-		   db_commit(db, e) < 0) {
-		goto fail;
-	}
-	rc = 0;
+	rc = conclude(&run, rep, e);
 	goto out;
 fail:
 	PQclear(res);

@@ -54,7 +54,7 @@
 #define IMPORT_FIELD_MAX 4096
 
 /* Exit codes of `lagerbild import`, documented in the README. */
-#define IMPORT_EXIT_OK 0	  /* done or unchanged */
+#define IMPORT_EXIT_OK 0       /* done or unchanged */
 #define IMPORT_EXIT_REJECTED 1 /* rows rejected (or the import failed) */
 #define IMPORT_EXIT_USAGE 2
 #define IMPORT_EXIT_UNREACHABLE 3 /* the source could not be fetched */
@@ -115,12 +115,12 @@ struct import_run {
 	const struct import_options *opt;
 	struct db *db;		    /* in the import's transaction */
 	const struct identity *who; /* the caller */
-	const char *region;	    /* the region of a regional feed, else NULL */
-	int64_t batch_id;	    /* reserved id of this import's batch */
-	char started_at[40];	    /* transaction start, timestamptz text */
-	const char *file;	    /* set by a multi-file feed: the current
+	const char *region;  /* the region of a regional feed, else NULL */
+	int64_t batch_id;    /* reserved id of this import's batch */
+	char started_at[40]; /* transaction start, timestamptz text */
+	const char *file;    /* set by a multi-file feed: the current
 				       file's name, for its rejections */
-	int64_t applied;	    /* set by apply */
+	int64_t applied;     /* set by apply */
 	struct err *err;
 
 	/* frame-private */
@@ -170,9 +170,9 @@ const struct import_feed *const *import_feeds(size_t *n);
  * ERR_INVALID when a regional feed has no region or a national one was
  * given one, ERR_FORBIDDEN when who may not.
  */
-int import_authorize(const struct import_feed *feed,
-		     const struct identity *who, const char *opt_region,
-		     const char **region, struct err *e);
+int import_authorize(const struct import_feed *feed, const struct identity *who,
+		     const char *opt_region, const char **region,
+		     struct err *e);
 
 /*
  * Import path (a file, or a directory for a feed that accepts one) as who.

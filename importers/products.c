@@ -36,7 +36,7 @@
  *                                               it
  *
  *   gtin,name,category,base_unit,pack_size,critical,emdn
- *   07350012345678,Nitrile examination glove M,ppe,st,100,ja,T0102
+ *   07350012345679,Nitrile examination glove M,ppe,st,100,ja,T0102
  *
  * A product is upserted by its GTIN.  Medicines are refused: they are
  * identified through NPL (the npl and articles feeds), and a GTIN that

@@ -277,6 +277,22 @@ static const struct {
 	 " AND b.expiry IS NOT NULL AND b.expiry <> r.expiry"
 	 " AND r.site_region = $1",
 	 1},
+
+	/* last: a row naming an article alone may not use a mapping made
+	 * only by rows rejected above, which apply will not store */
+	{"INSERT INTO import_rejects SELECT r.line, 'article', r.article,"
+	 " 'the line of this file that maps this article number was"
+	 " rejected' FROM stock_resolved r"
+	 " WHERE r.pkind IS NULL AND r.article_product IS NULL"
+	 " AND r.product_id IS NOT NULL"
+	 " AND NOT EXISTS (SELECT 1 FROM import_rejects x"
+	 "  WHERE x.line = r.line)"
+	 " AND NOT EXISTS (SELECT 1 FROM stock_resolved m"
+	 "  WHERE m.article = r.article AND m.pkind IS NOT NULL"
+	 "  AND m.article_product IS NULL AND m.product_id = r.product_id"
+	 "  AND NOT EXISTS (SELECT 1 FROM import_rejects x"
+	 "   WHERE x.line = m.line))",
+	 0},
 };
 
 static int stock_check(struct import_run *run)

@@ -37,8 +37,8 @@ CREATE TABLE import_batch (
 	request_id uuid,
 	CHECK ((status = 'unchanged') = (same_as IS NOT NULL))
 );
--- "Was this content applied before?" and a feed's recent history.
-CREATE INDEX import_batch_seen ON import_batch (feed, sha256);
+-- A feed's history per region, newest first: "is this the content applied
+-- last?" and the record of imports.
 CREATE INDEX import_batch_recent ON import_batch (feed, region_code, id);
 
 CREATE FUNCTION import_batch_stamp() RETURNS trigger
@@ -120,7 +120,85 @@ GRANT SELECT, INSERT ON region_article TO lagerbild_app;
 -- trigger does one row at a time.  The application role may not set the
 -- column (column privileges below), so only that function can take the
 -- bulk path.
-ALTER TABLE stock_event ADD COLUMN import_batch_id bigint;
+--
+-- A bulk event needs no idempotency key of its own: the batch is the unit
+-- that is applied once (import_batch, by content hash, under the import's
+-- advisory lock).  The key indexes become partial, so that a snapshot of a
+-- million rows does not also fill two indexes with a million random keys.
+ALTER TABLE stock_event
+	ADD COLUMN import_batch_id bigint,
+	ALTER COLUMN idempotency_key DROP NOT NULL,
+	ALTER COLUMN payload_hash DROP NOT NULL,
+	ADD CONSTRAINT stock_event_keyed
+		CHECK ((idempotency_key IS NOT NULL AND payload_hash IS NOT NULL)
+		       OR import_batch_id IS NOT NULL);
+ALTER TABLE stock_event
+	DROP CONSTRAINT stock_event_region_code_idempotency_key_key;
+CREATE UNIQUE INDEX stock_event_region_key ON stock_event
+	(region_code, idempotency_key) WHERE idempotency_key IS NOT NULL;
+DROP INDEX stock_event_key;
+CREATE INDEX stock_event_key ON stock_event (idempotency_key)
+	WHERE idempotency_key IS NOT NULL;
+
+-- The ledger's references are kept by the ledger, not by foreign keys.
+-- A foreign-key check is a query per row; on the table that takes a
+-- hundred million events a year, and a million at a time from a snapshot,
+-- three of them cost more than the insert itself.  What they guaranteed
+-- still holds:
+--   - an event names an existing site (stock_event_apply looks it up, and
+--     ledger_apply_counts joins it) and product (stock_event_known below,
+--     and the join), and a reversal an existing event (stock_event_apply);
+--   - sites and products are never deleted, nor their ids or a site's
+--     region changed (reference_kept below): they are deactivated instead;
+--   - balances are written only by those two paths.
+ALTER TABLE stock_event
+	DROP CONSTRAINT stock_event_product_id_fkey,
+	DROP CONSTRAINT stock_event_region_code_site_id_fkey,
+	DROP CONSTRAINT stock_event_region_code_reverses_fkey;
+ALTER TABLE stock_balance
+	DROP CONSTRAINT stock_balance_product_id_fkey,
+	DROP CONSTRAINT stock_balance_region_code_site_id_fkey;
+
+CREATE FUNCTION stock_event_known() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+	IF NEW.kind <> 'reversal'
+	   AND NOT EXISTS (SELECT 1 FROM product WHERE id = NEW.product_id) THEN
+		RAISE EXCEPTION USING ERRCODE = 'LB003',
+			MESSAGE = format('product %s does not exist',
+					 NEW.product_id);
+	END IF;
+	RETURN NEW;
+END
+$$;
+-- Named to fire before stock_event_apply (BEFORE triggers run in name
+-- order).
+CREATE TRIGGER stock_event_0_known BEFORE INSERT ON stock_event
+	FOR EACH ROW WHEN (NEW.import_batch_id IS NULL)
+	EXECUTE FUNCTION stock_event_known();
+
+CREATE FUNCTION reference_kept() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION USING ERRCODE = 'LB007',
+		MESSAGE = format('%s rows are never deleted and keep their id '
+				 '(and a site its region): the ledger refers to '
+				 'them; deactivate instead', TG_TABLE_NAME);
+END
+$$;
+CREATE TRIGGER site_kept BEFORE DELETE OR UPDATE OF id, region_code ON site
+	FOR EACH ROW EXECUTE FUNCTION reference_kept();
+CREATE TRIGGER site_kept_truncate BEFORE TRUNCATE ON site
+	FOR EACH STATEMENT EXECUTE FUNCTION reference_kept();
+CREATE TRIGGER product_kept BEFORE DELETE OR UPDATE OF id ON product
+	FOR EACH ROW EXECUTE FUNCTION reference_kept();
+CREATE TRIGGER product_kept_truncate BEFORE TRUNCATE ON product
+	FOR EACH STATEMENT EXECUTE FUNCTION reference_kept();
+
+-- Room on each page for a snapshot's updates of its balances to stay HOT
+-- (no new index entries).
+ALTER TABLE stock_balance SET (fillfactor = 80);
+
 DROP TRIGGER stock_event_apply ON stock_event;
 CREATE TRIGGER stock_event_apply BEFORE INSERT ON stock_event
 	FOR EACH ROW WHEN (NEW.import_batch_id IS NULL)
@@ -138,14 +216,19 @@ GRANT INSERT (region_code, site_id, product_id, lot, expiry, kind, quantity,
 -- region, the aggregate locks (in (region, product) order, as the row path
 -- takes them), delta, seq, the lot's expiry, the balances and the
 -- aggregates, and the provenance from the session.  Returns the number of
--- events written.
+-- events written.  A (site, product, lot) named twice fails the balance
+-- upsert ("cannot affect row a second time"); the importer rejects such
+-- rows before they get here.
 CREATE FUNCTION ledger_apply_counts(sites bigint[], products bigint[],
 				    lots text[], expiries date[],
 				    quantities bigint[],
 				    counted timestamptz[], src text,
 				    batch bigint)
 RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
+-- a snapshot is sorted and hashed whole; keep that in memory
+SET work_mem = '256MB'
+AS $$
 DECLARE
 	n bigint;
 	bad record;
@@ -164,103 +247,99 @@ BEGIN
 			MESSAGE = 'ledger_apply_counts: arrays of unequal length';
 	END IF;
 
+	-- Lock order as in stock_event_apply: the aggregate rows first,
+	-- sorted, before any balance is read.
+	CREATE TEMP TABLE IF NOT EXISTS pg_temp.lb_keys (
+		region_code char(2), product_id bigint
+	) ON COMMIT DROP;
+	TRUNCATE pg_temp.lb_keys;
+	INSERT INTO pg_temp.lb_keys
+	SELECT DISTINCT s.region_code, c.product_id
+	  FROM unnest(sites, products) AS c(site_id, product_id)
+	  JOIN site s ON s.id = c.site_id
+	  JOIN product p ON p.id = c.product_id;
+	INSERT INTO region_product_stock
+	SELECT region_code, product_id, 0, now() FROM pg_temp.lb_keys
+	 ORDER BY 1, 2
+	ON CONFLICT DO NOTHING;
+	PERFORM 1 FROM region_product_stock r
+	  JOIN pg_temp.lb_keys k USING (region_code, product_id)
+	 ORDER BY r.region_code, r.product_id
+	   FOR UPDATE OF r;
+
+	-- Each count with its site's region and the balance it replaces.
 	CREATE TEMP TABLE IF NOT EXISTS pg_temp.lb_counts (
 		region_code char(2), site_id bigint, product_id bigint,
-		lot text, expiry date, quantity bigint, occurred_at timestamptz,
-		cur bigint, seq bigint, old_expiry date, have_bal boolean
+		known_product boolean, lot text, expiry date, quantity bigint,
+		occurred_at timestamptz, cur bigint, seq bigint,
+		old_expiry date
 	) ON COMMIT DROP;
 	TRUNCATE pg_temp.lb_counts;
-	INSERT INTO pg_temp.lb_counts (region_code, site_id, product_id, lot,
-				       expiry, quantity, occurred_at)
-	SELECT s.region_code, c.site_id, c.product_id, coalesce(c.lot, ''),
-	       c.expiry, c.quantity, c.occurred_at
+	INSERT INTO pg_temp.lb_counts
+	SELECT s.region_code, c.site_id, c.product_id, p.id IS NOT NULL,
+	       coalesce(c.lot, ''), c.expiry, c.quantity, c.occurred_at,
+	       b.quantity, b.seq, b.expiry
 	  FROM unnest(sites, products, lots, expiries, quantities, counted)
 	       AS c(site_id, product_id, lot, expiry, quantity, occurred_at)
-	  LEFT JOIN site s ON s.id = c.site_id;
+	  LEFT JOIN site s ON s.id = c.site_id
+	  LEFT JOIN product p ON p.id = c.product_id
+	  LEFT JOIN stock_balance b
+	    ON b.region_code = s.region_code AND b.site_id = c.site_id
+	   AND b.product_id = c.product_id AND b.lot = coalesce(c.lot, '');
 
-	SELECT * INTO bad FROM pg_temp.lb_counts WHERE region_code IS NULL LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION USING ERRCODE = 'LB003',
-			MESSAGE = format('site %s does not exist', bad.site_id);
-	END IF;
-	SELECT * INTO bad FROM pg_temp.lb_counts
-	 WHERE NOT (lb_role() = 'system'
+	-- One pass for every refusal the row path would make.
+	SELECT *, CASE
+		WHEN region_code IS NULL THEN 'LB003'
+		WHEN NOT known_product THEN 'LB003'
+		WHEN NOT (lb_role() = 'system'
+			  OR (lb_role() IN ('region_contact', 'importer')
+			      AND region_code = lb_region())) THEN '42501'
+		WHEN lot <> '' AND expiry IS NOT NULL
+		     AND old_expiry IS NOT NULL AND expiry <> old_expiry
+			THEN 'LB006'
+		ELSE 'LB008' END AS code
+	  INTO bad FROM pg_temp.lb_counts
+	 WHERE region_code IS NULL OR NOT known_product
+	    OR NOT (lb_role() = 'system'
 		    OR (lb_role() IN ('region_contact', 'importer')
 			AND region_code = lb_region()))
-	 LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION USING ERRCODE = '42501',
-			MESSAGE = format('may not record stock for region %s',
-					 bad.region_code);
-	END IF;
-	SELECT * INTO bad FROM pg_temp.lb_counts
-	 WHERE quantity IS NULL OR quantity < 0 OR quantity > 1000000000000
+	    OR (lot <> '' AND expiry IS NOT NULL AND old_expiry IS NOT NULL
+		AND expiry <> old_expiry)
+	    OR quantity IS NULL OR quantity < 0 OR quantity > 1000000000000
 	    OR occurred_at IS NULL OR occurred_at > now() + interval '1 day'
 	    OR lot !~ '^([!-~]([ -~]{0,62}[!-~])?)?$'
 	 LIMIT 1;
 	IF FOUND THEN
-		RAISE EXCEPTION USING ERRCODE = 'LB008',
-			MESSAGE = format('invalid count: site %s, product %s, '
-					 'quantity %s, at %s', bad.site_id,
-					 bad.product_id, bad.quantity,
-					 bad.occurred_at);
-	END IF;
-	SELECT site_id, product_id, lot INTO bad FROM pg_temp.lb_counts
-	 GROUP BY site_id, product_id, lot HAVING count(*) > 1 LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION USING ERRCODE = 'LB008',
-			MESSAGE = format('site %s, product %s, lot %s is counted '
-					 'twice', bad.site_id, bad.product_id,
-					 bad.lot);
-	END IF;
-
-	-- Lock order as in stock_event_apply: aggregate rows first, sorted.
-	INSERT INTO region_product_stock
-	SELECT DISTINCT region_code, product_id, 0, now()
-	  FROM pg_temp.lb_counts
-	 ORDER BY 1, 2
-	ON CONFLICT DO NOTHING;
-	PERFORM 1 FROM region_product_stock r
-	 WHERE (r.region_code, r.product_id) IN
-	       (SELECT region_code, product_id FROM pg_temp.lb_counts)
-	 ORDER BY r.region_code, r.product_id
-	   FOR UPDATE;
-
-	UPDATE pg_temp.lb_counts c
-	   SET cur = b.quantity, seq = b.seq, old_expiry = b.expiry,
-	       have_bal = true
-	  FROM stock_balance b
-	 WHERE b.region_code = c.region_code AND b.site_id = c.site_id
-	   AND b.product_id = c.product_id AND b.lot = c.lot;
-
-	SELECT * INTO bad FROM pg_temp.lb_counts
-	 WHERE lot <> '' AND expiry IS NOT NULL AND old_expiry IS NOT NULL
-	   AND expiry <> old_expiry
-	 LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION USING ERRCODE = 'LB006',
-			MESSAGE = format('lot %s has expiry %s, not %s', bad.lot,
-					 bad.old_expiry, bad.expiry);
+		RAISE EXCEPTION USING ERRCODE = bad.code,
+			MESSAGE = CASE bad.code
+			WHEN 'LB003' THEN format('count of site %s, product %s: '
+				'no such %s', bad.site_id, bad.product_id,
+				CASE WHEN bad.region_code IS NULL THEN 'site'
+				     ELSE 'product' END)
+			WHEN '42501' THEN format('may not record stock for '
+				'region %s', bad.region_code)
+			WHEN 'LB006' THEN format('lot %s has expiry %s, not %s',
+				bad.lot, bad.old_expiry, bad.expiry)
+			ELSE format('invalid count: site %s, product %s, '
+				'quantity %s, at %s', bad.site_id,
+				bad.product_id, bad.quantity, bad.occurred_at)
+			END;
 	END IF;
 
 	WITH ins AS (
 		INSERT INTO stock_event (region_code, site_id, product_id, lot,
 					 expiry, kind, quantity, delta,
-					 balance_after, seq, idempotency_key,
-					 payload_hash, occurred_at, recorded_at,
-					 recorded_by, source, token_id, remote,
-					 request_id, import_batch_id)
+					 balance_after, seq, occurred_at,
+					 recorded_at, recorded_by, source,
+					 token_id, remote, request_id,
+					 import_batch_id)
 		SELECT c.region_code, c.site_id, c.product_id, c.lot, c.expiry,
 		       'count', c.quantity, c.quantity - coalesce(c.cur, 0),
-		       c.quantity, coalesce(c.seq, 0) + 1, gen_random_uuid(),
-		       sha256(convert_to(concat_ws(chr(31), 'import', batch,
-						   c.site_id, c.product_id,
-						   c.lot), 'UTF8')),
-		       c.occurred_at, now(), actor, src,
-		       lb_setting('token_id')::bigint, lb_setting('remote'),
-		       lb_setting('request_id')::uuid, batch
+		       c.quantity, coalesce(c.seq, 0) + 1, c.occurred_at, now(),
+		       actor, src, lb_setting('token_id')::bigint,
+		       lb_setting('remote'), lb_setting('request_id')::uuid,
+		       batch
 		  FROM pg_temp.lb_counts c
-		 ORDER BY c.region_code, c.product_id
 		RETURNING region_code, site_id, product_id, lot, expiry, id,
 			  seq, balance_after
 	)
@@ -292,6 +371,7 @@ BEGIN
 	   AND d.delta <> 0;
 
 	TRUNCATE pg_temp.lb_counts;
+	TRUNCATE pg_temp.lb_keys;
 	RETURN n;
 END
 $$;

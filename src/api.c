@@ -47,6 +47,10 @@ const struct http_route api_routes[] = {
 	 HTTP_DB, "stock_event_reverse"},
 	{"GET", "/api/v1/balances", api_balances_get, HTTP_DB, "balances_get"},
 	{"GET", "/api/v1/totals", api_totals_get, HTTP_DB, "totals_get"},
+	{"POST", "/api/v1/imports/{feed}", api_import_post, HTTP_DB | HTTP_SPOOL,
+	 "import_post"},
+	{"GET", "/api/v1/imports", api_imports_get, HTTP_DB, "imports_get"},
+	{"GET", "/api/v1/imports/{id}", api_import_get, HTTP_DB, "import_get"},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

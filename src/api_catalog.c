@@ -16,51 +16,18 @@
 
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Run one statement as the caller and answer with its rows. */
-static void answer_rows(struct http_request *req, struct http_response *res,
-			int status, const char *member, const char *sql,
-			int nparams, const char *const *params, bool one)
-{
-	struct err e = {0};
-	PGresult *q;
-
-	if (api_begin(req, res) < 0)
-		return;
-	q = db_exec(req->db, sql, nparams, params, &e);
-	if (!q || db_commit(req->db, &e) < 0) {
-		db_rollback(req->db);
-		http_error_from(res, &e);
-		PQclear(q);
-		return;
-	}
-	if (one) {
-		json_t *rows = api_rows(q, 1);
-
-		if (json_array_size(rows) == 0)
-			http_error(res, 404, "not_found", NULL, "no such %s",
-				   member);
-		else
-			http_json(res, status,
-				  json_incref(json_array_get(rows, 0)));
-		json_decref(rows);
-	} else {
-		http_json(res, status,
-			  json_pack("{s:o}", member, api_rows(q, -1)));
-	}
-	PQclear(q);
-}
-
 void api_regions_get(struct http_request *req, struct http_response *res)
 {
 	res->status = 500;
-	answer_rows(req, res, 200, "regions",
-		    "SELECT r.code, r.name, r.healthcare_region,"
-		    " h.name AS healthcare_region_name, r.population,"
-		    " r.population_year, r.population_source"
-		    " FROM region r"
-		    " JOIN healthcare_region h ON h.code = r.healthcare_region"
-		    " ORDER BY r.code",
-		    0, NULL, false);
+	api_answer_rows(
+		req, res, 200, "regions",
+		"SELECT r.code, r.name, r.healthcare_region,"
+		" h.name AS healthcare_region_name, r.population,"
+		" r.population_year, r.population_source"
+		" FROM region r"
+		" JOIN healthcare_region h ON h.code = r.healthcare_region"
+		" ORDER BY r.code",
+		0, NULL, false);
 }
 
 #define SITE_COLUMNS                                                 \
@@ -78,11 +45,11 @@ void api_sites_get(struct http_request *req, struct http_response *res)
 		http_error_from(res, &e);
 		return;
 	}
-	answer_rows(req, res, 200, "sites",
-		    "SELECT " SITE_COLUMNS " FROM site"
-		    " WHERE $1::text IS NULL OR region_code = $1"
-		    " ORDER BY region_code, code",
-		    1, params, false);
+	api_answer_rows(req, res, 200, "sites",
+			"SELECT " SITE_COLUMNS " FROM site"
+			" WHERE $1::text IS NULL OR region_code = $1"
+			" ORDER BY region_code, code",
+			1, params, false);
 }
 
 static const char *const site_kinds[] = {
@@ -143,13 +110,14 @@ void api_sites_post(struct http_request *req, struct http_response *res)
 			   "a %s may not create sites in region %s",
 			   auth_role_name(req->who->role), params[3]);
 	} else {
-		answer_rows(req, res, 201, "site",
-			    "INSERT INTO site (code, name, kind, region_code,"
-			    " host_region_code)"
-			    " VALUES ($1, $2, $3::site_kind, $4::text,"
-			    " coalesce($5::text, $4::text))"
-			    " RETURNING " SITE_COLUMNS,
-			    5, params, true);
+		api_answer_rows(
+			req, res, 201, "site",
+			"INSERT INTO site (code, name, kind, region_code,"
+			" host_region_code)"
+			" VALUES ($1, $2, $3::site_kind, $4::text,"
+			" coalesce($5::text, $4::text))"
+			" RETURNING " SITE_COLUMNS,
+			5, params, true);
 	}
 	json_decref(body);
 }
@@ -203,13 +171,13 @@ void api_site_patch(struct http_request *req, struct http_response *res)
 			   code, s.region_code, auth_role_name(req->who->role));
 		goto out;
 	}
-	answer_rows(req, res, 200, "site",
-		    "UPDATE site SET name = coalesce($2, name),"
-		    " kind = coalesce($3::site_kind, kind),"
-		    " host_region_code = coalesce($4, host_region_code),"
-		    " active = coalesce($5::boolean, active)"
-		    " WHERE code = $1 RETURNING " SITE_COLUMNS,
-		    5, params, true);
+	api_answer_rows(req, res, 200, "site",
+			"UPDATE site SET name = coalesce($2, name),"
+			" kind = coalesce($3::site_kind, kind),"
+			" host_region_code = coalesce($4, host_region_code),"
+			" active = coalesce($5::boolean, active)"
+			" WHERE code = $1 RETURNING " SITE_COLUMNS,
+			5, params, true);
 	goto out;
 bad:
 	http_error_from(res, &e);
@@ -381,15 +349,16 @@ void api_products_post(struct http_request *req, struct http_response *res)
 	if (read_product(body, true, params, gtin, pack, &e) < 0)
 		http_error_from(res, &e);
 	else
-		answer_rows(req, res, 201, "product",
-			    "INSERT INTO product (category, name, npl_id,"
-			    " npl_pack_id, vnr, gtin, atc, strength, form,"
-			    " base_unit, pack_size, critical, agreement_code)"
-			    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-			    " coalesce($10, 'st'), coalesce($11::integer, 1),"
-			    " coalesce($12::boolean, false), $13)"
-			    " RETURNING " PRODUCT_COLUMNS,
-			    13, params, true);
+		api_answer_rows(
+			req, res, 201, "product",
+			"INSERT INTO product (category, name, npl_id,"
+			" npl_pack_id, vnr, gtin, atc, strength, form,"
+			" base_unit, pack_size, critical, agreement_code)"
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+			" coalesce($10, 'st'), coalesce($11::integer, 1),"
+			" coalesce($12::boolean, false), $13)"
+			" RETURNING " PRODUCT_COLUMNS,
+			13, params, true);
 	json_decref(body);
 }
 
@@ -415,7 +384,7 @@ void api_product_patch(struct http_request *req, struct http_response *res)
 		http_error_from(res, &e);
 	} else {
 		params[13] = req->params[0];
-		answer_rows(
+		api_answer_rows(
 			req, res, 200, "product",
 			"UPDATE product SET"
 			" category = coalesce($1::product_category, category),"

@@ -22,4 +22,9 @@ http_handler_fn api_products_get;
 http_handler_fn api_products_post;
 http_handler_fn api_product_patch;
 
+/* api_import.c */
+http_handler_fn api_import_post;
+http_handler_fn api_imports_get;
+http_handler_fn api_import_get;
+
 #endif

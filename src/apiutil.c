@@ -9,6 +9,8 @@
 
 /* PostgreSQL type oids of the columns turned into JSON numbers. */
 #define OID_BOOL 16
+#define OID_JSON 114
+#define OID_JSONB 3802
 #define OID_INT8 20
 #define OID_INT2 21
 #define OID_INT4 23
@@ -56,6 +58,8 @@ json_t *api_rows(const PGresult *res, int limit)
 				j = json_integer(strtoll(v, NULL, 10));
 			else if (type == OID_BOOL)
 				j = json_boolean(v[0] == 't');
+			else if (type == OID_JSON || type == OID_JSONB)
+				j = json_loads(v, JSON_DECODE_ANY, NULL);
 			else
 				j = json_string(v);
 			json_object_set_new(row, PQfname(res, c), j);
@@ -108,4 +112,37 @@ int api_detail_region(const struct http_request *req, struct http_response *res,
 		*out = req->who->region[0] ? req->who->region : NULL;
 	}
 	return 0;
+}
+
+void api_answer_rows(struct http_request *req, struct http_response *res,
+		     int status, const char *member, const char *sql,
+		     int nparams, const char *const *params, bool one)
+{
+	struct err e = {0};
+	PGresult *q;
+
+	if (api_begin(req, res) < 0)
+		return;
+	q = db_exec(req->db, sql, nparams, params, &e);
+	if (!q || db_commit(req->db, &e) < 0) {
+		db_rollback(req->db);
+		http_error_from(res, &e);
+		PQclear(q);
+		return;
+	}
+	if (one) {
+		json_t *rows = api_rows(q, 1);
+
+		if (json_array_size(rows) == 0)
+			http_error(res, 404, "not_found", NULL, "no such %s",
+				   member);
+		else
+			http_json(res, status,
+				  json_incref(json_array_get(rows, 0)));
+		json_decref(rows);
+	} else {
+		http_json(res, status,
+			  json_pack("{s:o}", member, api_rows(q, -1)));
+	}
+	PQclear(q);
 }

@@ -5,6 +5,7 @@
 #ifndef LAGERBILD_APIUTIL_H
 #define LAGERBILD_APIUTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -24,7 +25,8 @@ int api_begin(struct http_request *req, struct http_response *res);
 
 /*
  * Rows of a result as a JSON array of objects keyed by column name.
- * Integer columns (int2/4/8) become numbers, booleans true/false, NULL
+ * Integer columns (int2/4/8) become numbers, booleans true/false, json
+ * and jsonb the JSON they hold, NULL
  * null, everything else strings.  At most limit rows (-1: all).
  */
 json_t *api_rows(const PGresult *res, int limit);
@@ -42,7 +44,16 @@ int api_limit(const struct http_request *req, struct http_response *res,
  * region-scoped caller asking for site-level detail of another region gets
  * 403.  -1 with the response set on failure.
  */
-int api_detail_region(const struct http_request *req,
-		      struct http_response *res, const char **out);
+int api_detail_region(const struct http_request *req, struct http_response *res,
+		      const char **out);
+
+/*
+ * Run one read as the caller and answer status with its rows: as
+ * {member: [rows]}, or with one set, the first row alone (404 naming
+ * member when there is none).  Errors answer through http_error_from.
+ */
+void api_answer_rows(struct http_request *req, struct http_response *res,
+		     int status, const char *member, const char *sql,
+		     int nparams, const char *const *params, bool one);
 
 #endif

@@ -149,11 +149,11 @@ int catalog_product_key(const char *key, const char **kind,
 
 	if (parse_key(key, &k, e) < 0)
 		return -1;
-	*kind = k.sql == by_vnr	     ? "vnr"
-		: k.sql == by_gtin     ? "gtin"
-		: k.sql == by_npl_pack ? "npl"
-		: k.sql == by_id       ? "id"
-				       : "npl_or_gtin";
+	*kind = k.sql == by_vnr	     ? "vnr" :
+		k.sql == by_gtin     ? "gtin" :
+		k.sql == by_npl_pack ? "npl" :
+		k.sql == by_id	     ? "id" :
+				       "npl_or_gtin";
 	memcpy(value, k.value, sizeof(k.value));
 	return 0;
 }

@@ -101,8 +101,7 @@ static const char *cache_dir(char *buf, size_t size)
 	if (d && d[0])
 		return d;
 	d = getenv("XDG_CACHE_HOME");
-	if (d && d[0] &&
-	    (size_t)snprintf(buf, size, "%s/lagerbild", d) < size)
+	if (d && d[0] && (size_t)snprintf(buf, size, "%s/lagerbild", d) < size)
 		return buf;
 	home = getenv("HOME");
 	if (home && home[0] &&
@@ -133,9 +132,8 @@ static void print_summary(const struct import_report *rep, bool json)
 	printf("%s%s%s: %s%s: %lld records, %lld applied, %lld rejected",
 	       rep->feed, rep->region[0] ? " " : "", rep->region,
 	       rep->dry_run ? "dry run, would be " : "",
-	       rep->status ? rep->status : "failed",
-	       (long long)rep->rows_total, (long long)rep->rows_applied,
-	       (long long)rep->rows_rejected);
+	       rep->status ? rep->status : "failed", (long long)rep->rows_total,
+	       (long long)rep->rows_applied, (long long)rep->rows_rejected);
 	if (rep->same_as)
 		printf(" (same content as batch %lld)",
 		       (long long)rep->same_as);
@@ -159,7 +157,7 @@ static const char *content_type(const char *feed, const char *path)
 		fclose(f);
 	}
 	return memcmp(magic, "PK\3\4", 4) == 0 ? "application/zip" :
-						  "application/xml";
+						 "application/xml";
 }
 
 /* Push mode: the server runs the import; print what it says. */
@@ -178,7 +176,8 @@ static int push(const struct fetch_push *p, const char *path,
 						   EXIT_USAGE;
 	}
 	errors = json_object_get(body, "errors");
-	json_array_foreach(errors, i, x) {
+	json_array_foreach(errors, i, x)
+	{
 		fprintf(stderr, "line %lld: %s%s%s: %s\n",
 			(long long)json_integer_value(
 				json_object_get(x, "line")),
@@ -192,7 +191,7 @@ static int push(const struct fetch_push *p, const char *path,
 	if (json && body) {
 		json_dumpf(body, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		fputc('\n', stdout);
-	} else if (status == 200 && body) {
+	} else if ((status == 200 || status == 201) && body) {
 		printf("%s: %s: %lld records, %lld applied, %lld rejected\n",
 		       p->feed,
 		       json_string_value(json_object_get(body, "status")),
@@ -211,7 +210,7 @@ static int push(const struct fetch_push *p, const char *path,
 					  json_object_get(x, "message")) :
 				  "(no message)");
 	}
-	if (status == 200)
+	if (status == 200 || status == 201)
 		rc = json_integer_value(json_object_get(
 			     json_object_get(body, "rows"), "rejected")) > 0 ?
 			     IMPORT_EXIT_REJECTED :
@@ -229,6 +228,27 @@ static int push(const struct fetch_push *p, const char *path,
 	return rc;
 }
 
+/* The first line of path, which must be a token's whole text. */
+static int read_token_file(const char *path, char out[AUTH_TOKEN_MAX],
+			   struct err *e)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return err_set(e, ERR_INVALID, "--token-file", "%s: %s", path,
+			       strerror(errno));
+	if (!fgets(out, AUTH_TOKEN_MAX, f))
+		out[0] = '\0';
+	fclose(f);
+	n = strcspn(out, "\r\n");
+	out[n] = '\0';
+	if (n == 0 || n >= AUTH_TOKEN_MAX - 1)
+		return err_set(e, ERR_INVALID, "--token-file",
+			       "%s: no token on its first line", path);
+	return 0;
+}
+
 static void list_feeds(FILE *out)
 {
 	size_t n;
@@ -244,7 +264,7 @@ int cmd_import(int argc, char **argv)
 	static const char usage[] =
 		"Usage: lagerbild import FEED SOURCE [--region RR] [--dry-run]\n"
 		"                        [--partial] [--force] [--json]\n"
-		"                        [--server URL --token TOKEN]\n\n"
+		"                        [--server URL --token T | --token-file F]\n\n"
 		"Import a feed.  SOURCE is a file, - (standard input) or an\n"
 		"https:// URL (fetched with timeouts, a size limit and retries;\n"
 		"an unchanged remote file, by ETag or Last-Modified, is not\n"
@@ -258,7 +278,9 @@ int cmd_import(int argc, char **argv)
 		"  --json        print the report as JSON\n"
 		"  --server URL  push the source to a lagerbild server, which\n"
 		"                imports it as the token's user ($LAGERBILD_TOKEN)\n"
-		"  --token T     the API token for --server\n\n"
+		"  --token T     the API token for --server\n"
+		"  --token-file F  the token, from the first line of file F\n"
+		"                (keeps it out of the process list)\n\n"
 		"Rejected rows are written to stderr as \"line N: field value: "
 		"reason\".\n"
 		"Exit status: 0 done or unchanged, 1 rows rejected, 2 usage,\n"
@@ -271,6 +293,7 @@ int cmd_import(int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},
 		{"server", required_argument, NULL, 's'},
 		{"token", required_argument, NULL, 't'},
+		{"token-file", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -284,7 +307,7 @@ int cmd_import(int argc, char **argv)
 	struct err e = {0};
 	const struct import_feed *feed;
 	const char *server = NULL, *token = NULL, *source;
-	char cachebuf[4096];
+	char cachebuf[4096], tokenbuf[AUTH_TOKEN_MAX];
 	bool json = false, is_url, tty;
 	struct stat sb;
 	int c, rc = EXIT_FAIL;
@@ -299,6 +322,11 @@ int cmd_import(int argc, char **argv)
 		case 'j': json = true; break;
 		case 's': server = optarg; break;
 		case 't': token = optarg; break;
+		case 'T':
+			if (read_token_file(optarg, tokenbuf, &e) < 0)
+				return cli_fail(&e, true);
+			token = tokenbuf;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			list_feeds(stdout);
@@ -310,9 +338,7 @@ int cmd_import(int argc, char **argv)
 		return cli_usage_error("import", "need FEED and SOURCE");
 	feed = import_feed_find(argv[optind]);
 	if (!feed)
-		return cli_usage_error("import",
-				       "unknown feed \"%.40s\" (see lagerbild "
-				       "import --help)",
+		return cli_usage_error("import", "unknown feed \"%.40s\"",
 				       argv[optind]);
 	source = argv[optind + 1];
 	opt.source = source;
@@ -323,9 +349,8 @@ int cmd_import(int argc, char **argv)
 	if (token && !token[0])
 		token = NULL;
 	if (server && !token)
-		return cli_usage_error("import",
-				       "--server needs --token or "
-				       "$LAGERBILD_TOKEN");
+		return cli_usage_error("import", "--server needs --token or "
+						 "$LAGERBILD_TOKEN");
 
 	fetch_options_default(&fo);
 	fo.cache_dir = cache_dir(cachebuf, sizeof(cachebuf));
@@ -335,12 +360,16 @@ int cmd_import(int argc, char **argv)
 		if (spool_stdin(&sp, &e) < 0)
 			goto fail;
 	} else if (is_url) {
+		struct fetch_options get = fo;
 		int fd;
 
 		if (spool_create(&sp, &fd, &e) < 0)
 			goto fail;
 		close(fd);
-		if (fetch_url(source, &fo, sp.path, &fr, &e) < 0) {
+		/* --force: the whole file, whatever the validators say */
+		if (opt.force)
+			get.cache_dir = NULL;
+		if (fetch_url(source, &get, sp.path, &fr, &e) < 0) {
 			log_error("lagerbild import: %s", e.msg);
 			rc = e.code == ERR_INVALID ? EXIT_USAGE :
 						     IMPORT_EXIT_UNREACHABLE;
@@ -348,10 +377,10 @@ int cmd_import(int argc, char **argv)
 		}
 		if (fr.not_modified) {
 			if (json) {
-				json_t *o = json_pack(
-					"{s:s, s:s, s:b}", "feed", feed->name,
-					"status", "unchanged", "not_modified",
-					1);
+				json_t *o = json_pack("{s:s, s:s, s:b}", "feed",
+						      feed->name, "status",
+						      "unchanged",
+						      "not_modified", 1);
 
 				json_dumpf(o, stdout, JSON_INDENT(2));
 				fputc('\n', stdout);

@@ -117,6 +117,9 @@ int cmd_serve(int argc, char **argv)
 	threads = setting_int("threads", 1, HTTP_THREADS_MAX, &e, &bad);
 	cfg.max_body = (size_t)setting_int("max_body", HTTP_MAX_BODY_MIN,
 					   HTTP_MAX_BODY_MAX, &e, &bad);
+	cfg.max_upload =
+		(size_t)setting_int("max_upload", HTTP_MAX_BODY_MIN,
+				    (int64_t)HTTP_MAX_UPLOAD_MAX, &e, &bad);
 	cfg.max_header = (size_t)setting_int("max_header", HTTP_MAX_HEADER_MIN,
 					     HTTP_MAX_HEADER_MAX, &e, &bad);
 	cfg.max_connections = (unsigned)setting_int(

@@ -28,6 +28,13 @@
  * "100 Continue", or the length is beyond DISCARD_MAX, the 413 goes out
  * before the body and MHD closes the connection after it.
  *
+ * Uploads.  A route flagged HTTP_SPOOL (an import) takes bodies up to
+ * max_upload, far beyond max_body, so its body goes to a temporary file
+ * (unlinked as soon as it is made, read through /proc/self/fd) instead of
+ * memory, and its token is
+ * checked as soon as the headers are in: nobody uploads a gigabyte only
+ * to be told the token was wrong.
+ *
  * Headers.  The request line and headers must fit in the connection's
  * memory pool (MHD_OPTION_CONNECTION_MEMORY_LIMIT), sized from max_header;
  * MHD itself answers 431 to a request that does not fit, without calling
@@ -96,6 +103,11 @@ struct exchange {
 	char allow[64];	  /* for a 405 */
 	char *params_buf; /* the decoded captures */
 	struct identity who;
+	bool authenticated;   /* early, for an HTTP_SPOOL route */
+	int spool_fd;	      /* HTTP_SPOOL: the body's file, else -1 */
+	char spool_path[256]; /* /proc/self/fd/N: the file is unlinked */
+	size_t spooled;	      /* bytes written to it */
+	bool spool_failed;    /* the disk said no */
 };
 
 /* The one server of this process. */
@@ -837,6 +849,8 @@ static void exchange_free(struct exchange *x)
 {
 	if (!x)
 		return;
+	if (x->spool_fd >= 0)
+		close(x->spool_fd);
 	free(x->path);
 	free(x->body);
 	free(x->params_buf);
@@ -869,6 +883,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	(void)cls;
 	if (!x)
 		return NULL;
+	x->spool_fd = -1;
 	x->start_ns = now_ns();
 	x->uri_len = strlen(uri);
 	x->path = strndup(uri, strcspn(uri, "?#"));
@@ -952,12 +967,112 @@ static int route_label(const struct exchange *x, const char *method)
 				x->path, params, &n, &known);
 }
 
+static int authenticate(struct exchange *x, struct http_request *req,
+			struct http_response *res);
+
 static bool wants_continue(struct MHD_Connection *conn)
 {
 	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						    MHD_HTTP_HEADER_EXPECT);
 
 	return v && strcasecmp(v, "100-continue") == 0;
+}
+
+/* The upload limit of an HTTP_SPOOL route. */
+static size_t max_upload(void)
+{
+	return srv.cfg->max_upload ? srv.cfg->max_upload :
+				     HTTP_MAX_UPLOAD_DEFAULT;
+}
+
+/*
+ * An HTTP_SPOOL route's headers are in: authenticate now, refuse a
+ * declared length over max_upload, and open the file the body goes to.
+ */
+static enum MHD_Result start_spool(struct exchange *x,
+				   struct MHD_Connection *conn,
+				   const char *method, int route,
+				   const char *cl)
+{
+	struct http_request req = {.method = method, .path = x->path};
+	struct http_response res = {.status = 500};
+	const char *dir = getenv("TMPDIR");
+	struct err e = {0};
+	int64_t len;
+
+	req.conn = conn;
+	if (cl && parse_int64(cl, 0, INT64_MAX, &len, "length", &e) == 0 &&
+	    (uint64_t)len > max_upload()) {
+		x->close = true;
+		http_error(&res, 413, "too_large", NULL,
+			   "the upload is larger than %zu bytes", max_upload());
+		goto answer;
+	}
+	if (get_worker_db(&req.db, &e) < 0) {
+		x->close = true;
+		http_error_from(&res, &e);
+		goto answer;
+	}
+	if (authenticate(x, &req, &res) < 0) {
+		x->close = true;
+		goto answer;
+	}
+	x->authenticated = true;
+	if (!dir || !dir[0])
+		dir = "/tmp";
+	if ((size_t)snprintf(x->spool_path, sizeof(x->spool_path),
+			     "%s/lagerbild-upload.XXXXXX",
+			     dir) >= sizeof(x->spool_path) ||
+	    (x->spool_fd = mkstemp(x->spool_path)) < 0) {
+		const char *kv[] = {"request_id", x->request_id, NULL};
+
+		log_line(LOG_ERROR, kv,
+			 "cannot create an upload file in %s: %s", dir,
+			 strerror(errno));
+		x->close = true;
+		http_error(&res, 503, "unavailable", NULL,
+			   "the server cannot store the upload now");
+		res.retry_after = HTTP_RETRY_AFTER_S;
+		goto answer;
+	}
+	/* Unlinked at once, read back through /proc: not even a crash of
+	 * the server leaves an upload behind. */
+	unlink(x->spool_path);
+	snprintf(x->spool_path, sizeof(x->spool_path), "/proc/self/fd/%d",
+		 x->spool_fd);
+	return MHD_YES;
+answer:
+	return respond(x, conn, route, method, &res);
+}
+
+/* Append to the spool file; an error there makes the request a 503. */
+static enum MHD_Result spool_body(struct exchange *x, const char *data,
+				  size_t n)
+{
+	if (!x->too_large && n > max_upload() - x->spooled)
+		x->too_large = true;
+	if (x->too_large || x->spool_failed) {
+		x->discarded += n;
+		return x->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+	}
+	while (n > 0) {
+		ssize_t w = write(x->spool_fd, data, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			const char *kv[] = {"request_id", x->request_id, NULL};
+
+			log_line(LOG_ERROR, kv, "writing the upload: %s",
+				 strerror(errno));
+			x->spool_failed = true;
+			return MHD_YES;
+		}
+		x->spooled += (size_t)w;
+		data += w;
+		n -= (size_t)w;
+	}
+	return MHD_YES;
 }
 
 /*
@@ -976,6 +1091,7 @@ on_headers(struct exchange *x, struct MHD_Connection *conn, const char *method)
 	size_t header_bytes = strlen(method) + x->uri_len + 12;
 	struct err e = {0};
 	int64_t len;
+	int route;
 
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_size,
 				  &header_bytes);
@@ -986,6 +1102,9 @@ on_headers(struct exchange *x, struct MHD_Connection *conn, const char *method)
 			   srv.cfg->max_header);
 		return respond(x, conn, route_label(x, method), method, &res);
 	}
+	route = route_label(x, method);
+	if (route >= 0 && (srv.routes[route].flags & HTTP_SPOOL))
+		return start_spool(x, conn, method, route, cl);
 	if (!cl || parse_int64(cl, 0, INT64_MAX, &len, "length", &e) < 0)
 		return MHD_YES; /* chunked, none, or MHD's to refuse */
 	if ((uint64_t)len <= srv.cfg->max_body) {
@@ -1011,6 +1130,8 @@ static enum MHD_Result on_body(struct exchange *x, const char *data, size_t n)
 	size_t cap;
 	char *grown;
 
+	if (x->spool_fd >= 0)
+		return spool_body(x, data, n);
 	if (!x->too_large && n > srv.cfg->max_body - x->body_len) {
 		x->too_large = true;
 		x->discarded = x->body_len;
@@ -1103,11 +1224,22 @@ static enum MHD_Result dispatch(struct exchange *x, struct MHD_Connection *conn,
 	req.conn = conn;
 	req.body = x->body ? x->body : "";
 	req.body_len = x->body_len;
+	if (x->spool_fd >= 0) {
+		req.body_path = x->spool_path;
+		req.body_len = x->spooled;
+	}
 	if (x->too_large) {
 		route = route_label(x, method);
 		http_error(&res, 413, "too_large", NULL,
 			   "the request body is larger than %zu bytes",
-			   srv.cfg->max_body);
+			   x->spool_fd >= 0 ? max_upload() : srv.cfg->max_body);
+		goto out;
+	}
+	if (x->spool_failed) {
+		route = route_label(x, method);
+		http_error(&res, 503, "unavailable", NULL,
+			   "the server could not store the upload");
+		res.retry_after = HTTP_RETRY_AFTER_S;
 		goto out;
 	}
 	/* HEAD is GET without the body, which MHD leaves out. */
@@ -1135,7 +1267,9 @@ static enum MHD_Result dispatch(struct exchange *x, struct MHD_Connection *conn,
 			goto out;
 		}
 	}
-	if (!(r->flags & HTTP_PUBLIC) && authenticate(x, &req, &res) < 0)
+	if (x->authenticated)
+		req.who = &x->who;
+	else if (!(r->flags & HTTP_PUBLIC) && authenticate(x, &req, &res) < 0)
 		goto out;
 	r->fn(&req, &res);
 out:

@@ -39,6 +39,9 @@
 #define HTTP_THREADS_MAX 256
 #define HTTP_MAX_BODY_MIN 1024
 #define HTTP_MAX_BODY_MAX (256 * 1024 * 1024)
+/* Uploads to HTTP_SPOOL routes (imports) go to disk, not memory. */
+#define HTTP_MAX_UPLOAD_DEFAULT ((size_t)1024 * 1024 * 1024)
+#define HTTP_MAX_UPLOAD_MAX ((size_t)64 * 1024 * 1024 * 1024)
 #define HTTP_MAX_HEADER_MIN 1024
 #define HTTP_MAX_HEADER_MAX (1024 * 1024)
 #define HTTP_MAX_CONNECTIONS_MAX 100000
@@ -57,6 +60,7 @@ struct http_config {
 	const char *listen; /* "127.0.0.1:8080" or "[::1]:8080" */
 	int threads;	    /* workers, each with its own DB connection */
 	size_t max_body;    /* bytes; larger bodies get 413 */
+	size_t max_upload;  /* bytes, for HTTP_SPOOL routes; 0: the default */
 	/* Bytes for the request line and headers; more gets 431.  Also sizes
 	 * MHD's per-connection memory. */
 	size_t max_header;
@@ -81,6 +85,9 @@ struct http_request {
 	int nparams;
 	const char *body; /* NUL-terminated copy; "" when there is none */
 	size_t body_len;
+	/* HTTP_SPOOL routes: a path to the file holding the body (body is
+	 * ""), valid until the handler returns.  NULL otherwise. */
+	const char *body_path;
 	char request_id[37];
 	const struct identity *who; /* NULL on public routes */
 	/* This worker's connection; never NULL in a handler of a route
@@ -105,7 +112,10 @@ typedef void http_handler_fn(struct http_request *req,
 
 enum {
 	HTTP_PUBLIC = 1, /* no token needed; who is NULL */
-	HTTP_DB = 2	 /* needs req->db */
+	HTTP_DB = 2,	 /* needs req->db */
+	/* The body is an upload of up to max_upload bytes, written to a file
+	 * (req->body_path); the token is checked before it is read. */
+	HTTP_SPOOL = 4
 };
 
 struct http_route {

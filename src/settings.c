@@ -66,6 +66,12 @@ static int check_max_body(const char *v, const char *field, struct err *e)
 	return check_range(v, HTTP_MAX_BODY_MIN, HTTP_MAX_BODY_MAX, field, e);
 }
 
+static int check_max_upload(const char *v, const char *field, struct err *e)
+{
+	return check_range(v, HTTP_MAX_BODY_MIN, (int64_t)HTTP_MAX_UPLOAD_MAX,
+			   field, e);
+}
+
 static int check_max_header(const char *v, const char *field, struct err *e)
 {
 	return check_range(v, HTTP_MAX_HEADER_MIN, HTTP_MAX_HEADER_MAX, field,
@@ -98,6 +104,10 @@ static struct setting settings[] = {
 	 "serve: worker threads, one database connection each", NULL, NULL},
 	{"max_body", "LAGERBILD_MAX_BODY", "1048576", false, check_max_body,
 	 "serve: largest request body in bytes; larger gets 413", NULL, NULL},
+	{"max_upload", "LAGERBILD_MAX_UPLOAD", "1073741824", false,
+	 check_max_upload,
+	 "serve: largest import upload in bytes (spooled to $TMPDIR)", NULL,
+	 NULL},
 	{"max_header", "LAGERBILD_MAX_HEADER", "16384", false, check_max_header,
 	 "serve: bytes for request line and headers; larger gets 431", NULL,
 	 NULL},

@@ -661,6 +661,17 @@ static const struct matrix_row {
 	 ALL(200), ALL(200), 401},
 	{"GET", "/api/v1/totals", "/api/v1/totals?by=region", NULL, false,
 	 ADDS_NOTHING, ALL(200), ALL(200), 401},
+	/* push mode: a region's snapshot, from its own importer or contact
+	 * person only ({n} keeps each content new, so none is "unchanged") */
+	{"POST", "/api/v1/imports/{feed}", "/api/v1/imports/stock?region={r}",
+	 "site,product,quantity,counted_at\n{r}-CL,123456,{n},2026-11-20\n",
+	 true, ADDS_EVENT, ROLES(201, 201, 403, 403, 403, 403),
+	 ROLES(403, 403, 403, 403, 403, 403), 401},
+	/* the record of imports: each caller sees what it may */
+	{"GET", "/api/v1/imports", "/api/v1/imports", NULL, false, ADDS_NOTHING,
+	 ALL(200), ALL(200), 401},
+	{"GET", "/api/v1/imports/{id}", "/api/v1/imports/999999999", NULL,
+	 false, ADDS_NOTHING, ALL(404), ALL(404), 401},
 };
 
 static const char *error_code_for(long status)

@@ -418,6 +418,152 @@ START_TEST(test_unknown_site_refused)
 }
 END_TEST
 
+START_TEST(test_unknown_product_refused)
+{
+	struct ledger_event ev = event(LEDGER_RECEIPT, site1, 1, "");
+	struct err e;
+
+	ev.product_id = 987654;
+	e = refused(ev, ERR_NOT_FOUND);
+	ck_assert_msg(strstr(e.msg, "product 987654"), "%s", e.msg);
+	ck_assert_int_eq(events(), 0);
+}
+END_TEST
+
+/* What the ledger refers to stays: no foreign keys keep it (sql/004). */
+START_TEST(test_sites_and_products_are_kept)
+{
+	static const char *const sql[] = {
+		"DELETE FROM product",
+		"DELETE FROM site",
+		"UPDATE site SET region_code = '12'",
+		"TRUNCATE site CASCADE",
+		"TRUNCATE product CASCADE",
+	};
+	struct err e = {0};
+
+	ok(event(LEDGER_RECEIPT, site1, 5, ""));
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		ck_assert_msg(db_command(owner, sql[i], 0, NULL, &e) == -1,
+			      "%s was allowed", sql[i]);
+		ck_assert_msg(db_failed_with(owner, "LB007"), "%s: %s", sql[i],
+			      e.msg);
+	}
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM product"),
+			 1);
+	/* renaming and deactivating are fine */
+	ck_assert_msg(db_command(owner,
+				 "UPDATE site SET name = 'Nytt namn',"
+				 " active = false",
+				 0, NULL, &e) == 0,
+		      "%s", e.msg);
+}
+END_TEST
+
+/* ledger_apply_counts called directly, as a careless caller might. */
+static int apply_counts(struct db *as, const char *sites, const char *lots,
+			const char *expiries, const char *qtys, struct err *e)
+{
+	char p[64];
+	const char *params[5] = {sites, p, lots, expiries, qtys};
+	PGresult *res;
+
+	/* one product per site listed, the test's own */
+	snprintf(p, sizeof(p), "{%lld,%lld}", (long long)prod, (long long)prod);
+	if (strchr(sites, ',') == NULL)
+		snprintf(p, sizeof(p), "{%lld}", (long long)prod);
+	res = db_exec(as,
+		      "SELECT ledger_apply_counts($1::bigint[], $2::bigint[],"
+		      " $3::text[], $4::date[], $5::bigint[],"
+		      " array_fill(now(), ARRAY[cardinality($1::bigint[])]),"
+		      " 'test', 1)",
+		      5, params, e);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+START_TEST(test_bulk_counts_agree_with_the_row_path)
+{
+	char sites[64], one[32];
+	struct err e = {0};
+	struct ledger_result r;
+
+	snprintf(sites, sizeof(sites), "{%lld,%lld}", (long long)site1,
+		 (long long)site2);
+	snprintf(one, sizeof(one), "{%lld}", (long long)site1);
+	ok(event(LEDGER_RECEIPT, site1, 10, "L1"));
+	ck_assert_msg(apply_counts(db, sites, "{L1,\"\"}",
+				   "{2027-06-30,2027-01-31}", "{4,9}", &e) == 0,
+		      "%s", e.msg);
+	ck_assert_int_eq(balance(site1, "L1"), 4);
+	ck_assert_int_eq(balance(site2, ""), 9);
+	ck_assert_int_eq(aggregate("01"), 13);
+	ck_assert_int_eq(testdb_scalar(owner,
+				       "SELECT count(*) FROM stock_balance"
+				       " WHERE lot = 'L1'"
+				       " AND expiry = '2027-06-30'"),
+			 1);
+	/* the row path goes on from the bulk path's seq */
+	r = ok(event(LEDGER_ISSUE, site1, 1, "L1"));
+	ck_assert_int_eq(r.balance_after, 3);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT max(seq) FROM stock_event"
+					      " WHERE lot = 'L1'"),
+			 3);
+	assert_no_drift();
+
+	/* refusals, each leaving nothing behind */
+	ck_assert_int_eq(
+		apply_counts(db, "{987654}", "{\"\"}", "{NULL}", "{1}", &e),
+		-1);
+	ck_assert_msg(db_failed_with(db, "LB003"), "%s", e.msg);
+	ck_assert_int_eq(
+		apply_counts(db, one, "{L1}", "{2030-01-01}", "{1}", &e), -1);
+	ck_assert_msg(db_failed_with(db, "LB006"), "%s", e.msg);
+	ck_assert_int_eq(apply_counts(db, one, "{L1}", "{NULL}", "{-1}", &e),
+			 -1);
+	ck_assert_msg(db_failed_with(db, "LB008"), "%s", e.msg);
+	ck_assert_int_eq(
+		apply_counts(db, sites, "{L1,L1}", "{NULL,NULL}", "{1}", &e),
+		-1);
+	ck_assert_msg(db_failed_with(db, "LB008"), "%s", e.msg);
+	ck_assert_int_eq(balance(site1, "L1"), 3);
+	assert_no_drift();
+}
+END_TEST
+
+/* The bulk path asks the same questions of the caller as the policies. */
+START_TEST(test_bulk_counts_respect_the_callers_region)
+{
+	struct db *imp12 = testdb_connect_app("imp12");
+	char one[32];
+	struct err e = {0};
+
+	snprintf(one, sizeof(one), "{%lld}", (long long)site1);
+	ck_assert(db_command(imp12,
+			     "SELECT set_config('lagerbild.role', 'importer',"
+			     " false), set_config('lagerbild.region', '12',"
+			     " false)",
+			     0, NULL, &e) == 0);
+	ck_assert_int_eq(
+		apply_counts(imp12, one, "{\"\"}", "{NULL}", "{5}", &e), -1);
+	ck_assert_msg(db_failed_with(imp12, "42501"), "%s", e.msg);
+	/* and the app role may not take the bulk path by hand */
+	ck_assert_int_eq(db_command(db,
+				    "INSERT INTO stock_event (site_id,"
+				    " product_id, kind, quantity, delta,"
+				    " balance_after, seq, recorded_by,"
+				    " import_batch_id) VALUES (1, 1, 'count',"
+				    " 1, 1, 1, 1, 'x', 1)",
+				    0, NULL, &e),
+			 -1);
+	ck_assert_msg(db_failed_with(db, "42501"), "%s", e.msg);
+	ck_assert_int_eq(events(), 0);
+	db_close(imp12);
+}
+END_TEST
+
 /* ---- concurrency ---- */
 
 #define THREADS 8
@@ -568,6 +714,10 @@ Suite *ledger_suite(void)
 	tcase_add_test(tc, test_recorded_by_is_the_session_actor);
 	tcase_add_test(tc, test_shared_store_counts_for_owner_region);
 	tcase_add_test(tc, test_unknown_site_refused);
+	tcase_add_test(tc, test_unknown_product_refused);
+	tcase_add_test(tc, test_sites_and_products_are_kept);
+	tcase_add_test(tc, test_bulk_counts_agree_with_the_row_path);
+	tcase_add_test(tc, test_bulk_counts_respect_the_callers_region);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(conc, setup, teardown);

@@ -41,8 +41,10 @@ int main(void)
 		srunner_add_suite(sr, cli_suite());
 		srunner_add_suite(sr, http_suite());
 		srunner_add_suite(sr, api_suite());
+		srunner_add_suite(sr, import_http_suite());
 		srunner_add_suite(sr, import_feeds_suite());
 		srunner_add_suite(sr, import_register_suite());
+		srunner_add_suite(sr, import_stock_suite());
 	} else {
 		fprintf(stderr, "LAGERBILD_TEST_DB is not 1: database suites "
 				"skipped\n");

@@ -19,7 +19,9 @@ Suite *verify_suite(void);
 Suite *cli_suite(void);
 Suite *http_suite(void);
 Suite *api_suite(void);
+Suite *import_http_suite(void);
 Suite *import_feeds_suite(void);
 Suite *import_register_suite(void);
+Suite *import_stock_suite(void);
 
 #endif

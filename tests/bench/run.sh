@@ -1,34 +1,53 @@
 #!/usr/bin/env bash
-# run.sh BUILD -- ledger throughput beside pgbench -N on the same cluster.
+# run.sh BUILD -- ledger, HTTP and import throughput beside PostgreSQL's own
+# tools on the same cluster.
 #
-# Records N ledger events through the library (BUILD/bench_ledger) at 1 and
-# 8 concurrent connections and runs pgbench's simple-update script with the
-# same number of clients and transactions on the same cluster, alternately,
-# then prints events/s, pgbench TPS and their ratio.  The goal is a ratio of
-# at least 0.5 at 8 clients.  Missing it is reported, not failed: the exit
-# status is non-zero only when something could not be run.
+# Three parts, each printing a table and a "bench:" line with its goals:
+#
+#   ledger  N ledger events through the library (BUILD/bench_ledger) at 1
+#           and 8 concurrent connections, alternately with pgbench's
+#           simple-update script at the same clients and transactions;
+#           events/s, pgbench TPS and their ratio (goal >= 0.5 at 8);
+#   http    stock events posted to `lagerbild serve` by wrk at 16
+#           connections beside pgbench -N at 16: rate, p50, p99, server RSS;
+#   import  `lagerbild import stock` of a generated snapshot (default a
+#           million rows) into a fresh database, first as new balances and
+#           then with every quantity changed, each beside a raw COPY of the
+#           same file into an unindexed table: seconds, ratio (goal <= 3,
+#           stretch 2) and the importer's peak RSS (goal < 100 MB).
+#
+# Missing a goal is reported, not failed: the exit status is non-zero only
+# when something could not be run.
 #
 # The cluster is a throwaway one in a temporary directory, removed
 # afterwards, with fsync and synchronous_commit on: both sides commit one
 # transaction per event, so durability is part of what is measured.  To use
 # an existing server instead, export PGHOST (PGPORT, PGUSER) with
-# LAGERBILD_BENCH_EXTERNAL=1; the databases lb_bench and pgbench_ref are then
-# dropped and created there, and dropped again at the end.
+# LAGERBILD_BENCH_EXTERNAL=1; the databases lb_bench, pgbench_ref and
+# lb_import are then dropped and created there, and dropped again at the end.
 #
-# Environment: BENCH_EVENTS (default 20000) events, and pgbench transactions,
-# per run; BENCH_ROUNDS (default 1) runs of each pair, the best one kept;
-# PGBIN (default /usr/lib/postgresql/15/bin) for pgbench and psql.
-# Progress goes to stderr, the table to stdout.
+# Environment: BENCH_ONLY (default "ledger,http,import") the parts to run;
+# BENCH_EVENTS (default 20000) events, and pgbench transactions, per run;
+# BENCH_ROUNDS (default 1) runs of each pair, the best one kept;
+# BENCH_SECONDS (default 15) for each HTTP side; BENCH_IMPORT_ROWS (default
+# 1000000) rows of the stock snapshot; PGBIN (default
+# /usr/lib/postgresql/15/bin) for pgbench and psql.
+# Progress goes to stderr, the tables to stdout.
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$(cd "$build" && pwd)
 
+parts=${BENCH_ONLY:-ledger,http,import}
 events=${BENCH_EVENTS:-20000}
 rounds=${BENCH_ROUNDS:-1}
+seconds=${BENCH_SECONDS:-15}
+import_rows=${BENCH_IMPORT_ROWS:-1000000}
 clients_list=(1 8)
+http_clients=16
 ledger_db=lb_bench
 ref_db=pgbench_ref
+import_db=lb_import
 
 note() { echo "bench: $*" >&2; }
 die() {
@@ -36,6 +55,13 @@ die() {
 	exit 1
 }
 
+# Is part $1 (ledger, http, import) to be run?
+want() {
+	[[ ,$parts, == *,$1,* ]]
+}
+
+[[ $parts =~ ^(ledger|http|import)(,(ledger|http|import))*$ ]] ||
+	die "BENCH_ONLY must list some of ledger,http,import (comma-separated)"
 [[ $events =~ ^[1-9][0-9]{0,8}$ ]] ||
 	die "BENCH_EVENTS must be a whole number from 1 to 999999999"
 [[ $rounds =~ ^[1-9][0-9]?$ ]] ||
@@ -43,6 +69,12 @@ die() {
 for c in "${clients_list[@]}"; do
 	((events >= c)) || die "BENCH_EVENTS must be at least $c"
 done
+[[ $seconds =~ ^[1-9][0-9]{0,3}$ ]] ||
+	die "BENCH_SECONDS must be a whole number from 1 to 9999"
+if ! [[ $import_rows =~ ^[1-9][0-9]{0,7}$ ]] ||
+	((import_rows > 10000000)); then
+	die "BENCH_IMPORT_ROWS must be a whole number from 1 to 10000000"
+fi
 
 # pgbench and psql of the server's version; they need not be on PATH.
 find_tool() {
@@ -60,6 +92,10 @@ psql=$(find_tool psql)
 for f in "$build/lagerbild" "$build/bench_ledger"; do
 	[[ -x $f ]] || die "$f is missing; run: make $f"
 done
+if want http; then
+	wrk=$(command -v wrk) ||
+		die "wrk is missing: bash contrib/deps.sh --bench"
+fi
 
 unset DATABASE_URL PGDATABASE
 dir=""
@@ -76,7 +112,9 @@ cleanup() {
 		rm -rf -- "$dir"
 	elif [[ ${drop_at_exit:-0} == 1 ]]; then
 		"$psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS $ledger_db" \
-			-c "DROP DATABASE IF EXISTS $ref_db" >/dev/null 2>&1 || true
+			-c "DROP DATABASE IF EXISTS $ref_db" \
+			-c "DROP DATABASE IF EXISTS $import_db" >/dev/null 2>&1 ||
+			true
 	fi
 	exit "$status"
 }
@@ -96,6 +134,9 @@ fi
 export PGHOST PGPORT PGUSER
 # "database ... does not exist, skipping" and the like are not progress.
 export PGOPTIONS="-c client_min_messages=warning"
+# Files of the HTTP and import parts: a Lua script, pgbench's logs, the
+# snapshots (about 50 MB per million rows).
+scratch=$(mktemp -d /tmp/lagerbild-wrk.XXXXXX)
 
 sql() {
 	"$psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "$1" >&2
@@ -108,17 +149,6 @@ checkpoint() {
 		note "(CHECKPOINT not allowed; runs may be noisier)"
 }
 
-note "creating $ledger_db: migrate and fixture"
-sql "DROP DATABASE IF EXISTS $ledger_db"
-sql "CREATE DATABASE $ledger_db"
-DATABASE_URL=dbname=$ledger_db "$build/lagerbild" migrate >&2
-DATABASE_URL=dbname=$ledger_db "$build/bench_ledger" --setup
-
-note "creating $ref_db: pgbench -i -s 10"
-sql "DROP DATABASE IF EXISTS $ref_db"
-sql "CREATE DATABASE $ref_db"
-"$pgbench" -i -s 10 -q "$ref_db" >&2
-
 # Value of key=VALUE in a bench_ledger result line.
 field() {
 	sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" <<<" $2"
@@ -129,58 +159,84 @@ max() {
 	awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 > a + 0) ? b : a }'
 }
 
-declare -A ledger_best pgbench_best
-for c in "${clients_list[@]}"; do
-	jobs=$((c < 2 ? c : 2))
-	per_client=$((events / c))
-	ledger_best[$c]=""
-	pgbench_best[$c]=""
-	for ((r = 1; r <= rounds; r++)); do
-		note "clients=$c round $r/$rounds: ledger, $events events"
-		checkpoint
-		line=$(DATABASE_URL=dbname=$ledger_db "$build/bench_ledger" \
-			--clients "$c" --events "$events")
-		note "  $line"
-		eps=$(field events_per_sec "$line")
-		[[ $eps =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
-			die "no events_per_sec in bench_ledger output: $line"
-		ledger_best[$c]=$(max "${ledger_best[$c]}" "$eps")
+# Seconds since the epoch, to the nanosecond.
+now() {
+	date +%s.%N
+}
 
-		note "clients=$c round $r/$rounds: pgbench -N -c $c -j $jobs" \
-			"-t $per_client"
-		checkpoint
-		out=$("$pgbench" -N -n -c "$c" -j "$jobs" -t "$per_client" \
-			"$ref_db")
-		tps=$(sed -n \
-			's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' \
-			<<<"$out")
-		[[ $tps =~ ^[0-9]+(\.[0-9]+)?$ ]] || {
-			echo "$out" >&2
-			die "no tps line in pgbench output"
-		}
-		if grep -Eq '^number of failed transactions: [1-9]' <<<"$out"; then
-			echo "$out" >&2
-			die "pgbench reports failed transactions"
-		fi
-		note "  pgbench tps=$tps"
-		pgbench_best[$c]=$(max "${pgbench_best[$c]}" "$tps")
+# The databases of the ledger and HTTP parts: the bench_ledger fixture
+# (sites bench-*, products Vnr 900000..900999) and pgbench's tables.
+setup_ledger() {
+	note "creating $ledger_db: migrate and fixture"
+	sql "DROP DATABASE IF EXISTS $ledger_db"
+	sql "CREATE DATABASE $ledger_db"
+	DATABASE_URL=dbname=$ledger_db "$build/lagerbild" migrate >&2
+	DATABASE_URL=dbname=$ledger_db "$build/bench_ledger" --setup
+
+	note "creating $ref_db: pgbench -i -s 10"
+	sql "DROP DATABASE IF EXISTS $ref_db"
+	sql "CREATE DATABASE $ref_db"
+	"$pgbench" -i -s 10 -q "$ref_db" >&2
+}
+
+# ---- ledger: events through the library vs pgbench -N ----
+bench_ledger() {
+	local c r jobs per_client line eps out tps
+	local -A ledger_best pgbench_best
+
+	for c in "${clients_list[@]}"; do
+		jobs=$((c < 2 ? c : 2))
+		per_client=$((events / c))
+		ledger_best[$c]=""
+		pgbench_best[$c]=""
+		for ((r = 1; r <= rounds; r++)); do
+			note "clients=$c round $r/$rounds: ledger, $events events"
+			checkpoint
+			line=$(DATABASE_URL=dbname=$ledger_db "$build/bench_ledger" \
+				--clients "$c" --events "$events")
+			note "  $line"
+			eps=$(field events_per_sec "$line")
+			[[ $eps =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+				die "no events_per_sec in bench_ledger output: $line"
+			ledger_best[$c]=$(max "${ledger_best[$c]}" "$eps")
+
+			note "clients=$c round $r/$rounds: pgbench -N -c $c" \
+				"-j $jobs -t $per_client"
+			checkpoint
+			out=$("$pgbench" -N -n -c "$c" -j "$jobs" \
+				-t "$per_client" "$ref_db")
+			tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' \
+				<<<"$out")
+			[[ $tps =~ ^[0-9]+(\.[0-9]+)?$ ]] || {
+				echo "$out" >&2
+				die "no tps line in pgbench output"
+			}
+			if grep -Eq '^number of failed transactions: [1-9]' \
+				<<<"$out"; then
+				echo "$out" >&2
+				die "pgbench reports failed transactions"
+			fi
+			note "  pgbench tps=$tps"
+			pgbench_best[$c]=$(max "${pgbench_best[$c]}" "$tps")
+		done
 	done
-done
 
-echo
-echo "ledger vs pgbench -N, $events events or transactions per run," \
-	"best of $rounds"
-printf '%-7s  %15s  %14s  %5s\n' clients "ledger events/s" "pgbench -N tps" \
-	ratio
-for c in "${clients_list[@]}"; do
-	awk -v c="$c" -v l="${ledger_best[$c]}" -v p="${pgbench_best[$c]}" \
-		'BEGIN { printf "%-7s  %15.1f  %14.1f  %5.2f\n", c, l, p, l / p }'
-done
-awk -v l="${ledger_best[8]}" -v p="${pgbench_best[8]}" 'BEGIN {
-	r = l / p
-	printf "bench: ratio at 8 clients = %.2f (goal >= 0.50)%s\n", r,
-		(r >= 0.5 ? "" : ": goal missed")
-}'
+	echo
+	echo "ledger vs pgbench -N, $events events or transactions per run," \
+		"best of $rounds"
+	printf '%-7s  %15s  %14s  %5s\n' clients "ledger events/s" \
+		"pgbench -N tps" ratio
+	for c in "${clients_list[@]}"; do
+		awk -v c="$c" -v l="${ledger_best[$c]}" \
+			-v p="${pgbench_best[$c]}" \
+			'BEGIN { printf "%-7s  %15.1f  %14.1f  %5.2f\n", c, l, p, l / p }'
+	done
+	awk -v l="${ledger_best[8]}" -v p="${pgbench_best[8]}" 'BEGIN {
+		r = l / p
+		printf "bench: ratio at 8 clients = %.2f (goal >= 0.50)%s\n", r,
+			(r >= 0.5 ? "" : ": goal missed")
+	}'
+}
 
 # ---- HTTP: stock-event writes through `lagerbild serve` ----
 #
@@ -190,32 +246,31 @@ awk -v l="${ledger_best[8]}" -v p="${pgbench_best[8]}" 'BEGIN {
 # random product, as the regions' own staff would; then pgbench -N at the
 # same concurrency for as long.  The server runs 16 workers, one database
 # connection each, as pgbench has 16.  Its peak RSS comes from /proc.
-http_clients=16
-seconds=${BENCH_SECONDS:-15}
-[[ $seconds =~ ^[1-9][0-9]{0,3}$ ]] ||
-	die "BENCH_SECONDS must be a whole number from 1 to 9999"
-wrk=$(command -v wrk) || die "wrk is missing: bash contrib/deps.sh --bench"
+bench_http() {
+	local lua="$scratch/post.lua" r token sites port out rss_kb rps p50 p99
+	local tps16 ref50 ref99
 
-note "HTTP: a contact person and a token for every region"
-scratch=$(mktemp -d /tmp/lagerbild-wrk.XXXXXX)
-lua="$scratch/post.lua"
-{
-	echo "-- One receipt of one unit per request: a random region's contact"
-	echo "-- person, one of its sites, a random product (vnr 900000..900999)."
-	echo "local regions = {"
-	for r in $("$psql" -X -A -t -d "$ledger_db" -c "SELECT DISTINCT
-		region_code FROM site WHERE code LIKE 'bench-%' ORDER BY 1"); do
-		DATABASE_URL=dbname=$ledger_db "$build/lagerbild" user add \
-			--username "bench.$r" --role region_contact --region "$r" >&2
-		token=$(DATABASE_URL=dbname=$ledger_db "$build/lagerbild" token \
-			create --username "bench.$r" --label bench --days 1 2>/dev/null)
-		sites=$("$psql" -X -A -t -d "$ledger_db" -c "SELECT string_agg('\"'
-			|| code || '\"', ',' ORDER BY code) FROM site
-			WHERE region_code = '$r' AND code LIKE 'bench-%'")
-		echo "  {token = \"$token\", sites = {$sites}},"
-	done
-	echo "}"
-	cat <<'LUA'
+	note "HTTP: a contact person and a token for every region"
+	{
+		echo "-- One receipt of one unit per request: a random region's contact"
+		echo "-- person, one of its sites, a random product (vnr 900000..900999)."
+		echo "local regions = {"
+		for r in $("$psql" -X -A -t -d "$ledger_db" -c "SELECT DISTINCT
+			region_code FROM site WHERE code LIKE 'bench-%' ORDER BY 1"); do
+			DATABASE_URL=dbname=$ledger_db "$build/lagerbild" user add \
+				--username "bench.$r" --role region_contact \
+				--region "$r" >&2
+			token=$(DATABASE_URL=dbname=$ledger_db "$build/lagerbild" \
+				token create --username "bench.$r" --label bench \
+				--days 1 2>/dev/null)
+			sites=$("$psql" -X -A -t -d "$ledger_db" -c "SELECT
+				string_agg('\"' || code || '\"', ',' ORDER BY code)
+				FROM site WHERE region_code = '$r'
+				AND code LIKE 'bench-%'")
+			echo "  {token = \"$token\", sites = {$sites}},"
+		done
+		echo "}"
+		cat <<'LUA'
 request = function()
 	local r = regions[math.random(#regions)]
 	local body = string.format(
@@ -227,75 +282,236 @@ request = function()
 	}, body)
 end
 LUA
-} >"$lua"
+	} >"$lua"
 
-port=$((20000 + RANDOM % 20000))
-note "HTTP: lagerbild serve on 127.0.0.1:$port with $http_clients workers"
-LAGERBILD_LISTEN=127.0.0.1:$port LAGERBILD_THREADS=$http_clients \
-	LAGERBILD_LOG_LEVEL=warning DATABASE_URL=dbname=$ledger_db \
-	"$build/lagerbild" serve 2>"$scratch/serve.log" &
-server=$!
-stop_server() {
+	port=$((20000 + RANDOM % 20000))
+	note "HTTP: lagerbild serve on 127.0.0.1:$port with $http_clients workers"
+	LAGERBILD_LISTEN=127.0.0.1:$port LAGERBILD_THREADS=$http_clients \
+		LAGERBILD_LOG_LEVEL=warning DATABASE_URL=dbname=$ledger_db \
+		"$build/lagerbild" serve 2>"$scratch/serve.log" &
+	server=$!
+	for _ in $(seq 100); do
+		curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+		kill -0 "$server" 2>/dev/null || {
+			cat "$scratch/serve.log" >&2
+			die "the server did not start"
+		}
+		sleep 0.1
+	done
+
+	checkpoint
+	note "HTTP: wrk -t2 -c$http_clients -d${seconds}s"
+	out=$("$wrk" -t2 -c"$http_clients" -d"${seconds}s" --latency \
+		-s "$lua" "http://127.0.0.1:$port")
+	echo "$out" >&2
+	rss_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$server/status")
 	kill -TERM "$server" 2>/dev/null || true
 	wait "$server" 2>/dev/null || true
 	server=""
-}
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-	kill -0 "$server" 2>/dev/null || {
-		cat "$scratch/serve.log" >&2
-		die "the server did not start"
-	}
-	sleep 0.1
-done
+	if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
+		die "some HTTP requests failed; see the wrk output above"
+	fi
+	rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+	p50=$(wrk_pct 50 "$out")
+	p99=$(wrk_pct 99 "$out")
 
-checkpoint
-note "HTTP: wrk -t2 -c$http_clients -d${seconds}s"
-out=$("$wrk" -t2 -c"$http_clients" -d"${seconds}s" --latency -s "$lua" \
-	"http://127.0.0.1:$port")
-echo "$out" >&2
-rss_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$server/status")
-stop_server
-if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
-	die "some HTTP requests failed; see the wrk output above"
-fi
-rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-# "50%  2.31ms": wrk picks us, ms or s; everything to milliseconds.
-pct() {
-	awk -v p="$1%" '$1 == p {
-		v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
-		print (u == "us" ? v / 1000 : u == "s" ? v * 1000 : v); exit }' <<<"$out"
-}
-p50=$(pct 50)
-p99=$(pct 99)
-
-checkpoint
-note "HTTP: pgbench -N -c $http_clients -j 2 -T $seconds (latencies logged)"
-mkdir -p "$scratch/pglog"
-chmod 777 "$scratch/pglog"
-out=$(cd "$scratch/pglog" && "$pgbench" -N -n -c "$http_clients" -j 2 \
-	-T "$seconds" -l "$ref_db")
-tps16=$(sed -n \
-	's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' <<<"$out")
-[[ $tps16 =~ ^[0-9]+(\.[0-9]+)?$ && $rps =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
-	die "could not read the HTTP or pgbench figures"
-# pgbench's own latency percentiles at the same concurrency: the reference
-# for ours.  Column 3 of its per-transaction log is microseconds.
-read -r ref50 ref99 < <(cat "$scratch"/pglog/pgbench_log.* | awk '{ print $3 }' |
-	sort -n | awk '{ a[NR] = $1 } END {
+	checkpoint
+	note "HTTP: pgbench -N -c $http_clients -j 2 -T $seconds" \
+		"(latencies logged)"
+	mkdir -p "$scratch/pglog"
+	chmod 777 "$scratch/pglog"
+	out=$(cd "$scratch/pglog" && "$pgbench" -N -n -c "$http_clients" \
+		-j 2 -T "$seconds" -l "$ref_db")
+	tps16=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' \
+		<<<"$out")
+	[[ $tps16 =~ ^[0-9]+(\.[0-9]+)?$ && $rps =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+		die "could not read the HTTP or pgbench figures"
+	# pgbench's own latency percentiles at the same concurrency: the
+	# reference for ours.  Column 3 of its per-transaction log is
+	# microseconds.
+	read -r ref50 ref99 < <(cat "$scratch"/pglog/pgbench_log.* |
+		awk '{ print $3 }' | sort -n | awk '{ a[NR] = $1 } END {
 		printf "%.3f %.3f\n", a[int(NR * 0.5)] / 1000, a[int(NR * 0.99)] / 1000 }')
 
-echo
-echo "HTTP stock-event writes vs pgbench -N, $http_clients connections," \
-	"${seconds}s each"
-printf '%-12s  %12s  %12s  %6s\n' figure lagerbild "pgbench -N" ratio
-awk -v r="$rps" -v t="$tps16" -v a="$p50" -v b="$p99" -v m="$rss_kb" \
-	-v ra="$ref50" -v rb="$ref99" 'BEGIN {
-	printf "%-12s  %12.1f  %12.1f  %6.2f\n", "events/s", r, t, r / t
-	printf "%-12s  %12.2f  %12.2f  %6.2f\n", "p50 ms", a, ra, a / ra
-	printf "%-12s  %12.2f  %12.2f  %6.2f\n", "p99 ms", b, rb, b / rb
-	printf "%-12s  %12.1f  %12s  %6s\n", "server RSS MB", m / 1024, "-", "-"
-	printf "bench: HTTP ratio at 16 = %.2f (goal >= 0.50), p99 %.2f ms " \
-		"(goal < 25; pgbench p99 %.2f ms), RSS %.1f MB " \
-		"(goal < 64)\n", r / t, b, rb, m / 1024
-}'
+	echo
+	echo "HTTP stock-event writes vs pgbench -N, $http_clients connections," \
+		"${seconds}s each"
+	printf '%-12s  %12s  %12s  %6s\n' figure lagerbild "pgbench -N" ratio
+	awk -v r="$rps" -v t="$tps16" -v a="$p50" -v b="$p99" -v m="$rss_kb" \
+		-v ra="$ref50" -v rb="$ref99" 'BEGIN {
+		printf "%-12s  %12.1f  %12.1f  %6.2f\n", "events/s", r, t, r / t
+		printf "%-12s  %12.2f  %12.2f  %6.2f\n", "p50 ms", a, ra, a / ra
+		printf "%-12s  %12.2f  %12.2f  %6.2f\n", "p99 ms", b, rb, b / rb
+		printf "%-12s  %12.1f  %12s  %6s\n", "server RSS MB", m / 1024, "-", "-"
+		printf "bench: HTTP ratio at 16 = %.2f (goal >= 0.50), p99 %.2f ms " \
+			"(goal < 25; pgbench p99 %.2f ms), RSS %.1f MB " \
+			"(goal < 64)\n", r / t, b, rb, m / 1024
+	}'
+}
+
+# wrk_pct P OUTPUT: wrk's P% latency line ("50%  2.31ms": wrk picks us, ms
+# or s) in milliseconds.
+wrk_pct() {
+	awk -v p="$1%" '$1 == p {
+		v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+		print (u == "us" ? v / 1000 : u == "s" ? v * 1000 : v); exit }' <<<"$2"
+}
+
+# ---- import: a stock snapshot beside a raw COPY of the same file ----
+#
+# A fresh database, migrated, with 1000 sites of region 01 (imp-0001..1000)
+# and 1000 medicines (Vnr 800000..800999); tests/bench/stock-snapshot.sh
+# writes the snapshot, a row per (site, product, lot).  Two passes: the
+# first import creates every balance, the second (a snapshot counted a day
+# later with every quantity changed) updates every one of them.  Each pass
+# first times `\copy raw_stock FROM FILE CSV HEADER` into an unindexed
+# table of text and bigint columns, then the import, a checkpoint before
+# each.  Only the importer's own peak RSS is measured: the work in the
+# server is the COPY side's work too.
+
+# Peak RSS of a command, in kB: GNU time's %M when /usr/bin/time is GNU
+# time, else VmHWM polled from /proc every 50 ms (which can miss a peak in
+# the last moments of the process).
+gnu_time=""
+if /usr/bin/time -f %M -o /dev/null true >/dev/null 2>&1; then
+	gnu_time=/usr/bin/time
+fi
+
+# timed OUT ERR CMD...: run CMD with stdout to OUT and stderr to ERR; set
+# t_secs (wall clock), t_rss_kb ("" if unknown) and t_status.
+timed() {
+	local out=$1 err=$2 t0 t1 pid hwm k v _
+	shift 2
+	t_rss_kb=""
+	t_status=0
+	if [[ -n $gnu_time ]]; then
+		t0=$(now)
+		"$gnu_time" -f %M -o "$scratch/rss" "$@" >"$out" 2>"$err" ||
+			t_status=$?
+		t1=$(now)
+		t_rss_kb=$(tail -n 1 "$scratch/rss")
+		[[ $t_rss_kb =~ ^[0-9]+$ ]] || t_rss_kb=""
+	else
+		t0=$(now)
+		"$@" >"$out" 2>"$err" &
+		pid=$!
+		hwm=""
+		while kill -0 "$pid" 2>/dev/null; do
+			while read -r k v _; do
+				[[ $k == VmHWM: ]] && hwm=$v
+			done 2>/dev/null <"/proc/$pid/status" || true
+			sleep 0.05
+		done
+		wait "$pid" || t_status=$?
+		t1=$(now)
+		t_rss_kb=$hwm
+	fi
+	t_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+}
+
+bench_import() {
+	local rows=$import_rows pass file counted line applied
+	local -a import_s copy_s rss_kb
+	local names=("" "first (new)" "second (update)")
+
+	note "import: creating $import_db: migrate, 1000 sites, 1000 products"
+	sql "DROP DATABASE IF EXISTS $import_db"
+	sql "CREATE DATABASE $import_db"
+	DATABASE_URL=dbname=$import_db "$build/lagerbild" migrate >&2
+	"$psql" -X -q -v ON_ERROR_STOP=1 -d "$import_db" >&2 <<'SQL'
+INSERT INTO site (region_code, code, name, kind, host_region_code)
+SELECT '01', format('imp-%s', lpad(i::text, 4, '0')),
+       format('Bench site %s', i), 'hospital', '01'
+  FROM generate_series(1, 1000) AS i;
+INSERT INTO product (category, vnr, name, pack_size)
+SELECT 'medicine', (800000 + i)::text, format('Bench medicine %s', i), 10
+  FROM generate_series(0, 999) AS i;
+CREATE TABLE raw_stock (site text, product text, lot text, expiry text,
+			quantity bigint, counted_at text);
+SQL
+
+	for pass in 1 2; do
+		# Counted yesterday, then today (midnight, Swedish time): never
+		# in the future, and the second count is the later one.
+		if ((pass == 1)); then
+			counted=$(date -d yesterday +%F)
+		else
+			counted=$(date +%F)
+		fi
+		file="$scratch/stock-$pass.csv"
+		note "import: pass $pass: writing $rows rows to $file"
+		bash "$top/tests/bench/stock-snapshot.sh" "$rows" "$pass" \
+			"$counted" >"$file"
+
+		note "import: pass $pass: \\copy raw_stock"
+		"$psql" -X -q -v ON_ERROR_STOP=1 -d "$import_db" \
+			-c "TRUNCATE raw_stock" >&2
+		checkpoint
+		timed "$scratch/copy.out" "$scratch/copy.err" "$psql" -X -q \
+			-v ON_ERROR_STOP=1 -d "$import_db" \
+			-c "\\copy raw_stock FROM '$file' CSV HEADER"
+		if ((t_status != 0)); then
+			cat "$scratch/copy.err" >&2
+			die "the COPY failed"
+		fi
+		copy_s[pass]=$t_secs
+		note "  COPY ${t_secs}s"
+
+		note "import: pass $pass: lagerbild import stock --region 01"
+		checkpoint
+		timed "$scratch/import.out" "$scratch/import.err" \
+			env DATABASE_URL=dbname=$import_db LAGERBILD_LOG_LEVEL=warning \
+			"$build/lagerbild" import stock "$file" --region 01
+		line=$(head -n 1 "$scratch/import.out")
+		applied=$(sed -n 's/^stock 01: done: [0-9]* records, \([0-9]*\) applied, 0 rejected.*/\1/p' \
+			<<<"$line")
+		if ((t_status != 0)) || [[ $applied != "$rows" ]]; then
+			head -n 20 "$scratch/import.err" >&2
+			echo "$line" >&2
+			die "the import (pass $pass) exited $t_status" \
+				"and did not apply all $rows rows"
+		fi
+		import_s[pass]=$t_secs
+		rss_kb[pass]=$t_rss_kb
+		note "  $line"
+		note "  import ${t_secs}s, peak RSS ${t_rss_kb:-unknown} kB"
+	done
+
+	echo
+	echo "stock import vs COPY into an unindexed table, $rows rows" \
+		"(1000 sites x 1000 products, region 01)"
+	printf '%-16s  %8s  %8s  %5s  %7s\n' import "import s" "COPY s" ratio \
+		"RSS MB"
+	for pass in 1 2; do
+		awk -v n="${names[$pass]}" -v i="${import_s[$pass]}" \
+			-v c="${copy_s[$pass]}" -v m="${rss_kb[$pass]}" 'BEGIN {
+			printf "%-16s  %8.2f  %8.2f  %5.2f  %7s\n", n, i, c, i / c,
+				(m == "" ? "n/a" : sprintf("%.1f", m / 1024))
+		}'
+	done
+	for pass in 1 2; do
+		awk -v n="${names[$pass]}" -v i="${import_s[$pass]}" \
+			-v c="${copy_s[$pass]}" -v m="${rss_kb[$pass]}" 'BEGIN {
+			r = i / c
+			printf "bench: %s import/COPY = %.2f (goal <= 3: goal %s; " \
+				"stretch <= 2: %s), RSS %s\n", n, r,
+				(r <= 3 ? "met" : "MISSED"), (r <= 2 ? "met" : "missed"),
+				(m == "" ? "unavailable" : \
+				 sprintf("%.1f MB (goal < 100: goal %s)", m / 1024,
+					 (m / 1024 < 100 ? "met" : "MISSED")))
+		}'
+	done
+}
+
+if want ledger || want http; then
+	setup_ledger
+fi
+if want ledger; then
+	bench_ledger
+fi
+if want http; then
+	bench_http
+fi
+if want import; then
+	bench_import
+fi
