@@ -432,6 +432,7 @@ int csvin_read(struct import_run *run, const char *path,
 	while ((n = fread(chunk, 1, CSVIN_CHUNK, f)) > 0) {
 		const char *text = chunk;
 
+		run->bytes_read += (int64_t)n;
 		if (!utf8) {
 			n = from_1252(cd, chunk, n, conv);
 			text = conv;

@@ -391,7 +391,8 @@ int import_stage_row(struct import_run *run, int64_t line, int n,
 	run->copybuf[run->copylen++] = '\n';
 	run->staged++;
 	if (run->progress && run->staged % PROGRESS_EVERY == 0)
-		run->progress(run->progress_arg, run->staged + run->c_rejected);
+		run->progress(run->progress_arg, run->staged + run->c_rejected,
+			      run->bytes_read, run->bytes_total);
 	return 0;
 }
 
@@ -667,8 +668,8 @@ static int conclude(struct import_run *run, struct import_report *rep,
 int import_execute(struct db *db, const struct identity *who,
 		   const struct import_feed *feed, const char *path,
 		   const struct import_options *opt, FILE *errout,
-		   void (*progress)(void *arg, int64_t records),
-		   void *progress_arg, struct import_report *rep, struct err *e)
+		   import_progress_fn *progress, void *progress_arg,
+		   struct import_report *rep, struct err *e)
 {
 	struct import_run run = {0};
 	const char *region = NULL, *params[3];
@@ -719,6 +720,7 @@ int import_execute(struct db *db, const struct identity *who,
 	run.errout = errout;
 	run.progress = progress;
 	run.progress_arg = progress_arg;
+	run.bytes_total = rep->bytes;
 	run.last_line = -1;
 
 	if (auth_begin(db, who, e) < 0)

@@ -75,6 +75,11 @@ struct import_options {
 
 struct import_run;
 
+/* Progress of a long import: records read so far, and bytes of the source
+ * read of its total (bytes_read 0 when the feed does not say). */
+typedef void import_progress_fn(void *arg, int64_t records, int64_t bytes_read,
+				int64_t bytes_total);
+
 struct import_feed {
 	const char *name;    /* "stock" */
 	const char *summary; /* one line, for --help */
@@ -121,20 +126,22 @@ struct import_run {
 	const char *file;    /* set by a multi-file feed: the current
 				       file's name, for its rejections */
 	int64_t applied;     /* set by apply */
+	int64_t bytes_read;  /* of the source so far, kept up by the reader
+				for the progress bar (0: not kept) */
 	struct err *err;
 
 	/* frame-private */
 	FILE *errout;
 	int64_t staged;
-	int64_t rejected;
 	int64_t c_rejected;
 	int64_t last_line;
 	json_t *errors;
 	char *copybuf;
 	size_t copylen;
 	bool copying;
-	void (*progress)(void *arg, int64_t records);
+	import_progress_fn *progress;
 	void *progress_arg;
+	int64_t bytes_total;
 };
 
 /* What an import did; filled by import_execute. */
@@ -185,9 +192,8 @@ int import_authorize(const struct import_feed *feed, const struct identity *who,
 int import_execute(struct db *db, const struct identity *who,
 		   const struct import_feed *feed, const char *path,
 		   const struct import_options *opt, FILE *errout,
-		   void (*progress)(void *arg, int64_t records),
-		   void *progress_arg, struct import_report *rep,
-		   struct err *e);
+		   import_progress_fn *progress, void *progress_arg,
+		   struct import_report *rep, struct err *e);
 
 /* The report as JSON (a new reference). */
 json_t *import_report_json(const struct import_report *rep);

@@ -146,8 +146,11 @@ CREATE INDEX stock_event_key ON stock_event (idempotency_key)
 -- three of them cost more than the insert itself.  What they guaranteed
 -- still holds:
 --   - an event names an existing site (stock_event_apply looks it up, and
---     ledger_apply_counts joins it) and product (stock_event_known below,
---     and the join), and a reversal an existing event (stock_event_apply);
+--     ledger_apply_counts joins it) and product (the first event of a
+--     (region, product) inserts its region_product_stock row, whose foreign
+--     key on product stays: it is checked once per pair, not per event;
+--     ledger_apply_counts joins it), and a reversal an existing event
+--     (stock_event_apply looks it up);
 --   - sites and products are never deleted, nor their ids or a site's
 --     region changed (reference_kept below): they are deactivated instead;
 --   - balances are written only by those two paths.
@@ -158,24 +161,6 @@ ALTER TABLE stock_event
 ALTER TABLE stock_balance
 	DROP CONSTRAINT stock_balance_product_id_fkey,
 	DROP CONSTRAINT stock_balance_region_code_site_id_fkey;
-
-CREATE FUNCTION stock_event_known() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-BEGIN
-	IF NEW.kind <> 'reversal'
-	   AND NOT EXISTS (SELECT 1 FROM product WHERE id = NEW.product_id) THEN
-		RAISE EXCEPTION USING ERRCODE = 'LB003',
-			MESSAGE = format('product %s does not exist',
-					 NEW.product_id);
-	END IF;
-	RETURN NEW;
-END
-$$;
--- Named to fire before stock_event_apply (BEFORE triggers run in name
--- order).
-CREATE TRIGGER stock_event_0_known BEFORE INSERT ON stock_event
-	FOR EACH ROW WHEN (NEW.import_batch_id IS NULL)
-	EXECUTE FUNCTION stock_event_known();
 
 CREATE FUNCTION reference_kept() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -81,9 +81,9 @@ GRANT SELECT, INSERT, UPDATE ON npl_medprod, npl_package TO lagerbild_app;
 
 -- ---- on product ----
 
--- The batch that last wrote the product (NULL: entered by hand).  The same
--- column as in sql/006_feeds.sql, which adds it only if it is missing.
-ALTER TABLE product ADD COLUMN IF NOT EXISTS batch_id bigint
+-- The batch that last wrote the product (NULL: entered by hand); every
+-- feed that writes products sets it.
+ALTER TABLE product ADD COLUMN batch_id bigint
 	REFERENCES import_batch (id) DEFERRABLE INITIALLY DEFERRED;
 -- The price file's pack description ("Blister, 30 tabletter"), kept apart
 -- from form, which the npl feed sets to the register's form code: two feeds

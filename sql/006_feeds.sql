@@ -21,11 +21,8 @@ CREATE EXTENSION IF NOT EXISTS btree_gist;
 -- and O are not used.  importers/products.c checks the same shape.
 ALTER TABLE product ADD COLUMN emdn text
 	CHECK (emdn ~ '^[A-DF-HJ-NP-Z]([0-9]{2}){0,6}$');
--- The batch that last wrote the product (NULL: entered by hand).  The npl
--- and articles feeds may add the same column; whichever migration comes
--- first creates it.
-ALTER TABLE product ADD COLUMN IF NOT EXISTS batch_id bigint
-	REFERENCES import_batch (id) DEFERRABLE INITIALLY DEFERRED;
+-- product.batch_id, the batch that last wrote a product, comes from
+-- sql/005_medicine_register.sql.
 
 -- ---- consumption ----
 

@@ -110,10 +110,26 @@ static const char *cache_dir(char *buf, size_t size)
 	return NULL;
 }
 
-static void progress(void *arg, int64_t records)
+/* A bar on a terminal: how much of the source is read, and how many
+ * records. */
+static void progress(void *arg, int64_t records, int64_t bytes_read,
+		     int64_t bytes_total)
 {
-	fprintf(stderr, "\r%s: %lld records read", (const char *)arg,
-		(long long)records);
+	static const char bar[] = "########################################";
+	int width = (int)sizeof(bar) - 1, done = 0;
+
+	if (bytes_total <= 0 || bytes_read <= 0) {
+		fprintf(stderr, "\r%s: %lld records", (const char *)arg,
+			(long long)records);
+		fflush(stderr);
+		return;
+	}
+	done = (int)(bytes_read * width / bytes_total);
+	if (done > width)
+		done = width;
+	fprintf(stderr, "\r%s [%.*s%*s] %3d%% %lld records", (const char *)arg,
+		done, bar, width - done, "",
+		(int)(bytes_read * 100 / bytes_total), (long long)records);
 	fflush(stderr);
 }
 
