@@ -26,7 +26,7 @@ TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS))
 
 CPPFLAGS += -D_DEFAULT_SOURCE -Isrc -Ireports -Iimporters
 ALL_CFLAGS = $(WARN) $(OPT) $(SAN) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
-LDLIBS_ALL = $(PKG_LIBS) -lcsv -lpthread
+LDLIBS_ALL = $(PKG_LIBS) -lcsv -lpthread -lm
 
 BIN_SRC := src/main.c $(wildcard src/cmd_*.c)
 LIB_SRC := $(filter-out $(BIN_SRC),$(wildcard src/*.c)) \

@@ -27,6 +27,7 @@ int main(void)
 	}
 	sr = srunner_create(validate_suite());
 	srunner_add_suite(sr, ledger_unit_suite());
+	srunner_add_suite(sr, readiness_unit_suite());
 	srunner_add_suite(sr, fetch_suite());
 	if (db) {
 		if (!testdb_init()) {

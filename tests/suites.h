@@ -9,6 +9,7 @@
 /* Pure: no database. */
 Suite *validate_suite(void);
 Suite *ledger_unit_suite(void);
+Suite *readiness_unit_suite(void);
 Suite *fetch_suite(void);
 
 /* Need a server: see tests/testdb.h. */
