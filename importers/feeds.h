@@ -15,6 +15,7 @@ extern const struct import_feed import_feed_articles;	/* articles.c */
 extern const struct import_feed import_feed_products;	/* products.c */
 extern const struct import_feed import_feed_shortages;	/* shortages.c */
 extern const struct import_feed import_feed_population; /* population.c */
+extern const struct import_feed import_feed_targets;	/* targets.c */
 
 /* A region's own systems. */
 extern const struct import_feed import_feed_stock;	 /* stock.c */

@@ -268,6 +268,19 @@ static void target_free(struct target *t)
 	t->u = NULL;
 }
 
+int fetch_check_url(const char *url, const char *field, bool *loopback,
+		    struct err *e)
+{
+	struct target t;
+
+	if (libraries_ready(e) < 0 || target_parse(&t, url, field, e) < 0)
+		return -1;
+	if (loopback)
+		*loopback = t.loopback;
+	target_free(&t);
+	return 0;
+}
+
 /* ---- transfers ---- */
 
 /* A handle with the rules every transfer shares; NULL if out of memory

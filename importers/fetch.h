@@ -65,6 +65,15 @@ struct fetch_push {
 void fetch_options_default(struct fetch_options *o);
 
 /*
+ * Check url against the URL rules above without fetching it, for other
+ * senders that must keep them (src/webhook.c).  Sets *loopback (may be
+ * NULL) when url is http:// to a loopback address.  Initialises libcurl
+ * once, like the transfers.  0, or -1 with ERR_INVALID naming field.
+ */
+int fetch_check_url(const char *url, const char *field, bool *loopback,
+		    struct err *e);
+
+/*
  * Download url into the file dest_path, which is created (mode 0600) or
  * truncated.  opt NULL means the defaults.
  *

@@ -24,6 +24,7 @@
 
 #include <sodium.h>
 
+#include "alerts.h"
 #include "feeds.h"
 #include "import.h"
 #include "log.h"
@@ -40,7 +41,7 @@ static const struct import_feed *const feeds[] = {
 	&import_feed_npl,	  &import_feed_articles,
 	&import_feed_products,	  &import_feed_shortages,
 	&import_feed_population,  &import_feed_stock,
-	&import_feed_consumption,
+	&import_feed_consumption, &import_feed_targets,
 };
 
 const struct import_feed *const *import_feeds(size_t *n)
@@ -797,6 +798,10 @@ int import_execute(struct db *db, const struct identity *who,
 		rep->status = rep->rows_rejected ? "partial" : "done";
 	}
 	rc = conclude(&run, rep, e);
+	/* committed data: the server's alert thread evaluates the region (a
+	 * national feed: everything); nothing waits for it */
+	if (rc == 0 && !opt->dry_run && rep->rows_applied > 0)
+		alerts_touch(region, 0);
 	goto out;
 fail:
 	PQclear(res);

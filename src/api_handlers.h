@@ -27,4 +27,24 @@ http_handler_fn api_import_post;
 http_handler_fn api_imports_get;
 http_handler_fn api_import_get;
 
+/* api_readiness.c */
+http_handler_fn api_readiness_get;
+http_handler_fn api_targets_get;
+http_handler_fn api_targets_post;
+http_handler_fn api_target_patch;
+http_handler_fn api_readiness_level_get;
+http_handler_fn api_readiness_level_put;
+http_handler_fn api_region_state_get;
+http_handler_fn api_region_state_put;
+
+/* api_alerts.c */
+http_handler_fn api_alerts_get;
+http_handler_fn api_alert_get;
+http_handler_fn api_alert_ack;
+http_handler_fn api_webhooks_get;
+http_handler_fn api_webhooks_post;
+http_handler_fn api_webhook_patch;
+http_handler_fn api_webhook_delete;
+http_handler_fn api_webhook_deliveries_get;
+
 #endif

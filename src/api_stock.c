@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "alerts.h"
 #include "api_handlers.h"
 #include "apiutil.h"
 #include "catalog.h"
@@ -318,6 +319,9 @@ void api_stock_events_post(struct http_request *req, struct http_response *res)
 	for (size_t i = 0; i < n; i++) {
 		json_array_append_new(out, result_json(&p[i], &results[i]));
 		any_new |= !results[i].replayed;
+		/* committed: queue the key for the alert thread; no wait */
+		if (!results[i].replayed)
+			alerts_touch(p[i].region, p[i].ev.product_id);
 	}
 	/* A retry that wrote nothing is a plain 200. */
 	http_json(res, any_new ? 201 : 200, json_pack("{s:o}", "events", out));
@@ -404,6 +408,9 @@ void api_stock_event_reverse(struct http_request *req,
 		http_error_from(res, &e);
 		goto out;
 	}
+	if (!r.replayed)
+		alerts_touch(r.region_code,
+			     0); /* the product is the ledger's */
 	http_json(res, r.replayed ? 200 : 201,
 		  json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:b}", "id",
 			    (json_int_t)r.event_id, "key", r.key, "region",

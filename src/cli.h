@@ -20,6 +20,7 @@
 int cmd_migrate(int argc, char **argv);
 int cmd_stock(int argc, char **argv);
 int cmd_totals(int argc, char **argv);
+int cmd_readiness(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_config(int argc, char **argv);
@@ -27,6 +28,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
 
 /* Report a usage error for cmd and return EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)

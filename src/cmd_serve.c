@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "alerts.h"
 #include "api.h"
 #include "cli.h"
 #include "http.h"
@@ -110,7 +111,7 @@ int cmd_serve(int argc, char **argv)
 	struct sockaddr_storage ss;
 	struct sigaction ign = {.sa_handler = SIG_IGN};
 	struct err e = {0};
-	int64_t threads;
+	int64_t threads, alert_interval;
 	int c, bad = 0, rc = EXIT_FAIL;
 
 	cfg.listen = settings_get("listen");
@@ -126,6 +127,7 @@ int cmd_serve(int argc, char **argv)
 		"max_connections", 1, HTTP_MAX_CONNECTIONS_MAX, &e, &bad);
 	cfg.timeout_s =
 		(unsigned)setting_int("timeout", 1, HTTP_TIMEOUT_MAX, &e, &bad);
+	alert_interval = setting_int("alert_interval", 0, 86400, &e, &bad);
 	if (bad)
 		return cli_fail(&e, true);
 
@@ -165,10 +167,14 @@ int cmd_serve(int argc, char **argv)
 	if (api_routes_count > 0)
 		memcpy(routes + NBUILTIN, api_routes,
 		       api_routes_count * sizeof(*routes));
+	/* The alert thread: sweeps, and evaluates what writes touch. */
+	if (alerts_worker_start(cfg.conninfo, (int)alert_interval, &e) < 0)
+		goto out;
 	if (http_serve(&cfg, routes, NBUILTIN + api_routes_count, &e) < 0)
 		goto out;
 	rc = EXIT_OK;
 out:
+	alerts_worker_stop();
 	free(routes);
 	/* A bad setting or listen address is a usage error: exit 2. */
 	if (rc != EXIT_OK)

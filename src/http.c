@@ -787,7 +787,9 @@ static enum MHD_Result respond(struct exchange *x, struct MHD_Connection *conn,
 			   "details");
 	}
 	if (res->json) {
-		text = json_dumps(res->json, JSON_COMPACT);
+		/* 12 significant digits: a rate of 9.64, not 9.6400000000000006 */
+		text = json_dumps(res->json,
+				  JSON_COMPACT | JSON_REAL_PRECISION(12));
 		type = JSON_TYPE;
 		if (!text) {
 			res->status = 500;

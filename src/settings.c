@@ -89,6 +89,11 @@ static int check_timeout(const char *v, const char *field, struct err *e)
 	return check_range(v, 1, HTTP_TIMEOUT_MAX, field, e);
 }
 
+static int check_alert_interval(const char *v, const char *field, struct err *e)
+{
+	return check_range(v, 0, 86400, field, e);
+}
+
 static struct setting settings[] = {
 	{"database_url", "DATABASE_URL", NULL, true, NULL,
 	 "libpq connection string or URI; unset: the PG* variables", NULL,
@@ -116,6 +121,11 @@ static struct setting settings[] = {
 	 NULL},
 	{"timeout", "LAGERBILD_TIMEOUT", "30", false, check_timeout,
 	 "serve: seconds before an idle connection is closed", NULL, NULL},
+	{"alert_interval", "LAGERBILD_ALERT_INTERVAL", "300", false,
+	 check_alert_interval,
+	 "serve: seconds between alert sweeps; 0: no alert thread, no "
+	 "incremental evaluation",
+	 NULL, NULL},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -46,6 +46,9 @@ int main(void)
 		srunner_add_suite(sr, import_feeds_suite());
 		srunner_add_suite(sr, import_register_suite());
 		srunner_add_suite(sr, import_stock_suite());
+		srunner_add_suite(sr, readiness_suite());
+		srunner_add_suite(sr, alerts_suite());
+		srunner_add_suite(sr, webhook_suite());
 	} else {
 		fprintf(stderr, "LAGERBILD_TEST_DB is not 1: database suites "
 				"skipped\n");

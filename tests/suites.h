@@ -24,5 +24,8 @@ Suite *import_http_suite(void);
 Suite *import_feeds_suite(void);
 Suite *import_register_suite(void);
 Suite *import_stock_suite(void);
+Suite *readiness_suite(void);
+Suite *alerts_suite(void);
+Suite *webhook_suite(void);
 
 #endif

@@ -38,7 +38,7 @@ build=${1:-build}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$(cd "$build" && pwd)
 
-parts=${BENCH_ONLY:-ledger,http,import}
+parts=${BENCH_ONLY:-ledger,http,import,alerts}
 events=${BENCH_EVENTS:-20000}
 rounds=${BENCH_ROUNDS:-1}
 seconds=${BENCH_SECONDS:-15}
@@ -60,8 +60,8 @@ want() {
 	[[ ,$parts, == *,$1,* ]]
 }
 
-[[ $parts =~ ^(ledger|http|import)(,(ledger|http|import))*$ ]] ||
-	die "BENCH_ONLY must list some of ledger,http,import (comma-separated)"
+[[ $parts =~ ^(ledger|http|import|alerts)(,(ledger|http|import|alerts))*$ ]] ||
+	die "BENCH_ONLY must list some of ledger,http,import,alerts (comma-separated)"
 [[ $events =~ ^[1-9][0-9]{0,8}$ ]] ||
 	die "BENCH_EVENTS must be a whole number from 1 to 999999999"
 [[ $rounds =~ ^[1-9][0-9]?$ ]] ||
@@ -92,7 +92,7 @@ psql=$(find_tool psql)
 for f in "$build/lagerbild" "$build/bench_ledger"; do
 	[[ -x $f ]] || die "$f is missing; run: make $f"
 done
-if want http; then
+if want http || want alerts; then
 	wrk=$(command -v wrk) ||
 		die "wrk is missing: bash contrib/deps.sh --bench"
 fi
@@ -545,4 +545,218 @@ if want http; then
 fi
 if want import; then
 	bench_import
+fi
+
+# ---- alerts: a full sweep on national-scale data; the write path with
+# incremental evaluation on and off ----
+#
+# A fresh database lb_alerts: 21 regions x 5 sites, 20,000 medicines under
+# an agreement (30-day target, the agreement's default floor), each held at
+# one site per region (420,000 balances).  Made set-wise, not through the
+# ledger one event at a time: per balance a receipt 180 days ago and the
+# issues since as one event (the ledger agrees with the balances, so verify
+# finds nothing), and the readiness rollup written directly -- the window's
+# last 28 days as four issue days a balance, stock_daily_key's first day 180
+# days back -- with the watermark past the events, so readiness_refresh has
+# nothing to read.  Every tenth product is out of stock, every tenth below
+# its floor, every tenth below target; one in fifty has a lot expiring in
+# 30 days; 200 have an active shortage notice; one region is in disaster.
+#
+# Timed: `lagerbild alerts run` twice -- the first opens every alert (some
+# 150,000), the second is the steady state -- with verify, and once
+# without.  Then wrk posts receipts for 30 s (BENCH_SECONDS) from every
+# region's contact person to `lagerbild serve` with the alert thread off
+# (LAGERBILD_ALERT_INTERVAL=0) and on (3600: incremental evaluation of
+# every touched key, no sweep during the run).
+bench_alerts() {
+	local db=lb_alerts lua="$scratch/alerts.lua" r token port out t0 t1
+	local run1 run2 run3 rps_off rps_on p99_off p99_on p50_off p50_on
+	local open_alerts
+
+	note "alerts: creating $db (national-scale data, set-wise)"
+	sql "DROP DATABASE IF EXISTS $db"
+	sql "CREATE DATABASE $db"
+	DATABASE_URL=dbname=$db "$build/lagerbild" migrate >&2
+	t0=$(now)
+	"$psql" -X -q -v ON_ERROR_STOP=1 -d "$db" >&2 <<'SQL'
+SELECT set_config('lagerbild.role', 'system', false),
+       set_config('lagerbild.actor', 'bench', false);
+INSERT INTO site (region_code, code, name, kind, host_region_code)
+SELECT r.code, 'al-' || r.code || '-' || n, 'Bench ' || r.code || '-' || n,
+       CASE WHEN n = 1 THEN 'central' ELSE 'hospital' END::site_kind, r.code
+  FROM region r, generate_series(1, 5) n;
+INSERT INTO product (category, name, vnr, agreement_code)
+SELECT 'medicine', 'Bench medicine ' || i, lpad((100000 + i)::text, 6, '0'),
+       'TO2022_LM'
+  FROM generate_series(0, 19999) i;
+INSERT INTO import_batch (feed, region_code, source, sha256, bytes, status,
+			  rows_total, rows_applied, rows_rejected, started_at)
+VALUES ('stock', NULL, 'bench', repeat('0', 64), 0, 'done', 0, 0, 0, now());
+CREATE TEMP TABLE k AS
+SELECT s.region_code, s.id AS site_id, p.id AS product_id,
+       CASE p.id % 10 WHEN 0 THEN 0 WHEN 1 THEN 50 WHEN 2 THEN 150
+	    ELSE 1000 END AS balance,
+       CASE WHEN p.id % 50 = 3 THEN current_date + 30 END AS expiry
+  FROM product p
+  JOIN site s ON s.code = 'al-' || s.region_code || '-' || (1 + p.id % 5);
+-- 10 a day issued over the window, 1800 over 180 days
+INSERT INTO stock_event (region_code, site_id, product_id, lot, expiry, kind,
+			 quantity, delta, balance_after, seq, occurred_at,
+			 recorded_by, source, import_batch_id)
+SELECT region_code, site_id, product_id, '', expiry,
+       'receipt'::stock_event_kind, balance + 1800, balance + 1800, balance + 1800, 1,
+       now() - interval '180 days', 'bench', 'bench',
+       (SELECT max(id) FROM import_batch)
+  FROM k
+UNION ALL
+SELECT region_code, site_id, product_id, '', NULL,
+       'issue'::stock_event_kind, 1800, -1800,
+       balance, 2, now() - interval '1 day', 'bench', 'bench',
+       (SELECT max(id) FROM import_batch)
+  FROM k;
+INSERT INTO stock_balance
+SELECT k.region_code, k.site_id, k.product_id, '', k.expiry, k.balance, 2,
+       e.id, now() - interval '1 day'
+  FROM k JOIN stock_event e
+    ON e.region_code = k.region_code AND e.site_id = k.site_id
+   AND e.product_id = k.product_id AND e.seq = 2;
+INSERT INTO region_product_stock
+SELECT region_code, product_id, sum(balance), now() FROM k GROUP BY 1, 2;
+INSERT INTO stock_daily (region_code, site_id, product_id, day, issued, net,
+			 end_balance)
+SELECT region_code, site_id, product_id, lb_today() - 7 * w, 70, -70,
+       balance + 70 * (w - 1)
+  FROM k, generate_series(1, 4) w;
+INSERT INTO stock_daily_key
+SELECT region_code, site_id, product_id, lb_today() - 180, balance FROM k;
+UPDATE stock_daily_watermark w SET last_id = m.id, refreshed_at = now()
+  FROM (SELECT region_code, max(id) AS id FROM stock_event GROUP BY 1) m
+ WHERE m.region_code = w.region_code;
+UPDATE stock_daily_horizon SET safe_id = (SELECT max(id) FROM stock_event);
+INSERT INTO shortage_notice (notice_id, vnr, product_id, product_name,
+			     starts_on, status, batch_id)
+SELECT 'B-' || p.id, p.vnr, p.id, p.name, current_date, 'active',
+       (SELECT max(id) FROM import_batch)
+  FROM product p WHERE p.id % 100 = 7;
+INSERT INTO region_state_history (region_code, state, reason, set_by)
+VALUES ('09', 'disaster', 'bench', 'bench');
+ANALYZE;
+SQL
+	t1=$(now)
+	note "alerts: data made in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+
+	checkpoint
+	t0=$(now)
+	DATABASE_URL=dbname=$db LAGERBILD_LOG_LEVEL=warning \
+		"$build/lagerbild" alerts run >&2
+	t1=$(now)
+	run1=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+	t0=$(now)
+	DATABASE_URL=dbname=$db LAGERBILD_LOG_LEVEL=warning \
+		"$build/lagerbild" alerts run >&2
+	t1=$(now)
+	run2=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+	t0=$(now)
+	DATABASE_URL=dbname=$db LAGERBILD_LOG_LEVEL=warning \
+		"$build/lagerbild" alerts run --no-verify >&2
+	t1=$(now)
+	run3=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+	open_alerts=$("$psql" -X -A -t -d "$db" -c \
+		"SELECT count(*) FROM alert WHERE resolved_at IS NULL")
+
+	note "alerts: a contact person and a token for every region"
+	{
+		echo "local regions = {"
+		for r in $("$psql" -X -A -t -d "$db" -c \
+			"SELECT code FROM region ORDER BY 1"); do
+			DATABASE_URL=dbname=$db "$build/lagerbild" user add \
+				--username "alerts.$r" --role region_contact \
+				--region "$r" >&2
+			token=$(DATABASE_URL=dbname=$db "$build/lagerbild" \
+				token create --username "alerts.$r" \
+				--label bench --days 1 2>/dev/null)
+			echo "  {token = \"$token\", region = \"$r\"},"
+		done
+		echo "}"
+		cat <<'LUA'
+request = function()
+	local r = regions[math.random(#regions)]
+	local body = string.format(
+		'{"site":"al-%s-%d","product":"%06d","kind":"receipt","qty":1}',
+		r.region, math.random(1, 5), 100000 + math.random(0, 19999))
+	return wrk.format("POST", "/api/v1/stock-events", {
+		["Authorization"] = "Bearer " .. r.token,
+		["Content-Type"] = "application/json",
+	}, body)
+end
+LUA
+	} >"$lua"
+
+	for interval in 0 3600; do
+		port=$((20000 + RANDOM % 20000))
+		note "alerts: serve with LAGERBILD_ALERT_INTERVAL=$interval"
+		LAGERBILD_LISTEN=127.0.0.1:$port LAGERBILD_THREADS=$http_clients \
+			LAGERBILD_LOG_LEVEL=warning DATABASE_URL=dbname=$db \
+			LAGERBILD_ALERT_INTERVAL=$interval \
+			"$build/lagerbild" serve 2>"$scratch/alerts-serve.log" &
+		server=$!
+		for _ in $(seq 100); do
+			curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 &&
+				break
+			kill -0 "$server" 2>/dev/null || {
+				cat "$scratch/alerts-serve.log" >&2
+				die "the server did not start"
+			}
+			sleep 0.1
+		done
+		checkpoint
+		out=$("$wrk" -t2 -c"$http_clients" -d"${seconds}s" --latency \
+			-s "$lua" "http://127.0.0.1:$port")
+		echo "$out" >&2
+		kill -TERM "$server" 2>/dev/null || true
+		wait "$server" 2>/dev/null || true
+		server=""
+		if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
+			die "some HTTP requests failed; see the wrk output above"
+		fi
+		if ((interval == 0)); then
+			rps_off=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+			p50_off=$(wrk_pct 50 "$out")
+			p99_off=$(wrk_pct 99 "$out")
+		else
+			rps_on=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+			p50_on=$(wrk_pct 50 "$out")
+			p99_on=$(wrk_pct 99 "$out")
+		fi
+	done
+
+	echo
+	echo "alerts: national scale (21 regions x 5 sites, 20000 products," \
+		"420000 balances), $open_alerts open alerts"
+	printf '%-34s  %8s\n' "sweep (lagerbild alerts run)" seconds
+	printf '%-34s  %8s\n' "first: opens every alert" "$run1"
+	printf '%-34s  %8s\n' "second: steady state" "$run2"
+	printf '%-34s  %8s\n' "steady state, --no-verify" "$run3"
+	echo
+	echo "HTTP stock-event writes, $http_clients connections, ${seconds}s each:" \
+		"alert thread off vs on"
+	printf '%-12s  %10s  %10s  %6s\n' figure off on ratio
+	awk -v a="$rps_off" -v b="$rps_on" -v c="$p50_off" -v d="$p50_on" \
+		-v e="$p99_off" -v f="$p99_on" -v r1="$run1" -v r2="$run2" \
+		-v r3="$run3" 'BEGIN {
+		printf "%-12s  %10.1f  %10.1f  %6.2f\n", "events/s", a, b, b / a
+		printf "%-12s  %10.2f  %10.2f  %6.2f\n", "p50 ms", c, d, d / c
+		printf "%-12s  %10.2f  %10.2f  %6.2f\n", "p99 ms", e, f, f / e
+		printf "bench: alert sweep %.2f s first, %.2f s steady, %.2f s " \
+			"without verify (goal <= 5: %s, %s, %s)\n", r1, r2, r3,
+			(r1 <= 5 ? "met" : "MISSED"), (r2 <= 5 ? "met" : "MISSED"),
+			(r3 <= 5 ? "met" : "MISSED")
+		o = (a - b) / a * 100
+		printf "bench: incremental alert evaluation costs the write path " \
+			"%.1f%% of its rate, p50 x%.2f (goal <= 20%%: %s)\n", o,
+			d / c, (o <= 20 && d / c <= 1.2 ? "met" : "MISSED")
+	}'
+}
+if want alerts; then
+	bench_alerts
 fi

@@ -1,0 +1,782 @@
+/*
+ * readiness_report.c -- days of supply from the database, computed by
+ * readiness_compute, and the readiness data people manage (see
+ * reports/readiness_report.h and sql/007_readiness.sql).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "readiness_report.h"
+#include "validate.h"
+
+/* Rows fetched from the cursor at a time. */
+#define PAGE_ROWS 1000
+
+static const char *const scopes[] = {"site", "region", "healthcare_region",
+				     "nation"};
+static const char *const levels[] = {"normal", "peacetime_crisis", "heightened",
+				     "highest"};
+static const char *const states[] = {"normal", "disaster_risk", "disaster"};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static bool one_of(const char *s, const char *const *set, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (strcmp(s, set[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The shapes of healthcare_region.code and agreement.code (sql/001). */
+static bool hc_shape(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 2 || n > 32 || s[0] < 'a' || s[0] > 'z')
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+static bool agreement_shape(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+static int check_agreement(const char *s, const char *field, struct err *e)
+{
+	if (!agreement_shape(s))
+		return err_set(e, ERR_INVALID, field,
+			       "%s \"%.40s\": an agreement code is 1 to 32 "
+			       "letters, digits or _ (e.g. TO2022_LM)",
+			       field, s);
+	return 0;
+}
+
+int readiness_filter_check(const struct readiness_filter *f, struct err *e)
+{
+	const char *scope = f->scope ? f->scope : "region";
+
+	if (!one_of(scope, scopes, NELEM(scopes)))
+		return err_set(e, ERR_INVALID, "scope",
+			       "scope \"%.40s\": not site, region, "
+			       "healthcare_region or nation",
+			       scope);
+	if (f->region && validate_region_code(f->region, "region", e) < 0)
+		return -1;
+	if (f->region && (strcmp(scope, "healthcare_region") == 0 ||
+			  strcmp(scope, "nation") == 0))
+		return err_set(e, ERR_INVALID, "region",
+			       "region %s: a region filter needs scope site "
+			       "or region, not %s",
+			       f->region, scope);
+	if (f->healthcare_region && !hc_shape(f->healthcare_region))
+		return err_set(e, ERR_INVALID, "healthcare_region",
+			       "healthcare_region \"%.40s\": not a "
+			       "sjukvårdsregion code (e.g. norra, sodra)",
+			       f->healthcare_region);
+	if (f->healthcare_region && strcmp(scope, "nation") == 0)
+		return err_set(e, ERR_INVALID, "healthcare_region",
+			       "a healthcare_region filter needs scope site, "
+			       "region or healthcare_region, not nation");
+	if (f->category &&
+	    catalog_check_category(f->category, "category", e) < 0)
+		return -1;
+	if (f->agreement && check_agreement(f->agreement, "agreement", e) < 0)
+		return -1;
+	if (f->window_days < 0 || f->window_days > READINESS_WINDOW_MAX)
+		return err_set(e, ERR_INVALID, "window",
+			       "window %d days: must be 1 to %d",
+			       f->window_days, READINESS_WINDOW_MAX);
+	if (f->product_id < 0)
+		return err_set(e, ERR_INVALID, "product", "product id %lld",
+			       (long long)f->product_id);
+	return 0;
+}
+
+/* Columns of readiness_inputs, in order. */
+enum {
+	K_REGION,
+	K_HC,
+	K_SITE_ID,
+	K_SITE,
+	K_PRODUCT_ID,
+	K_NAME,
+	K_CATEGORY,
+	K_AGREEMENT,
+	K_AVAILABLE,
+	K_ISSUED,
+	K_HISTORY,
+	K_STOCKOUT,
+	K_TARGET,
+	K_FLOOR,
+	K_FACTOR
+};
+
+static const char *opt(const PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+}
+
+/* One fetched row into row; the database's own output, so plain strtoX. */
+static int row_from(const PGresult *res, int r, const char *scope, int window,
+		    struct readiness_row *row, struct err *e)
+{
+	memset(row, 0, sizeof(*row));
+	row->scope = scope;
+	row->region = opt(res, r, K_REGION);
+	row->healthcare_region = opt(res, r, K_HC);
+	row->site_id = db_int64(res, r, K_SITE_ID);
+	row->site = opt(res, r, K_SITE);
+	row->product_id = db_int64(res, r, K_PRODUCT_ID);
+	row->product_name = opt(res, r, K_NAME);
+	row->category = opt(res, r, K_CATEGORY);
+	row->agreement = opt(res, r, K_AGREEMENT);
+	row->in.available = db_int64(res, r, K_AVAILABLE);
+	row->in.issued = db_int64(res, r, K_ISSUED);
+	row->in.window_days = window;
+	row->in.history_days = (int)db_int64(res, r, K_HISTORY);
+	row->in.stockout_days = (int)db_int64(res, r, K_STOCKOUT);
+	row->in.target_days = strtod(PQgetvalue(res, r, K_TARGET), NULL);
+	row->in.floor_days = strtod(PQgetvalue(res, r, K_FLOOR), NULL);
+	row->in.factor = strtod(PQgetvalue(res, r, K_FACTOR), NULL);
+	/* Stock can be negative only in a rollup lagging a correction; none
+	 * is available then. */
+	if (row->in.available < 0)
+		row->in.available = 0;
+	if (row->in.issued < 0)
+		row->in.issued = 0;
+	if (readiness_compute(&row->in, &row->out, e) < 0)
+		return err_prefix(
+			e, "product %lld%s%s: ", (long long)row->product_id,
+			row->region ? ", region " : "",
+			row->region ? row->region : "");
+	return 0;
+}
+
+int readiness_scan(struct db *db, const struct readiness_filter *f,
+		   readiness_row_fn *fn, void *arg, struct err *e)
+{
+	const char *scope = f->scope ? f->scope : "region";
+	int window = f->window_days ? f->window_days : READINESS_WINDOW_DEFAULT;
+	char product[24], win[16];
+	const char *params[7];
+	bool own_tx = !db->in_tx, open = false;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (readiness_filter_check(f, e) < 0)
+		return -1;
+	snprintf(product, sizeof(product), "%" PRId64, f->product_id);
+	snprintf(win, sizeof(win), "%d", window);
+	params[0] = scope;
+	params[1] = f->region;
+	params[2] = f->healthcare_region;
+	params[3] = f->category;
+	params[4] = f->product_id ? product : NULL;
+	params[5] = f->agreement;
+	params[6] = win;
+	if (own_tx && db_begin(db, e) < 0)
+		return -1;
+	if (db_command(db,
+		       "DECLARE readiness_scan NO SCROLL CURSOR FOR"
+		       " SELECT * FROM readiness_inputs($1, $2, $3, $4,"
+		       " $5::bigint, $6, $7::integer)",
+		       7, params, e) < 0)
+		goto out;
+	open = true;
+	for (;;) {
+		int n;
+
+		PQclear(res);
+		res = db_exec(db, "FETCH 1000 FROM readiness_scan", 0, NULL, e);
+		if (!res)
+			goto out;
+		n = PQntuples(res);
+		for (int r = 0; r < n; r++) {
+			struct readiness_row row;
+
+			if (row_from(res, r, scope, window, &row, e) < 0)
+				goto out;
+			if (f->short_only &&
+			    !readiness_is_short(row.out.status))
+				continue;
+			if (fn(&row, arg) < 0)
+				goto out;
+		}
+		if (n < PAGE_ROWS)
+			break;
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	if (own_tx) {
+		if (rc == 0 && db_commit(db, e) < 0)
+			rc = -1;
+		if (rc < 0)
+			db_rollback(db);
+	} else if (open && db->in_tx) {
+		struct err ignored = {0};
+
+		/* A failed statement has aborted the caller's transaction;
+		 * CLOSE then fails too, harmlessly. */
+		if (db_command(db, "CLOSE readiness_scan", 0, NULL, &ignored) <
+			    0 &&
+		    rc == 0)
+			rc = -1, *e = ignored;
+	}
+	return rc;
+}
+
+/* A number that JSON can carry, rounded to hundredths for people. */
+static json_t *num2(double v)
+{
+	return json_real((double)(int64_t)(v * 100 + (v < 0 ? -0.5 : 0.5)) /
+			 100);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *qty_or_null(int64_t v)
+{
+	return v < 0 ? json_null() : json_integer(v);
+}
+
+json_t *readiness_row_json(const struct readiness_row *row)
+{
+	const struct readiness_result *o = &row->out;
+	json_t *j = json_object();
+
+	json_object_set_new(j, "scope", json_string(row->scope));
+	json_object_set_new(j, "region", str_or_null(row->region));
+	json_object_set_new(j, "healthcare_region",
+			    str_or_null(row->healthcare_region));
+	if (row->site) {
+		json_object_set_new(j, "site", json_string(row->site));
+		json_object_set_new(j, "site_id", json_integer(row->site_id));
+	} else {
+		json_object_set_new(j, "site", json_null());
+		json_object_set_new(j, "site_id", json_null());
+	}
+	json_object_set_new(j, "product_id", json_integer(row->product_id));
+	json_object_set_new(j, "product", str_or_null(row->product_name));
+	json_object_set_new(j, "category", str_or_null(row->category));
+	json_object_set_new(j, "agreement", str_or_null(row->agreement));
+	json_object_set_new(j, "available", json_integer(row->in.available));
+	json_object_set_new(j, "issued", json_integer(row->in.issued));
+	json_object_set_new(j, "window_days",
+			    json_integer(row->in.window_days));
+	json_object_set_new(j, "history_days",
+			    json_integer(row->in.history_days));
+	json_object_set_new(j, "stockout_days",
+			    json_integer(row->in.stockout_days));
+	json_object_set_new(j, "rate_known", json_boolean(o->rate_known));
+	json_object_set_new(j, "rate",
+			    o->rate_known ? num2(o->rate) : json_null());
+	if (!o->rate_known)
+		json_object_set_new(j, "reason",
+				    json_string("too little history"));
+	json_object_set_new(j, "days_infinite", json_boolean(o->days_infinite));
+	json_object_set_new(j, "days",
+			    o->rate_known && !o->days_infinite ? num2(o->days) :
+								 json_null());
+	json_object_set_new(j, "target_days",
+			    o->target_days > 0 ? num2(o->target_days) :
+						 json_null());
+	json_object_set_new(j, "floor_days",
+			    o->floor_days > 0 ? num2(o->floor_days) :
+						json_null());
+	json_object_set_new(j, "factor", num2(row->in.factor));
+	json_object_set_new(j, "target_qty", qty_or_null(o->target_qty));
+	json_object_set_new(j, "floor_qty", qty_or_null(o->floor_qty));
+	json_object_set_new(j, "shortfall", qty_or_null(o->shortfall));
+	json_object_set_new(j, "status",
+			    json_string(readiness_status_name(o->status)));
+	return j;
+}
+
+/* ---- the report ---- */
+
+struct report_state {
+	FILE *out;
+	enum readiness_format fmt;
+	long rows;
+};
+
+/* Days for people: "inf" for no consumption, "-" when not known. */
+static void days_text(const struct readiness_row *row, char *buf, size_t n)
+{
+	if (!row->out.rate_known)
+		snprintf(buf, n, "-");
+	else if (row->out.days_infinite)
+		snprintf(buf, n, "inf");
+	else
+		snprintf(buf, n, "%.1f", row->out.days);
+}
+
+static int report_row(const struct readiness_row *row, void *arg)
+{
+	struct report_state *st = arg;
+	char days[32], rate[32], target[16], floor_[16], shortfall[24];
+	const char *key = row->site		 ? row->site :
+			  row->region		 ? row->region :
+			  row->healthcare_region ? row->healthcare_region :
+						   "SE";
+
+	if (st->fmt == READINESS_JSON) {
+		json_t *j = readiness_row_json(row);
+		char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12));
+
+		fprintf(st->out, "%s%s", st->rows ? ",\n" : "", s ? s : "null");
+		free(s);
+		json_decref(j);
+		st->rows++;
+		return 0;
+	}
+	days_text(row, days, sizeof(days));
+	if (row->out.rate_known)
+		snprintf(rate, sizeof(rate), "%.2f", row->out.rate);
+	else
+		snprintf(rate, sizeof(rate), "-");
+	snprintf(target, sizeof(target), "%.0f", row->out.target_days);
+	snprintf(floor_, sizeof(floor_), "%.0f", row->out.floor_days);
+	if (row->out.shortfall >= 0)
+		snprintf(shortfall, sizeof(shortfall), "%lld",
+			 (long long)row->out.shortfall);
+	else
+		snprintf(shortfall, sizeof(shortfall), "-");
+	if (st->fmt == READINESS_TSV)
+		fprintf(st->out, "%s\t%lld\t%s\t%lld\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			key, (long long)row->product_id,
+			row->product_name ? row->product_name : "",
+			(long long)row->in.available, rate, days, target,
+			floor_, shortfall,
+			readiness_status_name(row->out.status));
+	else
+		fprintf(st->out,
+			"%-18.18s %8lld %-30.30s %10lld %9s %8s %6s %5s %9s "
+			"%s\n",
+			key, (long long)row->product_id,
+			row->product_name ? row->product_name : "",
+			(long long)row->in.available, rate, days, target,
+			floor_, shortfall,
+			readiness_status_name(row->out.status));
+	st->rows++;
+	return 0;
+}
+
+int readiness_report(struct db *db, const struct readiness_filter *f, FILE *out,
+		     enum readiness_format fmt, struct err *e)
+{
+	struct report_state st = {.out = out, .fmt = fmt};
+	int rc;
+
+	if (fmt == READINESS_JSON)
+		fputs("[", out);
+	else if (fmt == READINESS_TSV)
+		fputs("scope\tproduct_id\tproduct\tavailable\trate\tdays\t"
+		      "target_days\tfloor_days\tshortfall\tstatus\n",
+		      out);
+	else
+		fprintf(out, "%-18s %8s %-30s %10s %9s %8s %6s %5s %9s %s\n",
+			"scope", "id", "product", "available", "rate/day",
+			"days", "target", "floor", "shortfall", "status");
+	rc = readiness_scan(db, f, report_row, &st, e);
+	if (fmt == READINESS_JSON)
+		fputs("]\n", out);
+	return rc;
+}
+
+/* ---- the rollup ---- */
+
+int readiness_refresh(struct db *db, int64_t *events, struct err *e)
+{
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (db_begin(db, e) < 0)
+		return -1;
+	res = db_exec(db, "SELECT readiness_refresh()", 0, NULL, e);
+	if (!res || db_commit(db, e) < 0)
+		goto out;
+	if (events)
+		*events = db_int64(res, 0, 0);
+	rc = 0;
+out:
+	if (rc < 0)
+		db_rollback(db);
+	PQclear(res);
+	return rc;
+}
+
+/* ---- levels and states ---- */
+
+int readiness_level_check(const char *level, const char *field, struct err *e)
+{
+	if (!one_of(level, levels, NELEM(levels)))
+		return err_set(e, ERR_INVALID, field,
+			       "%s \"%.40s\": not normal, peacetime_crisis, "
+			       "heightened or highest",
+			       field, level ? level : "");
+	return 0;
+}
+
+int readiness_state_check(const char *state, const char *field, struct err *e)
+{
+	if (!one_of(state, states, NELEM(states)))
+		return err_set(e, ERR_INVALID, field,
+			       "%s \"%.40s\": not normal, disaster_risk or "
+			       "disaster",
+			       field, state ? state : "");
+	return 0;
+}
+
+static int check_reason(const char *reason, struct err *e)
+{
+	if (!reason)
+		return err_set(e, ERR_INVALID, "reason",
+			       "reason: required (say why)");
+	return validate_text(reason, 1000, false, "reason", e);
+}
+
+/* The one jsonb value a statement returns, as a new reference. */
+static int one_json(struct db *db, const char *sql, int nparams,
+		    const char *const *params, json_t **out, struct err *e)
+{
+	PGresult *res = db_exec(db, sql, nparams, params, e);
+	json_error_t jerr;
+
+	*out = NULL;
+	if (!res)
+		return -1;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		PQclear(res);
+		return err_set(e, ERR_NOT_FOUND, "", "nothing found");
+	}
+	*out = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
+	PQclear(res);
+	if (!*out)
+		return err_set(e, ERR_INTERNAL, "",
+			       "bad JSON from the database: %s", jerr.text);
+	return 0;
+}
+
+/* The refusal of row-level security, said plainly. */
+static int forbidden_as(struct db *db, struct err *e, const char *what)
+{
+	if (db_failed_with(db, "42501"))
+		return err_set(e, ERR_FORBIDDEN, "", "%s", what);
+	return -1;
+}
+
+int readiness_level_get(struct db *db, int history_max, json_t **out,
+			struct err *e)
+{
+	char lim[16];
+	const char *params[] = {lim};
+
+	snprintf(lim, sizeof(lim), "%d", history_max);
+	return one_json(
+		db,
+		"SELECT jsonb_build_object("
+		" 'level', readiness_current_level(),"
+		" 'factor', readiness_current_factor(),"
+		" 'reason', (SELECT reason FROM readiness_level_history"
+		"   ORDER BY id DESC LIMIT 1),"
+		" 'set_by', (SELECT set_by FROM readiness_level_history"
+		"   ORDER BY id DESC LIMIT 1),"
+		" 'set_at', (SELECT set_at FROM readiness_level_history"
+		"   ORDER BY id DESC LIMIT 1),"
+		" 'factors', (SELECT jsonb_object_agg(level, factor)"
+		"   FROM readiness_level_factor),"
+		" 'history', coalesce((SELECT jsonb_agg(h ORDER BY h.id DESC)"
+		"   FROM (SELECT id, level, reason, set_by, set_at"
+		"    FROM readiness_level_history ORDER BY id DESC"
+		"    LIMIT $1::integer) h), '[]'))",
+		1, params, out, e);
+}
+
+int readiness_level_set(struct db *db, const char *level, const char *reason,
+			struct err *e)
+{
+	const char *params[] = {level, reason};
+
+	if (readiness_level_check(level, "level", e) < 0 ||
+	    check_reason(reason, e) < 0)
+		return -1;
+	if (db_command(db,
+		       "INSERT INTO readiness_level_history (level, reason,"
+		       " set_by) VALUES ($1::readiness_level, $2, '-')",
+		       2, params, e) < 0)
+		return forbidden_as(db, e,
+				    "the national readiness level is set by "
+				    "coordinators");
+	return 0;
+}
+
+int readiness_state_get(struct db *db, const char *region, int history_max,
+			json_t **out, struct err *e)
+{
+	char lim[16];
+	const char *params[] = {region, lim};
+
+	if (validate_region_code(region, "region", e) < 0)
+		return -1;
+	snprintf(lim, sizeof(lim), "%d", history_max);
+	return one_json(
+		db,
+		"SELECT jsonb_build_object("
+		" 'region', r.code, 'name', r.name,"
+		" 'state', coalesce(l.state, 'normal'),"
+		" 'reason', l.reason, 'set_by', l.set_by, 'set_at', l.set_at,"
+		" 'history', coalesce((SELECT jsonb_agg(h ORDER BY h.id DESC)"
+		"   FROM (SELECT id, state, reason, set_by, set_at"
+		"    FROM region_state_history WHERE region_code = r.code"
+		"    ORDER BY id DESC LIMIT $2::integer) h), '[]'))"
+		" FROM region r"
+		" LEFT JOIN LATERAL (SELECT state, reason, set_by, set_at"
+		"   FROM region_state_history s WHERE s.region_code = r.code"
+		"   ORDER BY id DESC LIMIT 1) l ON true"
+		" WHERE r.code = $1",
+		2, params, out, e);
+}
+
+int readiness_state_set(struct db *db, const char *region, const char *state,
+			const char *reason, struct err *e)
+{
+	const char *params[] = {region, state, reason};
+
+	if (validate_region_code(region, "region", e) < 0 ||
+	    readiness_state_check(state, "state", e) < 0 ||
+	    check_reason(reason, e) < 0)
+		return -1;
+	if (db_command(
+		    db,
+		    "INSERT INTO region_state_history (region_code, state,"
+		    " reason, set_by) VALUES ($1, $2::region_state, $3, '-')",
+		    3, params, e) < 0)
+		return forbidden_as(db, e,
+				    "a region's state is set by its own "
+				    "contact person or a coordinator");
+	return 0;
+}
+
+/* ---- targets ---- */
+
+int readiness_days_parse(const char *s, bool allow_zero, char out[16],
+			 const char *field, struct err *e)
+{
+	size_t n = s ? strlen(s) : 0, i = 0, k = 0, decimals = 0;
+	bool point = false, digits = false;
+	int64_t hundredths = 0;
+
+	if (n == 0 || n > 12)
+		goto bad;
+	for (; i < n; i++) {
+		char c = s[i];
+
+		if (c >= '0' && c <= '9') {
+			if (point && ++decimals > 2)
+				goto bad;
+			hundredths = hundredths * 10 + (c - '0');
+			digits = true;
+		} else if ((c == '.' || c == ',') && !point && digits) {
+			point = true;
+		} else {
+			goto bad;
+		}
+	}
+	if (point && decimals == 0)
+		goto bad;
+	for (; decimals < 2; decimals++)
+		hundredths *= 10;
+	if (hundredths > 365000 || (!allow_zero && hundredths == 0))
+		goto bad;
+	k = (size_t)snprintf(out, 16, "%lld.%02lld",
+			     (long long)(hundredths / 100),
+			     (long long)(hundredths % 100));
+	(void)k;
+	return 0;
+bad:
+	return err_set(e, ERR_INVALID, field,
+		       "%s \"%.40s\": a number of days %s to 3650, at most "
+		       "two decimals",
+		       field, s ? s : "", allow_zero ? "from 0" : "above 0");
+}
+
+static int64_t date_key(const struct date *d)
+{
+	return (int64_t)d->year * 10000 + d->month * 100 + d->day;
+}
+
+int readiness_target_check(const struct readiness_target *t, struct err *e)
+{
+	char target[16], floor_[16];
+	struct date from, to;
+
+	if (t->product_id <= 0)
+		return err_set(e, ERR_INVALID, "product", "product: required");
+	if (t->region && validate_region_code(t->region, "region", e) < 0)
+		return -1;
+	if (readiness_days_parse(t->target_days, false, target, "target_days",
+				 e) < 0)
+		return -1;
+	if (t->floor_days && readiness_days_parse(t->floor_days, true, floor_,
+						  "floor_days", e) < 0)
+		return -1;
+	if (t->floor_days && strtod(floor_, NULL) > strtod(target, NULL))
+		return err_set(e, ERR_INVALID, "floor_days",
+			       "floor_days %s is above target_days %s", floor_,
+			       target);
+	if (t->valid_from &&
+	    parse_date(t->valid_from, &from, "valid_from", e) < 0)
+		return -1;
+	if (t->valid_to && parse_date(t->valid_to, &to, "valid_to", e) < 0)
+		return -1;
+	if (t->valid_from && t->valid_to && date_key(&to) < date_key(&from))
+		return err_set(e, ERR_INVALID, "valid_to",
+			       "valid_to %s is before valid_from %s",
+			       t->valid_to, t->valid_from);
+	if (t->agreement && check_agreement(t->agreement, "agreement", e) < 0)
+		return -1;
+	return check_reason(t->reason, e);
+}
+
+/* Map the database's refusals of a target write to what the caller did. */
+static int target_failed(struct db *db, struct err *e)
+{
+	if (db_failed_with(db, "42501"))
+		return err_set(e, ERR_FORBIDDEN, "",
+			       "targets are managed by coordinators");
+	if (db_failed_with(db, "23503"))
+		return err_set(e, ERR_INVALID, "agreement",
+			       "no such agreement (or product)");
+	if (db_failed_with(db, "23P01"))
+		return err_set(e, ERR_CONFLICT, "valid_from",
+			       "the period overlaps another target of this "
+			       "product and region");
+	if (db_failed_with(db, "LB007") || db_failed_with(db, "LB008") ||
+	    db_failed_with(db, "23514"))
+		e->code = ERR_INVALID;
+	return -1;
+}
+
+int readiness_target_set(struct db *db, const struct readiness_target *t,
+			 int64_t *id, struct err *e)
+{
+	char product[24], target[16], floor_[16];
+	const char *params[8];
+	PGresult *res = NULL;
+
+	if (readiness_target_check(t, e) < 0)
+		return -1;
+	readiness_days_parse(t->target_days, false, target, "target_days", e);
+	if (t->floor_days)
+		readiness_days_parse(t->floor_days, true, floor_, "floor_days",
+				     e);
+	snprintf(product, sizeof(product), "%" PRId64, t->product_id);
+	params[0] = product;
+	params[1] = t->region;
+	params[2] = target;
+	params[3] = t->floor_days ? floor_ : NULL;
+	params[4] = t->valid_from;
+	params[5] = t->valid_to;
+	params[6] = t->agreement;
+	params[7] = t->reason;
+	res = db_exec(db,
+		      "SELECT target_set($1::bigint, $2, $3::numeric,"
+		      " $4::numeric, coalesce($5::date, lb_today()), $6::date,"
+		      " $7, $8)",
+		      8, params, e);
+	if (!res)
+		return target_failed(db, e);
+	*id = db_int64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+int readiness_target_end(struct db *db, int64_t id, const char *valid_to,
+			 const char *reason, struct err *e)
+{
+	char idbuf[24];
+	const char *params[] = {idbuf, valid_to, reason};
+	struct date to;
+	PGresult *res;
+	bool found;
+
+	if (valid_to && parse_date(valid_to, &to, "valid_to", e) < 0)
+		return -1;
+	if (check_reason(reason, e) < 0)
+		return -1;
+	snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
+	res = db_exec(db,
+		      "SELECT target_end($1::bigint,"
+		      " coalesce($2::date, lb_today()), $3)",
+		      3, params, e);
+	if (!res)
+		return target_failed(db, e);
+	found = strcmp(db_text(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!found)
+		return err_set(e, ERR_NOT_FOUND, "id",
+			       "target %lld: no such live target (or it "
+			       "was withdrawn)",
+			       (long long)id);
+	return 0;
+}
+
+int readiness_targets_get(struct db *db, int64_t product_id, const char *region,
+			  bool all, int64_t id, json_t **out, struct err *e)
+{
+	char product[24], idbuf[24];
+	const char *params[5];
+
+	snprintf(product, sizeof(product), "%" PRId64, product_id);
+	snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
+	params[0] = product_id ? product : NULL;
+	params[1] = region && region[0] ? region : NULL;
+	params[2] = region && !region[0] ? "true" : "false";
+	params[3] = all ? "true" : "false";
+	params[4] = id > 0 ? idbuf : NULL;
+	return one_json(
+		db,
+		"SELECT coalesce(jsonb_agg(t ORDER BY t.id DESC), '[]')"
+		" FROM (SELECT t.id, t.product_id,"
+		"  coalesce(p.vnr, p.npl_pack_id, p.gtin) AS product,"
+		"  p.name AS product_name, t.region_code AS region,"
+		"  t.target_days, t.floor_days, t.valid_from, t.valid_to,"
+		"  t.agreement_code AS agreement, t.reason, t.created_by,"
+		"  t.created_at, t.batch_id, t.changed_by, t.changed_at,"
+		"  t.change_reason, t.withdrawn_at,"
+		"  (t.withdrawn_at IS NULL AND t.valid_from <= lb_today()"
+		"   AND (t.valid_to IS NULL OR t.valid_to >= lb_today()))"
+		"   AS current"
+		"  FROM target t JOIN product p ON p.id = t.product_id"
+		"  WHERE ($1::bigint IS NULL OR t.product_id = $1)"
+		"  AND ($2::text IS NULL OR t.region_code = $2)"
+		"  AND (NOT $3::boolean OR t.region_code IS NULL)"
+		"  AND ($4::boolean OR (t.withdrawn_at IS NULL"
+		"   AND (t.valid_to IS NULL OR t.valid_to >= lb_today())))"
+		"  AND ($5::bigint IS NULL OR t.id = $5)"
+		"  ORDER BY t.id DESC LIMIT 10000) t",
+		5, params, out, e);
+}

@@ -1,0 +1,191 @@
+/*
+ * readiness_report.h -- days of supply per site, region, sjukvårdsregion
+ * and nation, read from the database and computed by readiness_compute;
+ * and the readiness data people manage: targets, the national level, each
+ * region's state, and the daily rollup that keeps rates cheap.
+ *
+ * The database gathers each scope's inputs (sql/007_readiness.sql,
+ * readiness_inputs); src/readiness.c turns them into rate, days and status.
+ * Nothing here does that arithmetic again.
+ *
+ * src/readiness.h is the pure arithmetic this module feeds.
+ */
+#ifndef LAGERBILD_READINESS_REPORT_H
+#define LAGERBILD_READINESS_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "err.h"
+#include "readiness.h"
+
+/* ---- the scan ---- */
+
+struct readiness_filter {
+	const char *scope;  /* "site", "region" (default), "healthcare_region",
+			      "nation" */
+	const char *region; /* SCB code or NULL */
+	const char *healthcare_region; /* code or NULL */
+	const char *category;	       /* or NULL */
+	int64_t product_id;	       /* 0: all */
+	const char *agreement;	       /* agreement code or NULL */
+	bool short_only; /* only stockout / below floor / below target */
+	int window_days; /* 0: READINESS_WINDOW_DEFAULT */
+};
+
+struct readiness_row {
+	const char *scope;	       /* as asked */
+	const char *region;	       /* NULL above region level */
+	const char *healthcare_region; /* NULL at nation level */
+	int64_t site_id;	       /* site scope only, else 0 */
+	const char *site;	       /* site scope only, else NULL */
+	int64_t product_id;
+	const char *product_name, *category, *agreement;
+	struct readiness_input in; /* from src/readiness.h */
+	struct readiness_result out;
+};
+
+/*
+ * Called for each row; strings are borrowed and valid during the call.
+ * Return 0 to go on, -1 to stop (the scan then returns -1; set e if that
+ * is a failure, leave e->code ERR_NONE for "stop, all is well").
+ */
+typedef int readiness_row_fn(const struct readiness_row *row, void *arg);
+
+/*
+ * Check a filter's form without the database: scope, region, category,
+ * agreement and window shapes, and combinations that make no sense (a
+ * region filter above region scope, a sjukvårdsregion filter at nation
+ * scope).  ERR_INVALID naming the field.  Pure.
+ */
+int readiness_filter_check(const struct readiness_filter *f, struct err *e);
+
+/*
+ * Call fn for each (scope key, product) the filter selects, in order of
+ * region, sjukvårdsregion, site and product name.  Rows are fetched from a
+ * cursor in pages, so memory stays flat at national scale.  When db is in
+ * a transaction (a request's, begun with auth_begin) the scan reads in it,
+ * as that caller: site rows are then the caller's region's only unless the
+ * caller is national; region rows and above are everyone's.  When it is
+ * not, the scan opens and ends a transaction of its own under the
+ * session's identity (the CLI's).  One scan at a time per connection: fn
+ * must not start another.  0, or -1 with e set (or fn's stop, see above).
+ */
+int readiness_scan(struct db *db, const struct readiness_filter *f,
+		   readiness_row_fn *fn, void *arg, struct err *e);
+
+/*
+ * A row as JSON (a new reference): scope keys, product, available, issued,
+ * rate (null with rate_known false and reason "too little history" when
+ * not known), days (null with days_infinite true when nothing is
+ * consumed), target and floor days (null when none), target_qty,
+ * shortfall, status.
+ */
+json_t *readiness_row_json(const struct readiness_row *row);
+
+enum readiness_format {
+	READINESS_TABLE,
+	READINESS_TSV,
+	READINESS_JSON /* one array, streamed */
+};
+
+/* `lagerbild readiness`: the scan written to out. */
+int readiness_report(struct db *db, const struct readiness_filter *f, FILE *out,
+		     enum readiness_format fmt, struct err *e);
+
+/* ---- the daily rollup ---- */
+
+/*
+ * Bring stock_daily up to date with the ledger (readiness_refresh() in
+ * SQL): reads only events above each region's watermark.  *events (may be
+ * NULL) is how many it read.  Runs in a transaction of its own, so db must
+ * not be in one.  0 or -1.
+ */
+int readiness_refresh(struct db *db, int64_t *events, struct err *e);
+
+/* ---- levels and states ---- */
+
+/* Check a national level name ("normal", "peacetime_crisis",
+ * "heightened", "highest").  Pure. */
+int readiness_level_check(const char *level, const char *field, struct err *e);
+
+/* Check a region state name ("normal", "disaster_risk", "disaster").
+ * Pure. */
+int readiness_state_check(const char *state, const char *field, struct err *e);
+
+/*
+ * The current national level as one JSON object {level, factor, reason,
+ * set_by, set_at, factors: {level: factor}, history: [...]} (a new
+ * reference; history newest first, at most history_max rows).  db as the
+ * caller, in a transaction or not.
+ */
+int readiness_level_get(struct db *db, int history_max, json_t **out,
+			struct err *e);
+
+/* Set the national level with a reason (coordinator or system: the
+ * database refuses others with ERR_FORBIDDEN).  db in the caller's
+ * transaction. */
+int readiness_level_set(struct db *db, const char *level, const char *reason,
+			struct err *e);
+
+/* A region's current state and history, as readiness_level_get. */
+int readiness_state_get(struct db *db, const char *region, int history_max,
+			json_t **out, struct err *e);
+
+/* Set a region's state with a reason (its contact person, a coordinator
+ * or the system). */
+int readiness_state_set(struct db *db, const char *region, const char *state,
+			const char *reason, struct err *e);
+
+/* ---- targets ---- */
+
+struct readiness_target {
+	int64_t product_id;
+	const char *region;	 /* NULL: every region */
+	const char *target_days; /* decimal text, checked by target_check */
+	const char *floor_days;	 /* NULL: 0 */
+	const char *valid_from;	 /* YYYY-MM-DD; NULL: today */
+	const char *valid_to;	 /* NULL: open */
+	const char *agreement;	 /* NULL: none */
+	const char *reason;
+};
+
+/*
+ * Parse a number of days: digits with at most two decimals after '.' or
+ * ',' (Swedish spreadsheets), 0 < days <= 3650 (0 allowed with
+ * allow_zero).  Writes it with a '.' to out.  Pure.
+ */
+int readiness_days_parse(const char *s, bool allow_zero, char out[16],
+			 const char *field, struct err *e);
+
+/* Check a target's form: days, floor not above target, dates in order,
+ * region, agreement's shape, reason.  Pure. */
+int readiness_target_check(const struct readiness_target *t, struct err *e);
+
+/*
+ * Set a target (sql target_set): it replaces the live target of its
+ * (product, region) from valid_from on; the one before ends the day
+ * before.  *id is the live row's id.  db in the caller's transaction.
+ */
+int readiness_target_set(struct db *db, const struct readiness_target *t,
+			 int64_t *id, struct err *e);
+
+/* End target id on valid_to (NULL: today) with a reason; ERR_NOT_FOUND
+ * when there is no live target with that id. */
+int readiness_target_end(struct db *db, int64_t id, const char *valid_to,
+			 const char *reason, struct err *e);
+
+/*
+ * Targets as a JSON array (a new reference), newest first: of one product
+ * (0: all), one region ("" for national rows only, NULL: all), live ones
+ * only unless all.  id >= 1 selects that one target.
+ */
+int readiness_targets_get(struct db *db, int64_t product_id, const char *region,
+			  bool all, int64_t id, json_t **out, struct err *e);
+
+#endif

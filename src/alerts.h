@@ -1,0 +1,151 @@
+/*
+ * alerts.h -- the alert rules: evaluate, de-duplicate, resolve.
+ *
+ * DESIGN.md, Alerts.  A rule looks at a scope and says whether its
+ * condition holds; sql/008_alerts.sql keeps one open alert per (rule,
+ * scope) and its history.  An evaluation gathers every condition that holds
+ * now, for the keys it covers, into a temporary table, and then set-wise
+ *   - opens an alert for each condition without an open one,
+ *   - refreshes the open ones that still hold (severity, details,
+ *     last_seen_at, the latter to ALERTS_SEEN_GRANULARITY),
+ *   - resolves the open ones, of the rules evaluated and within the keys
+ *     covered, whose condition no longer holds.
+ * The triggers of 008 write the history and queue the webhook deliveries
+ * in the same transaction.
+ *
+ * The rules (severity in brackets):
+ *   stockout, below_floor, below_target  per (region, product), from
+ *       readiness_scan (reports/readiness_report.h) at region scope, so the
+ *       numbers are readiness_compute's [critical, warning, info];
+ *   expiring_lots  a lot at a site with stock expiring within expiry_days
+ *       (expired ones included) [warning within 30 days, else info];
+ *   shortage_notice  an active (or forecast) notice for a product a region
+ *       holds (balance > 0) or uses (issues or reported consumption in the
+ *       window) [warning; forecast info];
+ *   stale_reporting  a (region, product) with stock and nothing recorded
+ *       for it -- no count, snapshot or movement -- in stale_days: its
+ *       newest stock_balance.updated_at is older [info];
+ *   region_disaster  a region whose latest state in region_state_history is
+ *       'disaster' [critical]; skipped while that table does not exist;
+ *   ledger_drift  `verify` finds drift; national; sweep only [critical].
+ *
+ * Every function here takes a connection that acts as the system identity
+ * (db_become_app / cli_connect) and is not in a transaction; each
+ * evaluation is one transaction of its own, serialised with any other
+ * evaluation by an advisory lock.
+ */
+#ifndef LAGERBILD_ALERTS_H
+#define LAGERBILD_ALERTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "err.h"
+
+#define ALERTS_EXPIRY_DAYS_DEFAULT 90
+#define ALERTS_STALE_DAYS_DEFAULT 7
+/* An open alert's last_seen_at is rewritten when older than this, not on
+ * every evaluation. */
+#define ALERTS_SEEN_GRANULARITY "5 minutes"
+/* Incremental evaluation of more products of a region than this
+ * evaluates the whole region. */
+#define ALERTS_KEYS_PER_REGION_MAX 64
+/* Distinct (region, product) keys the server's queue holds; beyond, the
+ * region of the key that does not fit is queued whole instead. */
+#define ALERTS_QUEUE_MAX 1024
+/* The alert thread waits this many times as long as its last incremental
+ * round took before the next: under a stream of writes it takes at most a
+ * fifth of the time, and keys coalesce while it waits. */
+#define ALERTS_PACING 4
+
+struct alerts_options {
+	int expiry_days; /* expiring_lots horizon, 1..3650 */
+	int stale_days;	 /* stale_reporting, 1..3650 */
+	int window_days; /* readiness and "uses" window; 0: the default */
+	bool verify;	 /* sweep: run verify for ledger_drift */
+	bool refresh;	 /* alerts_run: readiness_refresh() first */
+	bool deliver;	 /* alerts_run: deliver due webhooks after */
+};
+
+struct alerts_counts {
+	int64_t conditions; /* holding now, in the keys covered */
+	int64_t opened;
+	int64_t updated;
+	int64_t resolved;
+	int64_t drifts; /* found by verify, when it ran */
+};
+
+/* Fill o with the defaults: 90 and 7 days, default window, verify,
+ * refresh and deliver on. */
+void alerts_options_default(struct alerts_options *o);
+
+/* ---- names ---- */
+
+/* Is s a rule name ("stockout", ...)?  0, or -1 with ERR_INVALID naming
+ * field and listing the rules. */
+int alerts_rule_check(const char *s, const char *field, struct err *e);
+
+/* Is s a severity ("info", "warning", "critical")?  As above. */
+int alerts_severity_check(const char *s, const char *field, struct err *e);
+
+/* ---- evaluation ---- */
+
+/*
+ * Evaluate every rule over everything.  ledger_drift only with o->verify
+ * (verify reads the whole ledger in a snapshot of its own, before the
+ * evaluation's transaction).  0 with *out filled, or -1 with e (nothing
+ * changed).
+ */
+int alerts_sweep(struct db *db, const struct alerts_options *o,
+		 struct alerts_counts *out, struct err *e);
+
+/*
+ * Evaluate the rules of (region, product) scopes -- all but region_disaster
+ * and ledger_drift -- for region and the n products (n 0, or more than
+ * ALERTS_KEYS_PER_REGION_MAX: every product of the region).  As
+ * alerts_sweep otherwise.
+ */
+int alerts_evaluate(struct db *db, const char *region,
+		    const int64_t *product_ids, size_t n,
+		    const struct alerts_options *o, struct alerts_counts *out,
+		    struct err *e);
+
+/*
+ * `lagerbild alerts run` and the server's periodic run: readiness_refresh()
+ * (if o->refresh), alerts_sweep, then (if o->deliver) webhook_deliver_due
+ * with the default webhook options.  Delivery failures are logged and
+ * counted in the deliveries' own log, not returned.  0, or -1 with e.
+ */
+int alerts_run(struct db *db, const struct alerts_options *o,
+	       struct alerts_counts *out, struct err *e);
+
+/* ---- the server's alert thread ---- */
+
+/*
+ * Start the thread that runs alerts_run every interval_s seconds (without
+ * verify), evaluates the keys alerts_touch queues, and delivers due
+ * webhooks, on a connection of its own (conninfo; NULL: DATABASE_URL /
+ * PG*) acting as the system identity "alerts".  interval_s 0 starts
+ * nothing, and alerts_touch then does nothing.  Database trouble is logged
+ * and retried on the next round, never fatal.  0, or -1 with e when the
+ * thread cannot be made.
+ */
+int alerts_worker_start(const char *conninfo, int interval_s, struct err *e);
+
+/* Stop the thread (finishing the evaluation in progress) and close its
+ * connection.  Does nothing when none runs. */
+void alerts_worker_stop(void);
+
+/*
+ * A write touched (region, product): queue it for evaluation.  product_id
+ * 0 means every product of region; region NULL, everything (a sweep).
+ * Never blocks on the database or the thread's work, only on a mutex held
+ * for a queue insert; coalesces duplicates; when the queue is full, queues
+ * the key's region whole (or, failing that, marks a sweep due).  Call after the write has committed.  Does nothing
+ * when no alert thread runs.  Thread-safe.
+ */
+void alerts_touch(const char *region, int64_t product_id);
+
+#endif
