@@ -336,27 +336,12 @@ static const char apply_insert[] =
 
 static int apply(struct import_run *run)
 {
-	char batch[24];
-	const char *params[] = {batch};
-	PGresult *res = NULL;
-	int rc = -1;
+	static const char *const steps[] = {apply_release, apply_adopt,
+					    apply_update, apply_insert};
 
-	snprintf(batch, sizeof(batch), "%" PRId64, run->batch_id);
-	if (import_exec(run, apply_release, 1, params) < 0 ||
-	    import_exec(run, apply_adopt, 1, params) < 0 ||
-	    import_exec(run, apply_update, 1, params) < 0 ||
-	    import_exec(run, apply_insert, 1, params) < 0)
-		goto out;
-	res = db_exec(run->db,
-		      "SELECT count(*) FROM stage_articles s WHERE " GOOD("s"),
-		      0, NULL, run->err);
-	if (!res)
-		goto out;
-	run->applied = db_int64(res, 0, 0);
-	rc = 0;
-out:
-	PQclear(res);
-	return rc;
+	return import_merge(
+		run, steps, sizeof(steps) / sizeof(steps[0]),
+		"SELECT count(*) FROM stage_articles s WHERE " GOOD("s"));
 }
 
 const struct import_feed import_feed_articles = {

@@ -470,25 +470,12 @@ static const char merge_sql[] =
 
 static int apply(struct import_run *run)
 {
-	char batch[24];
-	const char *params[] = {batch};
-	PGresult *res = NULL;
-	int rc = -1;
+	static const char *const steps[] = {merge_sql};
 
-	snprintf(batch, sizeof(batch), "%" PRId64, run->batch_id);
 	/* Replace, never add: the same period again is a correction. */
-	if (import_exec(run, merge_sql, 1, params) < 0)
-		goto out;
-	res = db_exec(run->db,
-		      "SELECT count(*) FROM stage_consumption s WHERE " GOOD, 0,
-		      NULL, run->err);
-	if (!res)
-		goto out;
-	run->applied = db_int64(res, 0, 0);
-	rc = 0;
-out:
-	PQclear(res);
-	return rc;
+	return import_merge(
+		run, steps, 1,
+		"SELECT count(*) FROM stage_consumption s WHERE " GOOD);
 }
 
 const struct import_feed import_feed_consumption = {

@@ -175,6 +175,20 @@ static void on_field(void *s, size_t n, void *data)
 	r->buf[r->len++] = '\0';
 }
 
+int csvin_casecmp(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y - 'A' + 'a');
+		if (x != y || x == '\0')
+			return x - y;
+	}
+}
+
 static int take_header(struct reader *r)
 {
 	struct err *e = r->run->err;
@@ -193,9 +207,9 @@ static int take_header(struct reader *r)
 
 		r->map[i] = -1;
 		for (c = 0; c < r->ncols; c++)
-			if (strcasecmp(h, r->cols[c].name) == 0 ||
+			if (csvin_casecmp(h, r->cols[c].name) == 0 ||
 			    (r->cols[c].alias &&
-			     strcasecmp(h, r->cols[c].alias) == 0))
+			     csvin_casecmp(h, r->cols[c].alias) == 0))
 				break;
 		if (c == r->ncols)
 			return err_set(e, ERR_INVALID, "header",

@@ -57,4 +57,11 @@ int csvin_read(struct import_run *run, const char *path,
 	       const struct csvin_column *cols, size_t ncols,
 	       csvin_record_fn *fn, void *arg);
 
+/*
+ * Compare two strings ignoring the case of ASCII letters only, whatever the
+ * locale (bytes beyond ASCII must match exactly): for header names and the
+ * words feeds accept ("ja", "Nej").  <0, 0, >0 like strcmp.
+ */
+int csvin_casecmp(const char *a, const char *b);
+
 #endif

@@ -410,6 +410,25 @@ int64_t import_exec(struct import_run *run, const char *sql, int nparams,
 	return n;
 }
 
+int import_merge(struct import_run *run, const char *const *sql, size_t n,
+		 const char *count_sql)
+{
+	char batch[24];
+	const char *params[1] = {batch};
+	PGresult *res;
+
+	snprintf(batch, sizeof(batch), "%lld", (long long)run->batch_id);
+	for (size_t i = 0; i < n; i++)
+		if (import_exec(run, sql[i], 1, params) < 0)
+			return -1;
+	res = db_exec(run->db, count_sql, 0, NULL, run->err);
+	if (!res)
+		return -1;
+	run->applied = db_int64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
 /* Run the feed's parse step inside COPY. */
 static int stage(struct import_run *run, const char *path)
 {

@@ -236,4 +236,13 @@ int import_reject_err(struct import_run *run, int64_t line, const char *value,
 int64_t import_exec(struct import_run *run, const char *sql, int nparams,
 		    const char *const *params);
 
+/*
+ * The usual apply step: run each statement of sql[0..n) with $1 = this
+ * import's batch id, in order, then set run->applied from count_sql (a
+ * "SELECT count(*)" of the staged rows that were not rejected, without
+ * parameters).  0, or -1 with run->err.
+ */
+int import_merge(struct import_run *run, const char *const *sql, size_t n,
+		 const char *count_sql);
+
 #endif

@@ -74,21 +74,6 @@ static const struct csvin_column columns[NCOLS] = {
 	[C_EMDN] = {"emdn", false, NULL},
 };
 
-/* ASCII-only, so that the answer does not depend on the locale. */
-static int ascii_casecmp(const char *a, const char *b)
-{
-	for (;; a++, b++) {
-		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
-
-		if (x >= 'A' && x <= 'Z')
-			x = (unsigned char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z')
-			y = (unsigned char)(y - 'A' + 'a');
-		if (x != y || x == '\0')
-			return x - y;
-	}
-}
-
 static const struct {
 	const char *word;
 	const char *category;
@@ -112,7 +97,7 @@ static const char *category_of(const char *s)
 {
 	for (size_t i = 0; i < sizeof(category_words) / sizeof(*category_words);
 	     i++)
-		if (ascii_casecmp(s, category_words[i].word) == 0)
+		if (csvin_casecmp(s, category_words[i].word) == 0)
 			return category_words[i].category;
 	return NULL;
 }
@@ -124,10 +109,10 @@ static const char *flag_of(const char *s)
 	static const char *const no[] = {"false", "nej", "no", "0", "n"};
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++)
-		if (ascii_casecmp(s, yes[i]) == 0)
+		if (csvin_casecmp(s, yes[i]) == 0)
 			return "true";
 	for (size_t i = 0; i < sizeof(no) / sizeof(*no); i++)
-		if (ascii_casecmp(s, no[i]) == 0)
+		if (csvin_casecmp(s, no[i]) == 0)
 			return "false";
 	return NULL;
 }
@@ -305,25 +290,11 @@ static const char insert_sql[] =
 
 static int apply(struct import_run *run)
 {
-	char batch[24];
-	const char *params[] = {batch};
-	PGresult *res = NULL;
-	int rc = -1;
+	static const char *const steps[] = {update_sql, insert_sql};
 
-	snprintf(batch, sizeof(batch), "%" PRId64, run->batch_id);
-	if (import_exec(run, update_sql, 1, params) < 0 ||
-	    import_exec(run, insert_sql, 1, params) < 0)
-		goto out;
-	res = db_exec(run->db,
-		      "SELECT count(*) FROM stage_products s WHERE " GOOD, 0,
-		      NULL, run->err);
-	if (!res)
-		goto out;
-	run->applied = db_int64(res, 0, 0);
-	rc = 0;
-out:
-	PQclear(res);
-	return rc;
+	return import_merge(
+		run, steps, 2,
+		"SELECT count(*) FROM stage_products s WHERE " GOOD);
 }
 
 const struct import_feed import_feed_products = {

@@ -74,21 +74,6 @@ static const struct csvin_column columns[NCOLS] = {
 	[C_STATUS] = {"status", true, NULL},
 };
 
-/* ASCII-only, so that the answer does not depend on the locale. */
-static int ascii_casecmp(const char *a, const char *b)
-{
-	for (;; a++, b++) {
-		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
-
-		if (x >= 'A' && x <= 'Z')
-			x = (unsigned char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z')
-			y = (unsigned char)(y - 'A' + 'a');
-		if (x != y || x == '\0')
-			return x - y;
-	}
-}
-
 static const struct {
 	const char *word;
 	const char *status;
@@ -108,7 +93,7 @@ static const char *status_of(const char *s)
 {
 	for (size_t i = 0; i < sizeof(status_words) / sizeof(*status_words);
 	     i++)
-		if (ascii_casecmp(s, status_words[i].word) == 0)
+		if (csvin_casecmp(s, status_words[i].word) == 0)
 			return status_words[i].status;
 	return NULL;
 }
@@ -307,25 +292,12 @@ static const char merge_sql[] =
 
 static int apply(struct import_run *run)
 {
-	char batch[24];
-	const char *params[] = {batch};
-	PGresult *res = NULL;
-	int rc = -1;
+	static const char *const steps[] = {merge_sql};
 
-	snprintf(batch, sizeof(batch), "%" PRId64, run->batch_id);
 	/* updated_at and batch_id move only when something changed. */
-	if (import_exec(run, merge_sql, 1, params) < 0)
-		goto out;
-	res = db_exec(run->db,
-		      "SELECT count(*) FROM stage_shortages s WHERE " GOOD, 0,
-		      NULL, run->err);
-	if (!res)
-		goto out;
-	run->applied = db_int64(res, 0, 0);
-	rc = 0;
-out:
-	PQclear(res);
-	return rc;
+	return import_merge(
+		run, steps, 1,
+		"SELECT count(*) FROM stage_shortages s WHERE " GOOD);
 }
 
 const struct import_feed import_feed_shortages = {

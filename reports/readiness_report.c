@@ -585,7 +585,7 @@ int readiness_state_set(struct db *db, const char *region, const char *state,
 int readiness_days_parse(const char *s, bool allow_zero, char out[16],
 			 const char *field, struct err *e)
 {
-	size_t n = s ? strlen(s) : 0, i = 0, k = 0, decimals = 0;
+	size_t n = s ? strlen(s) : 0, i = 0, decimals = 0;
 	bool point = false, digits = false;
 	int64_t hundredths = 0;
 
@@ -611,10 +611,9 @@ int readiness_days_parse(const char *s, bool allow_zero, char out[16],
 		hundredths *= 10;
 	if (hundredths > 365000 || (!allow_zero && hundredths == 0))
 		goto bad;
-	k = (size_t)snprintf(out, 16, "%lld.%02lld",
-			     (long long)(hundredths / 100),
-			     (long long)(hundredths % 100));
-	(void)k;
+	/* at most 3650.00: the modulo tells the compiler so, too */
+	snprintf(out, 16, "%u.%02u", (unsigned)(hundredths / 100) % 10000u,
+		 (unsigned)(hundredths % 100));
 	return 0;
 bad:
 	return err_set(e, ERR_INVALID, field,
