@@ -128,17 +128,23 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* A directory hashes as its regular files in name order, each as its name,
- * a NUL, its size and its bytes: renaming a file changes the hash. */
-static int hash_dir(crypto_hash_sha256_state *st, const char *path,
-		    int64_t *bytes, struct err *e)
+void import_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int import_list_dir(const char *path, char ***names_out, size_t *n_out,
+		    struct err *e)
 {
 	DIR *d = opendir(path);
 	struct dirent *de;
-	char **names = NULL, full[4096];
-	size_t n = 0, cap = 0, i;
-	int rc = -1;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
 
+	*names_out = NULL;
+	*n_out = 0;
 	if (!d)
 		return err_set(e, ERR_INVALID, "source", "%s: %s", path,
 			       strerror(errno));
@@ -152,7 +158,7 @@ static int hash_dir(crypto_hash_sha256_state *st, const char *path,
 				err_set(e, ERR_INVALID, "source",
 					"%s: more than %d files", path,
 					DIR_FILES_MAX);
-				goto out;
+				goto fail;
 			}
 			cap = cap ? 2 * cap : 64;
 			more = realloc(names, cap * sizeof(*names));
@@ -165,7 +171,30 @@ static int hash_dir(crypto_hash_sha256_state *st, const char *path,
 			goto nomem;
 		n++;
 	}
+	closedir(d);
 	qsort(names, n, sizeof(*names), name_cmp);
+	*names_out = names;
+	*n_out = n;
+	return 0;
+nomem:
+	err_set(e, ERR_INTERNAL, NULL, "out of memory");
+fail:
+	closedir(d);
+	import_names_free(names, n);
+	return -1;
+}
+
+/* A directory hashes as its regular files in name order, each as its name,
+ * a NUL, its size and its bytes: renaming a file changes the hash. */
+static int hash_dir(crypto_hash_sha256_state *st, const char *path,
+		    int64_t *bytes, struct err *e)
+{
+	char **names, full[4096];
+	size_t n, i;
+	int rc = -1;
+
+	if (import_list_dir(path, &names, &n, e) < 0)
+		return -1;
 	for (i = 0; i < n; i++) {
 		struct stat sb;
 		char size[32];
@@ -183,14 +212,8 @@ static int hash_dir(crypto_hash_sha256_state *st, const char *path,
 			goto out;
 	}
 	rc = 0;
-	goto out;
-nomem:
-	err_set(e, ERR_INTERNAL, NULL, "out of memory");
 out:
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(d);
+	import_names_free(names, n);
 	return rc;
 }
 

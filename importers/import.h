@@ -237,6 +237,16 @@ int64_t import_exec(struct import_run *run, const char *sql, int nparams,
 		    const char *const *params);
 
 /*
+ * The names in directory path, in strcmp order, without those starting
+ * with '.': the order the frame hashes a directory source in, so a feed
+ * that reads one should read it in this order too.  The caller frees the
+ * list with import_names_free.  0, or -1 with ERR_INVALID naming "source".
+ */
+int import_list_dir(const char *path, char ***names, size_t *n, struct err *e);
+/* Free a list from import_list_dir; accepts NULL. */
+void import_names_free(char **names, size_t n);
+
+/*
  * The usual apply step: run each statement of sql[0..n) with $1 = this
  * import's batch id, in order, then set run->applied from count_sql (a
  * "SELECT count(*)" of the staged rows that were not rejected, without

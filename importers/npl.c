@@ -79,7 +79,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <dirent.h>
 #include <sys/stat.h>
 
 #include <libxml/xmlreader.h>
@@ -827,49 +826,17 @@ static int file_read(struct npl *x, const char *path, const char *name)
 	}
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Every regular file of the directory in name order, as the frame hashes
  * them (names starting with '.' are not part of the source). */
 static int dir_read(struct npl *x, const char *path)
 {
 	struct import_run *run = x->run;
-	DIR *dir = opendir(path);
-	struct dirent *de;
-	char **names = NULL, full[4096];
-	size_t n = 0, cap = 0, i;
+	char **names, full[4096];
+	size_t n, i;
 	int rc = -1;
 
-	if (!dir)
-		return err_set(run->err, ERR_INVALID, "source", "%s: %s", path,
-			       strerror(errno));
-	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			char **more;
-
-			if (cap >= NPL_FILES_MAX) {
-				err_set(run->err, ERR_INVALID, "source",
-					"%s: more than %d files", path,
-					NPL_FILES_MAX);
-				goto out;
-			}
-			cap = cap ? 2 * cap : 64;
-			more = realloc(names, cap * sizeof(*names));
-			if (!more)
-				goto nomem;
-			names = more;
-		}
-		names[n] = strdup(de->d_name);
-		if (!names[n])
-			goto nomem;
-		n++;
-	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (import_list_dir(path, &names, &n, run->err) < 0)
+		return -1;
 	for (i = 0; i < n; i++) {
 		struct stat sb;
 
@@ -886,15 +853,9 @@ static int dir_read(struct npl *x, const char *path)
 			goto out;
 	}
 	rc = 0;
-	goto out;
-nomem:
-	err_set(run->err, ERR_INTERNAL, NULL, "out of memory");
 out:
 	run->file = NULL;
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(dir);
+	import_names_free(names, n);
 	return rc;
 }
 

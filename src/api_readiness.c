@@ -368,30 +368,45 @@ void api_readiness_level_get(struct http_request *req,
 	level_answer(req, res, NULL, NULL);
 }
 
+/*
+ * A body {KEY: VALUE, "reason": TEXT}, with VALUE checked by check.  The
+ * caller json_decrefs the result; NULL with the 400 set on res otherwise.
+ */
+static json_t *
+choice_body(struct http_request *req, struct http_response *res,
+	    const struct jsonin_field *fields, size_t nfields, const char *key,
+	    int (*check)(const char *, const char *, struct err *))
+{
+	struct err e = {0};
+	json_t *body = http_body_json(req, res);
+
+	if (!body)
+		return NULL;
+	if (!json_is_object(body))
+		err_set(&e, ERR_INVALID, NULL,
+			"the body is {\"%s\": ..., \"reason\": TEXT}", key);
+	else if (jsonin_check(body, fields, nfields, "", &e) == 0 &&
+		 check(jsonin_str(body, key), key, &e) == 0)
+		validate_text(jsonin_str(body, "reason"), 1000, false, "reason",
+			      &e);
+	if (e.code == ERR_NONE)
+		return body;
+	http_error_from(res, &e);
+	json_decref(body);
+	return NULL;
+}
+
 void api_readiness_level_put(struct http_request *req,
 			     struct http_response *res)
 {
-	struct err e = {0};
 	json_t *body;
 
 	res->status = 500;
 	if (refused_coordinator(req, res, "readiness levels"))
 		return;
-	body = http_body_json(req, res);
-	if (!body)
-		return;
-	if (!json_is_object(body))
-		err_set(&e, ERR_INVALID, NULL,
-			"the body is {\"level\": LEVEL, \"reason\": TEXT}");
-	else if (jsonin_check(body, level_fields, NFIELDS(level_fields), "",
-			      &e) == 0)
-		(void)(readiness_level_check(jsonin_str(body, "level"), "level",
-					     &e) == 0 &&
-		       validate_text(jsonin_str(body, "reason"), 1000, false,
-				     "reason", &e) == 0);
-	if (e.code != ERR_NONE)
-		http_error_from(res, &e);
-	else
+	body = choice_body(req, res, level_fields, NFIELDS(level_fields),
+			   "level", readiness_level_check);
+	if (body)
 		level_answer(req, res, jsonin_str(body, "level"),
 			     jsonin_str(body, "reason"));
 	json_decref(body);
@@ -455,21 +470,9 @@ void api_region_state_put(struct http_request *req, struct http_response *res)
 			   region);
 		return;
 	}
-	body = http_body_json(req, res);
-	if (!body)
-		return;
-	if (!json_is_object(body))
-		err_set(&e, ERR_INVALID, NULL,
-			"the body is {\"state\": STATE, \"reason\": TEXT}");
-	else if (jsonin_check(body, state_fields, NFIELDS(state_fields), "",
-			      &e) == 0)
-		(void)(readiness_state_check(jsonin_str(body, "state"), "state",
-					     &e) == 0 &&
-		       validate_text(jsonin_str(body, "reason"), 1000, false,
-				     "reason", &e) == 0);
-	if (e.code != ERR_NONE)
-		http_error_from(res, &e);
-	else
+	body = choice_body(req, res, state_fields, NFIELDS(state_fields),
+			   "state", readiness_state_check);
+	if (body)
 		state_answer(req, res, jsonin_str(body, "state"),
 			     jsonin_str(body, "reason"));
 	json_decref(body);
