@@ -22,7 +22,8 @@ TEST_PKGS := check
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS))
-TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS))
+# GLPK checks the allocator against an independent LP solver; tests only.
+TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS)) -lglpk
 
 CPPFLAGS += -D_DEFAULT_SOURCE -Isrc -Ireports -Iimporters
 ALL_CFLAGS = $(WARN) $(OPT) $(SAN) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
@@ -42,7 +43,8 @@ BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/liblagerbild.a
 BIN := $(BUILD)/lagerbild
 TEST_BIN := $(BUILD)/check_lagerbild
-BENCH_BIN := $(BUILD)/bench_ledger
+# Each tests/bench/*.c is a program of its own.
+BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/%)
 
 EMBED_MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
 EMBED_DEMO := $(sort $(wildcard contrib/demo/*.sql))
@@ -87,8 +89,8 @@ $(BIN): $(BIN_OBJ) $(LIB)
 $(TEST_BIN): $(TEST_OBJ) $(LIB)
 	$(CC) $(OPT) $(SAN) -o $@ $(TEST_OBJ) $(LIB) $(TEST_LIBS) $(LDLIBS_ALL)
 
-$(BENCH_BIN): $(BENCH_OBJ) $(LIB)
-	$(CC) $(OPT) $(SAN) -o $@ $(BENCH_OBJ) $(LIB) $(LDLIBS_ALL)
+$(BENCH_BINS): $(BUILD)/%: $(BUILD)/tests/bench/%.o $(LIB)
+	$(CC) $(OPT) $(SAN) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
 check: deps
 	$(MAKE) $(BIN) $(TEST_BIN)
@@ -105,7 +107,7 @@ run: deps
 
 bench:
 	@bash contrib/deps.sh --bench
-	$(MAKE) $(BIN) $(BENCH_BIN)
+	$(MAKE) $(BIN) $(BENCH_BINS)
 	bash tests/bench/run.sh $(BUILD)
 
 lint:

@@ -28,6 +28,7 @@ PACKAGES=(
   libxml2-dev
   libzip-dev
   libsodium-dev
+  libglpk-dev
 )
 
 # make bench: the HTTP load generator.

@@ -107,7 +107,33 @@ int readiness_filter_check(const struct readiness_filter *f, struct err *e)
 	if (f->product_id < 0)
 		return err_set(e, ERR_INVALID, "product", "product id %lld",
 			       (long long)f->product_id);
+	if (f->nproducts > READINESS_PRODUCTS_MAX)
+		return err_set(e, ERR_INVALID, "product",
+			       "%zu products: at most %d in one scan",
+			       f->nproducts, READINESS_PRODUCTS_MAX);
+	for (size_t i = 0; i < f->nproducts; i++)
+		if (f->product_ids[i] <= 0)
+			return err_set(e, ERR_INVALID, "product",
+				       "product id %lld",
+				       (long long)f->product_ids[i]);
 	return 0;
+}
+
+char *readiness_products_text(const int64_t *ids, size_t n)
+{
+	/* "{" and "}", and per id up to 19 digits and a comma */
+	size_t cap = 3 + n * 21, len = 1;
+	char *s = malloc(cap);
+
+	if (!s)
+		return NULL;
+	s[0] = '{';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len, "%s%lld",
+					i ? "," : "", (long long)ids[i]);
+	s[len++] = '}';
+	s[len] = '\0';
+	return s;
 }
 
 /* Columns of readiness_inputs, in order. */
@@ -175,7 +201,7 @@ int readiness_scan(struct db *db, const struct readiness_filter *f,
 {
 	const char *scope = f->scope ? f->scope : "region";
 	int window = f->window_days ? f->window_days : READINESS_WINDOW_DEFAULT;
-	char product[24], win[16];
+	char *products = NULL, win[16];
 	const char *params[7];
 	bool own_tx = !db->in_tx, open = false;
 	PGresult *res = NULL;
@@ -183,21 +209,30 @@ int readiness_scan(struct db *db, const struct readiness_filter *f,
 
 	if (readiness_filter_check(f, e) < 0)
 		return -1;
-	snprintf(product, sizeof(product), "%" PRId64, f->product_id);
+	if (f->nproducts > 0) {
+		products =
+			readiness_products_text(f->product_ids, f->nproducts);
+	} else if (f->product_id) {
+		products = readiness_products_text(&f->product_id, 1);
+	}
+	if ((f->nproducts > 0 || f->product_id) && !products)
+		return err_set(e, ERR_INTERNAL, "", "out of memory");
 	snprintf(win, sizeof(win), "%d", window);
 	params[0] = scope;
 	params[1] = f->region;
 	params[2] = f->healthcare_region;
 	params[3] = f->category;
-	params[4] = f->product_id ? product : NULL;
+	params[4] = products;
 	params[5] = f->agreement;
 	params[6] = win;
-	if (own_tx && db_begin(db, e) < 0)
+	if (own_tx && db_begin(db, e) < 0) {
+		free(products);
 		return -1;
+	}
 	if (db_command(db,
 		       "DECLARE readiness_scan NO SCROLL CURSOR FOR"
 		       " SELECT * FROM readiness_inputs($1, $2, $3, $4,"
-		       " $5::bigint, $6, $7::integer)",
+		       " $5::bigint[], $6, $7::integer)",
 		       7, params, e) < 0)
 		goto out;
 	open = true;
@@ -226,6 +261,7 @@ int readiness_scan(struct db *db, const struct readiness_filter *f,
 	rc = 0;
 out:
 	PQclear(res);
+	free(products);
 	if (own_tx) {
 		if (rc == 0 && db_commit(db, e) < 0)
 			rc = -1;

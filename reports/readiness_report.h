@@ -26,6 +26,9 @@
 
 /* ---- the scan ---- */
 
+/* Products one scan may name. */
+#define READINESS_PRODUCTS_MAX 100000
+
 struct readiness_filter {
 	const char *scope;  /* "site", "region" (default), "healthcare_region",
 			      "nation" */
@@ -33,9 +36,13 @@ struct readiness_filter {
 	const char *healthcare_region; /* code or NULL */
 	const char *category;	       /* or NULL */
 	int64_t product_id;	       /* 0: all */
-	const char *agreement;	       /* agreement code or NULL */
-	bool short_only; /* only stockout / below floor / below target */
-	int window_days; /* 0: READINESS_WINDOW_DEFAULT */
+	/* Or these products (borrowed; nproducts 0: product_id decides);
+	 * at most READINESS_PRODUCTS_MAX. */
+	const int64_t *product_ids;
+	size_t nproducts;
+	const char *agreement; /* agreement code or NULL */
+	bool short_only;       /* only stockout / below floor / below target */
+	int window_days;       /* 0: READINESS_WINDOW_DEFAULT */
 };
 
 struct readiness_row {
@@ -64,6 +71,12 @@ typedef int readiness_row_fn(const struct readiness_row *row, void *arg);
  * scope).  ERR_INVALID naming the field.  Pure.
  */
 int readiness_filter_check(const struct readiness_filter *f, struct err *e);
+
+/*
+ * The ids as a PostgreSQL array literal, "{1,2,3}", for a bigint[]
+ * parameter.  The caller frees it; NULL when out of memory.  Pure.
+ */
+char *readiness_products_text(const int64_t *ids, size_t n);
 
 /*
  * Call fn for each (scope key, product) the filter selects, in order of

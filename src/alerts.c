@@ -21,28 +21,36 @@
 #include "alerts.h"
 #include "auth.h"
 #include "log.h"
+#include "mailer.h"
 #include "verify.h"
 #include "webhook.h"
 
 static const char *const rule_names[] = {
 	"stockout",	   "below_floor",     "below_target",
 	"expiring_lots",   "shortage_notice", "stale_reporting",
-	"region_disaster", "ledger_drift",
+	"region_disaster", "ledger_drift",    "obligatory_decline",
+	"behind_plan",
 };
 #define NRULES (sizeof(rule_names) / sizeof(rule_names[0]))
 
 static const char *const severity_names[] = {"info", "warning", "critical"};
 
 /* What a (region, product) evaluation covers, as a SQL array. */
+/* What a (region, product) evaluation covers, as a SQL array.
+ * obligatory_decline is in none: a decision opens it (sql/011) and
+ * allocation_obligatory_resolve() ends it, so an evaluation that does not
+ * find it holding must not resolve it. */
 static const char keyed_rules[] = "{stockout,below_floor,below_target,"
 				  "expiring_lots,shortage_notice,"
-				  "stale_reporting}";
-static const char sweep_rules[] = "{stockout,below_floor,below_target,"
-				  "expiring_lots,shortage_notice,"
-				  "stale_reporting,region_disaster}";
+				  "stale_reporting,behind_plan}";
+static const char sweep_rules[] =
+	"{stockout,below_floor,below_target,"
+	"expiring_lots,shortage_notice,"
+	"stale_reporting,behind_plan,region_disaster}";
 static const char all_rules[] = "{stockout,below_floor,below_target,"
 				"expiring_lots,shortage_notice,"
-				"stale_reporting,region_disaster,ledger_drift}";
+				"stale_reporting,behind_plan,region_disaster,"
+				"ledger_drift}";
 
 void alerts_options_default(struct alerts_options *o)
 {
@@ -149,9 +157,6 @@ enum {
 struct gather {
 	struct buf col[NCOLS];
 	int64_t rows;
-	/* incremental: the products asked for (NULL: all) */
-	const int64_t *only;
-	size_t nonly;
 };
 
 static void num(struct buf *b, double v, bool known)
@@ -179,11 +184,8 @@ static int on_readiness(const struct readiness_row *row, void *arg)
 	struct gather *g = arg;
 	const struct readiness_result *r = &row->out;
 	const char *rule, *sev;
-	bool asked = g->only == NULL;
 
-	for (size_t i = 0; !asked && i < g->nonly; i++)
-		asked = g->only[i] == row->product_id;
-	if (!asked || !row->region)
+	if (!row->region)
 		return 0;
 	switch (r->status) {
 	case READINESS_STOCKOUT:
@@ -252,24 +254,17 @@ static int readiness_rules(struct db *db, const char *region,
 	struct readiness_filter f = {.scope = "region",
 				     .region = region,
 				     .short_only = true,
-				     .window_days = o->window_days};
-	struct gather g = {.only = products, .nonly = n};
+				     .window_days = o->window_days,
+				     .product_ids = products,
+				     .nproducts = products ? n : 0};
+	struct gather g = {0};
 	const char *params[NCOLS];
 	int rc = -1;
 
 	for (int c = 0; c < NCOLS; c++)
 		buf_str(&g.col[c], "{");
-	if (products && n > 0) {
-		/* Named products: one narrow scan each; a region's scan costs as
-		 * much as hundreds of them. */
-		for (size_t i = 0; i < n; i++) {
-			f.product_id = products[i];
-			if (readiness_scan(db, &f, on_readiness, &g, e) < 0)
-				goto out;
-		}
-	} else if (readiness_scan(db, &f, on_readiness, &g, e) < 0) {
+	if (readiness_scan(db, &f, on_readiness, &g, e) < 0)
 		goto out;
-	}
 	if (g.rows == 0) {
 		rc = 0;
 		goto out;
@@ -367,6 +362,13 @@ static const char stale_sql[] =
 	"  GROUP BY region_code, product_id) b"
 	" JOIN product p ON p.id = b.product_id"
 	" WHERE b.qty > 0 AND b.last < now() - make_interval(days => $3::int)";
+
+/* Regions behind their build-up plan (sql/011_allocation.sql). */
+static const char behind_plan_sql[] =
+	"INSERT INTO alert_now SELECT rule::alert_rule,"
+	" severity::alert_severity, region_code, product_id, site_id, lot,"
+	" scope_key, title, details"
+	" FROM allocation_plan_behind($1, $2::bigint[])";
 
 /* Only in a sweep; the table comes with sql/007_readiness.sql. */
 static const char disaster_sql[] =
@@ -486,14 +488,6 @@ static bool table_exists(struct db *db, const char *name)
 	return yes;
 }
 
-static void products_array(struct buf *b, const int64_t *ids, size_t n)
-{
-	buf_str(b, "{");
-	for (size_t i = 0; i < n; i++)
-		int_elem(b, ids[i]);
-	buf_str(b, "}");
-}
-
 /*
  * The evaluation.  region NULL and sweep: everything; else region's
  * products (ids NULL: all of them).
@@ -505,7 +499,7 @@ static int evaluate(struct db *db, bool sweep, const char *region,
 {
 	struct alerts_options o = *opt;
 	struct drifts ds = {0};
-	struct buf prod = {0};
+	char *prod = NULL;
 	struct identity sys;
 	char expiry[16], stale[16], window[16], ndrift[24];
 	const char *params[3];
@@ -541,8 +535,8 @@ static int evaluate(struct db *db, bool sweep, const char *region,
 		}
 	}
 	if (ids) {
-		products_array(&prod, ids, n);
-		if (prod.failed) {
+		prod = readiness_products_text(ids, n);
+		if (!prod) {
 			err_set(e, ERR_INTERNAL, "", "out of memory");
 			goto out;
 		}
@@ -569,7 +563,7 @@ static int evaluate(struct db *db, bool sweep, const char *region,
 	if (readiness_rules(db, sweep ? NULL : region, ids, n, &o, e) < 0)
 		goto fail;
 	params[0] = sweep ? NULL : region;
-	params[1] = ids ? prod.p : NULL;
+	params[1] = prod;
 	params[2] = expiry;
 	if (db_command(db, expiring_sql, 3, params, e) < 0)
 		goto fail;
@@ -577,7 +571,13 @@ static int evaluate(struct db *db, bool sweep, const char *region,
 	if (db_command(db, shortage_sql, 3, params, e) < 0)
 		goto fail;
 	params[2] = stale;
-	if (db_command(db, stale_sql, 3, params, e) < 0)
+	if (db_command(db, stale_sql, 3, params, e) < 0 ||
+	    db_command(db, behind_plan_sql, 2, params, e) < 0)
+		goto fail;
+	/* Declines of obligatory help end when the receiver is helped or
+	 * out of disaster (sql/011); the sweep looks. */
+	if (sweep && db_command(db, "SELECT allocation_obligatory_resolve()", 0,
+				NULL, e) < 0)
 		goto fail;
 	if (sweep && table_exists(db, "region_state_history") &&
 	    db_command(db, disaster_sql, 0, NULL, e) < 0)
@@ -598,7 +598,7 @@ static int evaluate(struct db *db, bool sweep, const char *region,
 	    run_counted(db, open_sql, 0, NULL, &out->opened, e) < 0)
 		goto fail;
 	params[0] = sweep ? NULL : region;
-	params[1] = ids ? prod.p : NULL;
+	params[1] = prod;
 	/* Without verify, drift is not evaluated and stays as it was. */
 	params[2] = !sweep ? keyed_rules : o.verify ? all_rules : sweep_rules;
 	if (run_counted(db, resolve_sql, 3, params, &out->resolved, e) < 0 ||
@@ -611,7 +611,7 @@ fail:
 out:
 	free(first);
 	json_decref(ds.first);
-	buf_free(&prod);
+	free(prod);
 	return rc;
 }
 
@@ -645,6 +645,8 @@ int alerts_run(struct db *db, const struct alerts_options *o,
 {
 	struct webhook_counts w;
 	struct err we = {0};
+	struct mailer_counts m;
+	struct err me = {0};
 
 	if (o->refresh && refresh(db, e) < 0)
 		return -1;
@@ -652,6 +654,9 @@ int alerts_run(struct db *db, const struct alerts_options *o,
 		return -1;
 	if (o->deliver && webhook_deliver_due(db, NULL, &w, &we) < 0)
 		log_err(&we);
+	/* email: does nothing without LAGERBILD_SMTP_URL */
+	if (o->deliver && mailer_deliver_due(db, NULL, &m, &me) < 0)
+		log_err(&me);
 	return 0;
 }
 
@@ -823,6 +828,7 @@ static void *worker(void *arg)
 	}
 	for (;;) {
 		struct webhook_counts wc;
+		struct mailer_counts mc;
 		struct err e = {0};
 		bool sweep;
 		size_t n;
@@ -891,6 +897,8 @@ static void *worker(void *arg)
 		}
 		if (webhook_deliver_due(db, NULL, &wc, &e) < 0)
 			log_warning("alerts: webhook delivery: %s", e.msg);
+		if (mailer_deliver_due(db, NULL, &mc, &e) < 0)
+			log_warning("alerts: email delivery: %s", e.msg);
 		next_poll = mono_s();
 	}
 	db_close(db);

@@ -10,8 +10,8 @@
  *     last_seen_at, the latter to ALERTS_SEEN_GRANULARITY),
  *   - resolves the open ones, of the rules evaluated and within the keys
  *     covered, whose condition no longer holds.
- * The triggers of 008 write the history and queue the webhook deliveries
- * in the same transaction.
+ * The triggers of 008 and 010 write the history and queue the webhook and
+ * email deliveries in the same transaction.
  *
  * The rules (severity in brackets):
  *   stockout, below_floor, below_target  per (region, product), from
@@ -27,7 +27,15 @@
  *       newest stock_balance.updated_at is older [info];
  *   region_disaster  a region whose latest state in region_state_history is
  *       'disaster' [critical]; skipped while that table does not exist;
- *   ledger_drift  `verify` finds drift; national; sweep only [critical].
+ *   ledger_drift  `verify` finds drift; national; sweep only [critical];
+ *   behind_plan  a (region, product) whose available stock is below what
+ *       its build-up plan (sql/011_allocation.sql) holds for the last
+ *       finished week [warning];
+ *   obligatory_decline  a region declined help it was obliged to give (a
+ *       receiver in disaster); opened by the decision itself, not by an
+ *       evaluation, and resolved by allocation_obligatory_resolve() in
+ *       the sweep once the receiver is helped or out of disaster
+ *       [critical].
  *
  * Every function here takes a connection that acts as the system identity
  * (db_become_app / cli_connect) and is not in a transaction; each

@@ -14,10 +14,16 @@
  *                                    "description"}
  *   DELETE /api/v1/webhooks/{id}     deactivate (deliveries are kept)
  *   GET  /api/v1/webhooks/{id}/deliveries   the delivery log, attempts
+ *   GET  /api/v1/email-subscriptions         with their delivery counts
+ *   POST /api/v1/email-subscriptions         {"to", "regions",
+ *                                    "categories", "rules",
+ *                                    "min_severity", "description"}
+ *   DELETE /api/v1/email-subscriptions/{id}  deactivate
  *
  * Row-level security decides which alerts a caller sees (sql/008); the
  * handlers refuse what is plainly not the caller's first, with a clear
- * 403.  Webhooks are for admins and coordinators.
+ * 403.  Webhooks and email subscriptions are for admins and
+ * coordinators.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +36,8 @@
 #include "apiutil.h"
 #include "catalog.h"
 #include "jsonin.h"
+#include "mailer.h"
+#include "settings.h"
 #include "validate.h"
 #include "webhook.h"
 
@@ -522,4 +530,171 @@ void api_webhook_deliveries_get(struct http_request *req,
 		" AND ($2::webhook_delivery_status IS NULL OR d.status = $2)"
 		" ORDER BY d.id DESC LIMIT $3",
 		3, params, false);
+}
+
+/* ---- email subscriptions (src/mailer.h) ---- */
+
+static int email_gate(struct http_request *req, struct http_response *res)
+{
+	if (may_manage_webhooks(req->who))
+		return 0;
+	http_error(res, 403, "forbidden", NULL,
+		   "email subscriptions are managed by admins and "
+		   "coordinators, not a %s",
+		   auth_role_name(req->who->role));
+	return -1;
+}
+
+#define EMAIL_COLUMNS                                                     \
+	"s.id, s.address AS \"to\","                                      \
+	" coalesce(to_jsonb(s.regions), '[]') AS regions,"                \
+	" coalesce(to_jsonb(s.categories), '[]') AS categories,"          \
+	" coalesce(to_jsonb(s.rules), '[]') AS rules,"                    \
+	" s.min_severity::text AS min_severity, s.description,"           \
+	" s.active, s.created_at, s.created_by, s.deactivated_at,"        \
+	" (SELECT count(*) FROM email_delivery d"                         \
+	"  WHERE d.subscription_id = s.id AND d.status = 'pending')::int" \
+	"  AS pending,"                                                   \
+	" (SELECT count(*) FROM email_delivery d"                         \
+	"  WHERE d.subscription_id = s.id"                                \
+	"  AND d.status = 'delivered')::int AS delivered,"                \
+	" (SELECT count(*) FROM email_delivery d"                         \
+	"  WHERE d.subscription_id = s.id AND d.status = 'failed')::int"  \
+	"  AS failed"
+
+void api_email_subscriptions_get(struct http_request *req,
+				 struct http_response *res)
+{
+	res->status = 500;
+	if (email_gate(req, res) < 0)
+		return;
+	api_answer_rows(req, res, 200, "email_subscriptions",
+			"SELECT " EMAIL_COLUMNS
+			" FROM email_subscription s ORDER BY s.id",
+			0, NULL, false);
+}
+
+void api_email_subscriptions_post(struct http_request *req,
+				  struct http_response *res)
+{
+	static const char *const known[] = {"to",	    "regions",
+					    "categories",   "rules",
+					    "min_severity", "description"};
+	const char *regions[LIST_MAX], *categories[LIST_MAX], *rules[LIST_MAX];
+	struct mailer_spec s = {0};
+	const char *key, *params[1];
+	struct err e = {0};
+	json_t *body = NULL, *v;
+	PGresult *q = NULL;
+	char id_s[24];
+	int64_t id;
+
+	res->status = 500;
+	if (email_gate(req, res) < 0)
+		return;
+	body = http_body_json(req, res);
+	if (!body)
+		return;
+	if (!json_is_object(body)) {
+		err_set(&e, ERR_INVALID, NULL, "the body must be an object");
+		goto bad;
+	}
+	json_object_foreach(body, key, v)
+	{
+		size_t i;
+
+		for (i = 0; i < NFIELDS(known); i++)
+			if (strcmp(key, known[i]) == 0)
+				break;
+		if (i == NFIELDS(known)) {
+			err_set(&e, ERR_INVALID, key, "%.60s: unknown field",
+				key);
+			goto bad;
+		}
+		if (i != 1 && i != 2 && i != 3 && !json_is_string(v) &&
+		    !json_is_null(v)) {
+			err_set(&e, ERR_INVALID, key, "%s: must be a string",
+				key);
+			goto bad;
+		}
+	}
+	s.to = jsonin_str(body, "to");
+	s.min_severity = jsonin_str(body, "min_severity");
+	s.description = jsonin_str(body, "description");
+	s.regions = regions;
+	s.categories = categories;
+	s.rules = rules;
+	if (string_list(body, "regions", regions, LIST_MAX, &s.nregions, &e) <
+		    0 ||
+	    string_list(body, "categories", categories, LIST_MAX,
+			&s.ncategories, &e) < 0 ||
+	    string_list(body, "rules", rules, LIST_MAX, &s.nrules, &e) < 0 ||
+	    mailer_spec_check(&s, &e) < 0)
+		goto bad;
+	if (api_begin(req, res) < 0)
+		goto out;
+	if (mailer_subscribe(req->db, &s, &id, &e) < 0)
+		goto fail;
+	snprintf(id_s, sizeof(id_s), "%lld", (long long)id);
+	params[0] = id_s;
+	q = db_exec(req->db,
+		    "SELECT " EMAIL_COLUMNS " FROM email_subscription s"
+		    " WHERE s.id = $1",
+		    1, params, &e);
+	if (!q || db_commit(req->db, &e) < 0)
+		goto fail;
+	{
+		json_t *rows = api_rows(q, 1);
+		json_t *sub = json_incref(json_array_get(rows, 0));
+
+		json_decref(rows);
+		/* Said here, where it can still be acted on. */
+		if (!settings_get("smtp_url"))
+			json_object_set_new(
+				sub, "note",
+				json_string("email is off on this server "
+					    "(LAGERBILD_SMTP_URL is not set): "
+					    "notices wait until it is"));
+		http_json(res, 201, sub);
+	}
+	goto out;
+fail:
+	db_rollback(req->db);
+bad:
+	http_error_from(res, &e);
+out:
+	PQclear(q);
+	json_decref(body);
+}
+
+void api_email_subscription_delete(struct http_request *req,
+				   struct http_response *res)
+{
+	const char *params[1] = {req->params[0]};
+	struct err e = {0};
+	PGresult *q = NULL;
+
+	res->status = 500;
+	if (email_gate(req, res) < 0 || sub_id(req, res) < 0)
+		return;
+	if (api_begin(req, res) < 0)
+		return;
+	/* Deactivated, not deleted: its deliveries stay on record, and the
+	 * queued ones are given up, not sent. */
+	q = db_exec(req->db,
+		    "UPDATE email_subscription SET active = false,"
+		    " deactivated_at = coalesce(deactivated_at, now())"
+		    " WHERE id = $1 RETURNING id",
+		    1, params, &e);
+	if (!q || db_commit(req->db, &e) < 0) {
+		db_rollback(req->db);
+		http_error_from(res, &e);
+	} else if (PQntuples(q) == 0) {
+		http_error(res, 404, "not_found", "id",
+			   "email subscription %s: no such subscription",
+			   req->params[0]);
+	} else {
+		res->status = 204;
+	}
+	PQclear(q);
 }

@@ -29,6 +29,9 @@ int cmd_user(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
+int cmd_allocate(int argc, char **argv);
+int cmd_help_request(int argc, char **argv);
+int cmd_proposal(int argc, char **argv);
 
 /* Report a usage error for cmd and return EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -1,6 +1,7 @@
 /*
- * cmd_alerts.c -- `lagerbild alerts list|show|ack|run|deliver` and
- * `lagerbild alerts webhooks add|list|remove`.
+ * cmd_alerts.c -- `lagerbild alerts list|show|ack|run|deliver`,
+ * `lagerbild alerts webhooks add|list|remove` and
+ * `lagerbild alerts email add|list|remove`.
  *
  * Runs as the application role with the system identity (cli_connect), so
  * the alert tables' policies apply as they do to the server's own alert
@@ -18,7 +19,9 @@
 #include "alerts.h"
 #include "catalog.h"
 #include "cli.h"
+#include "mailer.h"
 #include "reports.h"
+#include "settings.h"
 #include "validate.h"
 #include "webhook.h"
 
@@ -35,13 +38,21 @@ static const char usage[] =
 	"                 [--category C]... [--rule R]... [--min-severity S]\n"
 	"                 [--description TEXT]\n"
 	"       lagerbild alerts webhooks list\n"
-	"       lagerbild alerts webhooks remove ID\n\n"
+	"       lagerbild alerts webhooks remove ID\n"
+	"       lagerbild alerts email add --to ADDRESS [--region RR]...\n"
+	"                 [--category C]... [--rule R]... [--min-severity S]\n"
+	"                 [--description TEXT]\n"
+	"       lagerbild alerts email list\n"
+	"       lagerbild alerts email remove ID\n\n"
 	"list: status open, acknowledged, resolved, active (default: open or\n"
 	"acknowledged) or all; severity: at least info, warning or critical.\n"
 	"run: readiness refresh, every rule over everything, ledger drift by\n"
 	"verify (--no-verify skips it), then due webhook deliveries; for a\n"
 	"timer.  Lots expiring within --expiry-days (default 90); stale\n"
 	"reporting after --stale-days (default 7).\n"
+	"deliver: due webhooks, and due emails when LAGERBILD_SMTP_URL is set.\n"
+	"email add: a plain address (name@host.domain); mail goes through the\n"
+	"relay of LAGERBILD_SMTP_URL, from LAGERBILD_SMTP_FROM.\n"
 	"webhooks add prints the subscription's secret once.  Rules: stockout,\n"
 	"below_floor, below_target, expiring_lots, shortage_notice,\n"
 	"stale_reporting, region_disaster, ledger_drift.\n";
@@ -316,11 +327,14 @@ static int alerts_deliver(int argc, char **argv)
 	};
 	struct webhook_options o;
 	struct webhook_counts n;
+	struct mailer_options mo;
+	struct mailer_counts m;
 	struct db *db = NULL;
 	struct err e = {0};
 	int c;
 
 	webhook_options_default(&o);
+	mailer_options_default(&mo);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -328,6 +342,7 @@ static int alerts_deliver(int argc, char **argv)
 			if (days_opt(optarg, "--limit", 1, 100000, &o.limit,
 				     &e) < 0)
 				return cli_fail(&e, true);
+			mo.limit = o.limit;
 			break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: return cli_bad_option("alerts deliver", argv);
@@ -343,6 +358,16 @@ static int alerts_deliver(int argc, char **argv)
 	       "%lld given up\n",
 	       (long long)n.attempted, (long long)n.delivered,
 	       (long long)n.retrying, (long long)n.failed);
+	if (!mo.url) {
+		printf("email: off (LAGERBILD_SMTP_URL is not set)\n");
+		return finish(EXIT_OK, &e, db, NULL);
+	}
+	if (mailer_deliver_due(db, &mo, &m, &e) < 0)
+		return finish(EXIT_FAIL, &e, db, NULL);
+	printf("email: %lld attempted, %lld delivered, %lld to retry, "
+	       "%lld given up\n",
+	       (long long)m.attempted, (long long)m.delivered,
+	       (long long)m.retrying, (long long)m.failed);
 	return finish(EXIT_OK, &e, db, NULL);
 }
 
@@ -497,6 +522,165 @@ static int webhooks(int argc, char **argv)
 			       "unknown subcommand \"%.40s\"", argv[1]);
 }
 
+static int email_add(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"to", required_argument, NULL, 't'},
+		{"region", required_argument, NULL, 'R'},
+		{"category", required_argument, NULL, 'c'},
+		{"rule", required_argument, NULL, 'r'},
+		{"min-severity", required_argument, NULL, 's'},
+		{"description", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *regions[LIST_MAX], *categories[LIST_MAX], *rules[LIST_MAX];
+	struct mailer_spec s = {
+		.regions = regions, .categories = categories, .rules = rules};
+	struct db *db = NULL;
+	struct err e = {0};
+	int64_t id;
+	int c, rc = EXIT_FAIL;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		const char **list = NULL;
+		size_t *n = NULL;
+
+		switch (c) {
+		case 't': s.to = optarg; break;
+		case 'R':
+			list = regions;
+			n = &s.nregions;
+			break;
+		case 'c':
+			list = categories;
+			n = &s.ncategories;
+			break;
+		case 'r':
+			list = rules;
+			n = &s.nrules;
+			break;
+		case 's': s.min_severity = optarg; break;
+		case 'd': s.description = optarg; break;
+		case 'h': fputs(usage, stdout); return EXIT_OK;
+		default: return cli_bad_option("alerts email add", argv);
+		}
+		if (list) {
+			if (*n == LIST_MAX)
+				return cli_usage_error("alerts email add",
+						       "at most %d of each "
+						       "filter",
+						       LIST_MAX);
+			list[(*n)++] = optarg;
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("alerts email add",
+				       "unexpected argument %s", argv[optind]);
+	if (!s.to)
+		return cli_usage_error("alerts email add", "--to is required");
+	/* the address first, named as the option the user typed */
+	if (mailer_check_address(s.to, "--to", &e) < 0 ||
+	    mailer_spec_check(&s, &e) < 0)
+		return cli_fail(&e, true);
+	if (cli_connect(&db, true, &e) < 0 || db_begin(db, &e) < 0)
+		goto out;
+	if (mailer_subscribe(db, &s, &id, &e) < 0 || db_commit(db, &e) < 0) {
+		db_rollback(db);
+		goto out;
+	}
+	printf("email subscription %lld: %s\n", (long long)id, s.to);
+	if (!settings_get("smtp_url"))
+		fprintf(stderr, "note: email is off here (LAGERBILD_SMTP_URL "
+				"is not set); notices wait until it is set "
+				"where alerts are delivered\n");
+	rc = EXIT_OK;
+out:
+	return finish(rc, &e, db, NULL);
+}
+
+static int email(int argc, char **argv)
+{
+	struct db *db = NULL;
+	struct err e = {0};
+	PGresult *res = NULL;
+	const char *params[1];
+	int64_t id;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	if (strcmp(argv[1], "add") == 0) {
+		optind = 1;
+		return email_add(argc - 1, argv + 1);
+	}
+	if (strcmp(argv[1], "list") == 0) {
+		if (argc > 2)
+			return cli_usage_error("alerts email list",
+					       "unexpected argument %s",
+					       argv[2]);
+		if (cli_connect(&db, true, &e) < 0)
+			return finish(EXIT_FAIL, &e, db, res);
+		res = db_exec(
+			db,
+			"SELECT s.id, s.address AS to, s.active,"
+			" coalesce(array_to_string(s.regions, ','), '*')"
+			"  AS regions,"
+			" coalesce(array_to_string(s.categories, ','), '*')"
+			"  AS categories,"
+			" coalesce(array_to_string(s.rules, ','), '*') AS rules,"
+			" s.min_severity::text AS min_severity,"
+			" (SELECT count(*) FROM email_delivery d"
+			"  WHERE d.subscription_id = s.id"
+			"  AND d.status = 'pending') AS pending,"
+			" (SELECT count(*) FROM email_delivery d"
+			"  WHERE d.subscription_id = s.id"
+			"  AND d.status = 'delivered') AS delivered,"
+			" (SELECT count(*) FROM email_delivery d"
+			"  WHERE d.subscription_id = s.id"
+			"  AND d.status = 'failed') AS failed"
+			" FROM email_subscription s ORDER BY s.id",
+			0, NULL, &e);
+		if (!res)
+			return finish(EXIT_FAIL, &e, db, res);
+		report_write(stdout, REPORT_TABLE, res, NULL);
+		if (!settings_get("smtp_url"))
+			fprintf(stderr, "note: email is off here "
+					"(LAGERBILD_SMTP_URL is not set)\n");
+		return finish(EXIT_OK, &e, db, res);
+	}
+	if (strcmp(argv[1], "remove") == 0) {
+		if (argc != 3)
+			return cli_usage_error("alerts email remove",
+					       "give one subscription ID");
+		if (parse_int64(argv[2], 1, INT64_MAX, &id, "ID", &e) < 0)
+			return cli_fail(&e, true);
+		params[0] = argv[2];
+		if (cli_connect(&db, true, &e) < 0)
+			return finish(EXIT_FAIL, &e, db, res);
+		res = db_exec(
+			db,
+			"UPDATE email_subscription SET active = false,"
+			" deactivated_at = coalesce(deactivated_at, now())"
+			" WHERE id = $1::bigint RETURNING id",
+			1, params, &e);
+		if (!res)
+			return finish(EXIT_FAIL, &e, db, res);
+		if (PQntuples(res) == 0) {
+			err_set(&e, ERR_NOT_FOUND, "ID",
+				"email subscription %s: no such subscription",
+				argv[2]);
+			return finish(EXIT_FAIL, &e, db, res);
+		}
+		printf("email subscription %s deactivated\n", argv[2]);
+		return finish(EXIT_OK, &e, db, res);
+	}
+	return cli_usage_error("alerts email", "unknown subcommand \"%.40s\"",
+			       argv[1]);
+}
+
 int cmd_alerts(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -520,6 +704,8 @@ int cmd_alerts(int argc, char **argv)
 		return alerts_deliver(argc - 1, argv + 1);
 	if (strcmp(argv[1], "webhooks") == 0)
 		return webhooks(argc - 1, argv + 1);
+	if (strcmp(argv[1], "email") == 0)
+		return email(argc - 1, argv + 1);
 	return cli_usage_error("alerts", "unknown subcommand \"%.40s\"",
 			       argv[1]);
 }

@@ -10,6 +10,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "mailer.h"
 #include "settings.h"
 #include "validate.h"
 
@@ -94,6 +95,16 @@ static int check_alert_interval(const char *v, const char *field, struct err *e)
 	return check_range(v, 0, 86400, field, e);
 }
 
+static int check_smtp_url(const char *v, const char *field, struct err *e)
+{
+	return mailer_check_url(v, field, NULL, e);
+}
+
+static int check_smtp_text(const char *v, const char *field, struct err *e)
+{
+	return validate_text(v, 4096, false, field, e);
+}
+
 static struct setting settings[] = {
 	{"database_url", "DATABASE_URL", NULL, true, NULL,
 	 "libpq connection string or URI; unset: the PG* variables", NULL,
@@ -126,6 +137,17 @@ static struct setting settings[] = {
 	 "serve: seconds between alert sweeps; 0: no alert thread, no "
 	 "incremental evaluation",
 	 NULL, NULL},
+	{"smtp_url", "LAGERBILD_SMTP_URL", NULL, false, check_smtp_url,
+	 "alert email relay: smtps://HOST[:PORT], smtp://HOST[:PORT] "
+	 "(STARTTLS), or smtp:// to loopback; unset: no email",
+	 NULL, NULL},
+	{"smtp_from", "LAGERBILD_SMTP_FROM", NULL, false, mailer_check_address,
+	 "alert email: the sender address", NULL, NULL},
+	{"smtp_user", "LAGERBILD_SMTP_USER", NULL, false, check_smtp_text,
+	 "alert email: SMTP AUTH user; unset: no AUTH", NULL, NULL},
+	{"smtp_password_file", "LAGERBILD_SMTP_PASSWORD_FILE", NULL, false,
+	 check_smtp_text,
+	 "alert email: file whose first line is the SMTP password", NULL, NULL},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -146,6 +168,12 @@ int settings_load(struct err *e)
 			s->origin = "default";
 		}
 	}
+	/* The email settings only make sense together. */
+	if (mailer_settings_check(settings_get("smtp_url"),
+				  settings_get("smtp_from"),
+				  settings_get("smtp_user"),
+				  settings_get("smtp_password_file"), e) < 0)
+		return -1;
 	return 0;
 }
 

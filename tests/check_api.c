@@ -368,6 +368,208 @@ static void random_key(char out[37])
 }
 
 /*
+ * Quarantine templates, for expand(): {lot} a fresh lot of product 123456
+ * with 1 in stock at {r}'s main site, {qlot} such a lot already in
+ * quarantine, {q} the id of an open quarantine in {r}, {qrel} of a
+ * released one.  Writes the value to val and returns the template's
+ * length, or 0 when tmpl starts with none of them.
+ */
+static size_t expand_quarantine(const char *tmpl, const char *region,
+				char val[32])
+{
+	static const char *const names[] = {"{lot}", "{qlot}", "{q}", "{qrel}"};
+	char site[8], lot[24];
+	const char *params[] = {site, lot};
+	struct ledger_event ev = {.kind = LEDGER_RECEIPT,
+				  .product_id = product_id,
+				  .quantity = 1,
+				  .lot = lot,
+				  .source = "test"};
+	struct ledger_result r;
+	struct err e = {0};
+	int64_t id = 0;
+	int k;
+
+	for (k = 0; k < NELEM(names); k++)
+		if (strncmp(tmpl, names[k], strlen(names[k])) == 0)
+			break;
+	if (k == NELEM(names))
+		return 0;
+	snprintf(site, sizeof(site), "%s-CL", region ? region : "01");
+	snprintf(lot, sizeof(lot), "Q%ld", unique());
+	ev.site_id = testdb_scalar_params(
+		own, "SELECT id FROM site WHERE code = $1", 1, params);
+	ck_assert_msg(ledger_record(own, &ev, &r, &e) == 0, "lot: %s", e.msg);
+	if (k > 0)
+		id = testdb_scalar_params(
+			own,
+			"INSERT INTO lot_quarantine (region_code, site_id,"
+			" product_id, lot, reason) SELECT region_code, id,"
+			" (SELECT id FROM product WHERE vnr = '123456'), $2,"
+			" 'matris' FROM site WHERE code = $1 RETURNING id",
+			2, params);
+	if (k == 3) {
+		char id_s[24];
+		const char *p1[] = {id_s};
+
+		snprintf(id_s, sizeof(id_s), "%lld", (long long)id);
+		ck_assert_int_eq(testdb_scalar_params(
+					 own,
+					 "WITH r AS (UPDATE lot_quarantine SET"
+					 " release_reason = 'matris' WHERE"
+					 " id = $1 RETURNING id)"
+					 " SELECT count(*) FROM r",
+					 1, p1),
+				 1);
+	}
+	if (k < 2)
+		snprintf(val, 32, "%s", lot);
+	else
+		snprintf(val, 32, "%lld", (long long)id);
+	return strlen(names[k]);
+}
+
+/*
+ * Allocation templates (issue 6), for expand(): {prop} a proposal of 10 of
+ * product 123456 from {r}'s main site to region 03, {aprop} such a one
+ * approved, {sprop} one shipped (its transfer_out recorded, in transit),
+ * {inprop} one shipped from region 03 to {r}, {run} a sharing run, {help}
+ * an open help request of {r}, {plan} a current build-up plan.  Region 03
+ * is a third region, so that the other target region is party to none of
+ * them.  As expand_quarantine.
+ */
+static size_t expand_allocation(const char *tmpl, const char *region,
+				char val[32])
+{
+	static const char *const names[] = {"{prop}",	"{aprop}", "{sprop}",
+					    "{inprop}", "{run}",   "{help}",
+					    "{plan}"};
+	const char *r = region ? region : "01";
+	const char *from, *to;
+	char run_s[24], pid_s[24], id_s[24], ev_s[24], site[8];
+	const char *params[6];
+	struct err e = {0};
+	int64_t run, id;
+	int k;
+
+	for (k = 0; k < NELEM(names); k++)
+		if (strncmp(tmpl, names[k], strlen(names[k])) == 0)
+			break;
+	if (k == NELEM(names))
+		return 0;
+	ck_assert_msg(db_command(own,
+				 "INSERT INTO site (region_code, code, name,"
+				 " kind, host_region_code) VALUES ('03',"
+				 " '03-CL', 'Testlager 03-CL', 'central', '03')"
+				 " ON CONFLICT (code) DO NOTHING",
+				 0, NULL, &e) == 0,
+		      "site 03: %s", e.msg);
+	snprintf(pid_s, sizeof(pid_s), "%lld", (long long)product_id);
+	params[0] = k == 6 ? "plan" : "share";
+	run = testdb_scalar_params(
+		own,
+		"INSERT INTO allocation_run (problem, params,"
+		" algorithm_version) VALUES"
+		" ($1::allocation_problem, '{}', '1')"
+		" RETURNING id",
+		1, params);
+	snprintf(run_s, sizeof(run_s), "%lld", (long long)run);
+	params[0] = run_s;
+	params[1] = pid_s;
+	ck_assert_msg(db_command(own,
+				 "INSERT INTO allocation_run_product (run_id,"
+				 " product_id, pack_size, inputs, result)"
+				 " VALUES ($1::bigint, $2::bigint, 10, '{}',"
+				 " '{}')",
+				 2, params, &e) == 0,
+		      "run product: %s", e.msg);
+	id = run;
+	if (k == 5) {
+		params[0] = r;
+		id = testdb_scalar_params(
+			own,
+			"INSERT INTO help_request (region_code,"
+			" product_id, quantity, reason) VALUES"
+			" ($1, $2::bigint, 10, 'matris')"
+			" RETURNING id",
+			2, (const char *[]){r, pid_s});
+	} else if (k == 6) {
+		ck_assert_msg(
+			db_begin(own, &e) == 0 &&
+				db_command(own,
+					   "UPDATE allocation_plan SET"
+					   " superseded_at = now(),"
+					   " superseded_by = $1::bigint"
+					   " WHERE product_id = $2::bigint"
+					   " AND superseded_at IS NULL",
+					   2, params, &e) == 0 &&
+				db_command(
+					own,
+					"INSERT INTO allocation_plan (run_id,"
+					" product_id, start_date, weeks,"
+					" capacity, pack_size) VALUES"
+					" ($1::bigint, $2::bigint, lb_today(),"
+					" 1, '{10}', 10)",
+					2, params, &e) == 0 &&
+				db_commit(own, &e) == 0,
+			"plan: %s", e.msg);
+	} else if (k < 4) {
+		from = k == 3 ? "03" : r;
+		to = k == 3 ? r : "03";
+		snprintf(site, sizeof(site), "%s-CL", from);
+		if (k == 3)
+			record(own, site, product_id, LEDGER_RECEIPT, 10);
+		params[2] = from;
+		params[3] = to;
+		id = testdb_scalar_params(
+			own,
+			"INSERT INTO proposal (from_region, run_id, product_id,"
+			" from_site_id, to_region, to_site_id, quantity)"
+			" SELECT $3::text, $1::bigint, $2::bigint, s.id,"
+			" $4::text, (SELECT t.id FROM site t"
+			"  WHERE t.region_code = $4::text ORDER BY t.id LIMIT 1),"
+			" 10 FROM site s WHERE s.code = $3::text || '-CL'"
+			" RETURNING id",
+			4, params);
+		snprintf(id_s, sizeof(id_s), "%lld", (long long)id);
+		params[0] = id_s;
+		if (k > 0)
+			ck_assert_msg(db_command(own,
+						 "UPDATE proposal SET status ="
+						 " 'approved' WHERE id ="
+						 " $1::bigint",
+						 1, params, &e) == 0,
+				      "approve: %s", e.msg);
+		if (k > 1) {
+			snprintf(ev_s, sizeof(ev_s), "%lld",
+				 (long long)record(own, site, product_id,
+						   LEDGER_TRANSFER_OUT, 10));
+			params[1] = pid_s;
+			params[2] = from;
+			params[3] = to;
+			params[4] = ev_s;
+			ck_assert_msg(
+				db_command(
+					own,
+					"INSERT INTO shipment (from_region,"
+					" proposal_id, product_id, to_region,"
+					" quantity, out_event_id) VALUES ($3,"
+					" $1::bigint, $2::bigint, $4, 10,"
+					" $5::bigint)",
+					5, params, &e) == 0 &&
+					db_command(own,
+						   "UPDATE proposal SET status"
+						   " = 'shipped' WHERE id ="
+						   " $1::bigint",
+						   1, params, &e) == 0,
+				"ship: %s", e.msg);
+		}
+	}
+	snprintf(val, 32, "%lld", (long long)id);
+	return strlen(names[k]);
+}
+
+/*
  * Expand a template: {r} the target region, {n} a unique number, {vnr} a
  * Vnr no product has, {pid} the id of product 123456, {ev} a fresh event
  * in {r}, {rev} an event already reversed, {revev} the reversal of one.
@@ -416,6 +618,10 @@ static void expand(const char *tmpl, const char *region, char *out, size_t size)
 			v = val;
 			skip = tmpl[4] == '}' ? 5 : 7;
 		}
+		if (!v && (skip = expand_quarantine(tmpl, region, val)) > 0)
+			v = val;
+		if (!v && (skip = expand_allocation(tmpl, region, val)) > 0)
+			v = val;
 		if (v) {
 			n = strlen(v);
 			tmpl += skip;
@@ -656,6 +862,30 @@ static const struct matrix_row {
 	{"GET", "/api/v1/balances", "/api/v1/balances?site={r}-CL", NULL, true,
 	 ADDS_NOTHING, ROLES(200, 200, 403, 200, 200, 200),
 	 ROLES(403, 403, 403, 200, 200, 200), 401},
+	/* quarantines: a region's own contact person holds back and releases
+	 * its stock; they read as balances do */
+	{"POST", "/api/v1/quarantines", "/api/v1/quarantines",
+	 "{\"site\":\"{r}-CL\",\"product\":\"123456\",\"lot\":\"{lot}\","
+	 "\"reason\":\"matris\"}",
+	 true, ADDS_NOTHING, ROLES(201, 403, 403, 403, 403, 403),
+	 ROLES(403, 403, 403, 403, 403, 403), 401},
+	{"GET", "/api/v1/quarantines", "/api/v1/quarantines", NULL, false,
+	 ADDS_NOTHING, ALL(200), ALL(200), 401},
+	{"GET", "/api/v1/quarantines", "/api/v1/quarantines?region={r}", NULL,
+	 true, ADDS_NOTHING, ROLES(200, 200, 403, 200, 200, 200),
+	 ROLES(403, 403, 403, 200, 200, 200), 401},
+	{"GET", "/api/v1/quarantines",
+	 "/api/v1/quarantines?site={r}-CL&open=true", NULL, true, ADDS_NOTHING,
+	 ROLES(200, 200, 403, 200, 200, 200),
+	 ROLES(403, 403, 403, 200, 200, 200), 401},
+	{"POST", "/api/v1/quarantines/{id}/release",
+	 "/api/v1/quarantines/{q}/release", "{\"reason\":\"matris\"}", true,
+	 ADDS_NOTHING, ROLES(200, 403, 403, 403, 403, 403),
+	 ROLES(403, 403, 403, 403, 403, 403), 401},
+	{"POST", "/api/v1/quarantines/{id}/release",
+	 "/api/v1/quarantines/999999999/release", "{\"reason\":\"matris\"}",
+	 false, ADDS_NOTHING, ROLES(404, 403, 403, 403, 403, 403),
+	 ROLES(404, 403, 403, 403, 403, 403), 401},
 	/* the shared national picture: everyone */
 	{"GET", "/api/v1/totals", "/api/v1/totals", NULL, false, ADDS_NOTHING,
 	 ALL(200), ALL(200), 401},
@@ -735,6 +965,100 @@ static const struct matrix_row {
 	 "/api/v1/webhooks/999999999/deliveries", NULL, false, ADDS_NOTHING,
 	 ROLES(403, 403, 403, 200, 403, 200),
 	 ROLES(403, 403, 403, 200, 403, 200), 401},
+	/* email subscriptions: as webhooks, admins and coordinators */
+	{"GET", "/api/v1/email-subscriptions", "/api/v1/email-subscriptions",
+	 NULL, false, ADDS_NOTHING, ROLES(403, 403, 403, 200, 403, 200),
+	 ROLES(403, 403, 403, 200, 403, 200), 401},
+	{"POST", "/api/v1/email-subscriptions", "/api/v1/email-subscriptions",
+	 "{\"to\":\"beredskap{n}@example.se\"}", false, ADDS_NOTHING,
+	 ROLES(403, 403, 403, 201, 403, 201),
+	 ROLES(403, 403, 403, 201, 403, 201), 401},
+	{"DELETE", "/api/v1/email-subscriptions/{id}",
+	 "/api/v1/email-subscriptions/999999999", NULL, false, ADDS_NOTHING,
+	 ROLES(403, 403, 403, 404, 403, 404),
+	 ROLES(403, 403, 403, 404, 403, 404), 401},
+	/* regional sharing (issue 6): every caller but import jobs reads
+	 * help requests, runs and plans, and its own region's proposals; a
+	 * region asks for itself (a coordinator on its word); coordinators
+	 * run the allocator and may cancel, never decide; the giving region
+	 * approves, declines, ships and takes returns; the receiver receives */
+	{"GET", "/api/v1/help-requests", "/api/v1/help-requests", NULL, false,
+	 ADDS_NOTHING, ROLES(200, 403, 403, 200, 200, 200),
+	 ROLES(200, 403, 403, 200, 200, 200), 401},
+	{"POST", "/api/v1/help-requests", "/api/v1/help-requests",
+	 "{\"region\":\"{r}\",\"product\":\"123456\",\"quantity\":10,"
+	 "\"urgency\":\"urgent\",\"reason\":\"matris\"}",
+	 true, ADDS_NOTHING, ROLES(201, 403, 403, 201, 403, 403),
+	 ROLES(403, 403, 403, 201, 403, 403), 401},
+	{"GET", "/api/v1/help-requests/{id}", "/api/v1/help-requests/{help}",
+	 NULL, true, ADDS_NOTHING, ROLES(200, 403, 403, 200, 200, 200),
+	 ROLES(200, 403, 403, 200, 200, 200), 401},
+	{"GET", "/api/v1/help-requests/{id}", "/api/v1/help-requests/999999999",
+	 NULL, false, ADDS_NOTHING, ROLES(404, 403, 403, 404, 404, 404),
+	 ROLES(404, 403, 403, 404, 404, 404), 401},
+	{"POST", "/api/v1/help-requests/{id}/close",
+	 "/api/v1/help-requests/{help}/close",
+	 "{\"status\":\"closed\",\"reason\":\"matris\"}", true, ADDS_NOTHING,
+	 ROLES(200, 403, 403, 200, 403, 403),
+	 ROLES(403, 403, 403, 200, 403, 403), 401},
+	{"GET", "/api/v1/allocations", "/api/v1/allocations", NULL, false,
+	 ADDS_NOTHING, ROLES(200, 403, 403, 200, 200, 200),
+	 ROLES(200, 403, 403, 200, 200, 200), 401},
+	{"POST", "/api/v1/allocations", "/api/v1/allocations",
+	 "{\"product\":\"123456\",\"floor_days\":7}", false, ADDS_NOTHING,
+	 ROLES(403, 403, 403, 201, 403, 403),
+	 ROLES(403, 403, 403, 201, 403, 403), 401},
+	{"GET", "/api/v1/allocations/{id}", "/api/v1/allocations/{run}", NULL,
+	 false, ADDS_NOTHING, ROLES(200, 403, 403, 200, 200, 200),
+	 ROLES(200, 403, 403, 200, 200, 200), 401},
+	{"GET", "/api/v1/proposals", "/api/v1/proposals", NULL, false,
+	 ADDS_NOTHING, ROLES(200, 403, 403, 200, 200, 200),
+	 ROLES(200, 403, 403, 200, 200, 200), 401},
+	{"GET", "/api/v1/proposals", "/api/v1/proposals?region={r}", NULL, true,
+	 ADDS_NOTHING, ROLES(200, 403, 403, 200, 200, 200),
+	 ROLES(403, 403, 403, 200, 200, 200), 401},
+	{"GET", "/api/v1/proposals/{id}", "/api/v1/proposals/{prop}", NULL,
+	 true, ADDS_NOTHING, ROLES(200, 403, 403, 200, 200, 200),
+	 ROLES(403, 403, 403, 200, 200, 200), 401},
+	{"GET", "/api/v1/proposals/{id}", "/api/v1/proposals/999999999", NULL,
+	 false, ADDS_NOTHING, ROLES(404, 403, 403, 404, 404, 404),
+	 ROLES(404, 403, 403, 404, 404, 404), 401},
+	{"POST", "/api/v1/proposals/{id}/approve",
+	 "/api/v1/proposals/{prop}/approve", NULL, true, ADDS_NOTHING,
+	 ROLES(200, 403, 403, 403, 403, 403),
+	 ROLES(403, 403, 403, 403, 403, 403), 401},
+	{"POST", "/api/v1/proposals/{id}/decline",
+	 "/api/v1/proposals/{prop}/decline", "{\"reason\":\"matris\"}", true,
+	 ADDS_NOTHING, ROLES(200, 403, 403, 403, 403, 403),
+	 ROLES(403, 403, 403, 403, 403, 403), 401},
+	{"POST", "/api/v1/proposals/{id}/ship",
+	 "/api/v1/proposals/{aprop}/ship", NULL, true, ADDS_EVENT,
+	 ROLES(201, 403, 403, 403, 403, 403),
+	 ROLES(403, 403, 403, 403, 403, 403), 401},
+	{"POST", "/api/v1/proposals/{id}/receive",
+	 "/api/v1/proposals/{inprop}/receive", "{}", true, ADDS_EVENT,
+	 ROLES(201, 403, 403, 403, 403, 403),
+	 ROLES(403, 403, 403, 403, 403, 403), 401},
+	{"POST", "/api/v1/proposals/{id}/cancel",
+	 "/api/v1/proposals/{aprop}/cancel", "{\"reason\":\"matris\"}", true,
+	 ADDS_NOTHING, ROLES(200, 403, 403, 200, 403, 403),
+	 ROLES(403, 403, 403, 200, 403, 403), 401},
+	{"POST", "/api/v1/proposals/{id}/return",
+	 "/api/v1/proposals/{sprop}/return", "{\"reason\":\"matris\"}", true,
+	 ADDS_EVENT, ROLES(201, 403, 403, 403, 403, 403),
+	 ROLES(403, 403, 403, 403, 403, 403), 401},
+	{"GET", "/api/v1/plans", "/api/v1/plans", NULL, false, ADDS_NOTHING,
+	 ROLES(200, 403, 403, 200, 200, 200),
+	 ROLES(200, 403, 403, 200, 200, 200), 401},
+	{"POST", "/api/v1/plans", "/api/v1/plans",
+	 "{\"product\":\"123456\",\"capacity\":[10,10]}", false, ADDS_NOTHING,
+	 ROLES(403, 403, 403, 201, 403, 403),
+	 ROLES(403, 403, 403, 201, 403, 403), 401},
+	{"GET", "/api/v1/plans/{id}", "/api/v1/plans/{plan}", NULL, false,
+	 ADDS_NOTHING, ROLES(200, 403, 403, 200, 200, 200),
+	 ROLES(200, 403, 403, 200, 200, 200), 401},
+	{"GET", "/api/v1/in-transit", "/api/v1/in-transit", NULL, false,
+	 ADDS_NOTHING, ALL(200), ALL(200), 401},
 };
 
 static const char *error_code_for(long status)
@@ -1872,6 +2196,170 @@ static const struct bad_case {
 	 GEN_NONE, 409, "conflict", NULL, NULL},
 	{"POST", "/api/v1/products", ADMIN, NULL, "[]", GEN_NONE, 400,
 	 "invalid", NULL, "must be an object"},
+#define QU "/api/v1/quarantines"
+#define QBODY(site, product, rest) \
+	"{\"site\":\"" site "\",\"product\":\"" product "\"," rest "}"
+	/* quarantines */
+	{"POST", QU, RC01, NULL, QBODY("01-CL", "123456", "\"lot\":\"{lot}\""),
+	 GEN_NONE, 400, "invalid", "reason", "reason: missing"},
+	{"POST", QU, RC01, NULL,
+	 QBODY("01-CL", "123456", "\"lot\":\"{lot}\",\"reason\":\"\""),
+	 GEN_NONE, 400, "invalid", "reason", NULL},
+	{"POST", QU, RC01, NULL,
+	 QBODY("01-XX", "123456", "\"lot\":\"{lot}\",\"reason\":\"x\""),
+	 GEN_NONE, 400, "invalid", "site", "no such site"},
+	{"POST", QU, RC01, NULL,
+	 QBODY("01-CL", "654321", "\"lot\":\"{lot}\",\"reason\":\"x\""),
+	 GEN_NONE, 400, "invalid", "product", NULL},
+	{"POST", QU, RC01, NULL,
+	 QBODY("01-CL", "123456",
+	       "\"lot\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	       "ABCDEFGHIJKLM\",\"reason\":\"x\""),
+	 GEN_NONE, 400, "invalid", "lot", "longer than 64"},
+	{"POST", QU, RC01, NULL,
+	 QBODY("01-CL", "123456", "\"lot\":\"NOPE\",\"reason\":\"x\""),
+	 GEN_NONE, 409, "conflict", "lot", "no stock"},
+	{"POST", QU, RC01, NULL,
+	 QBODY("01-CL", "123456", "\"lot\":\"{qlot}\",\"reason\":\"x\""),
+	 GEN_NONE, 409, "conflict", "lot", "already in quarantine"},
+	{"POST", QU, RC01, NULL,
+	 QBODY("01-CL", "123456",
+	       "\"lot\":\"{lot}\",\"reason\":\"x\",\"quantity\":1"),
+	 GEN_NONE, 400, "invalid", "quantity", "whole lot"},
+	{"POST", QU "/{q}/release", RC01, NULL, "{}", GEN_NONE, 400, "invalid",
+	 "reason", "reason: missing"},
+	{"POST", QU "/{qrel}/release", RC01, NULL, "{\"reason\":\"x\"}",
+	 GEN_NONE, 409, "conflict", "id", "released at"},
+	{"POST", QU "/abc/release", RC01, NULL, "{\"reason\":\"x\"}", GEN_NONE,
+	 400, "invalid", "id", "not a whole number"},
+	{"POST", QU "/999999999/release", RC01, NULL, "{\"reason\":\"x\"}",
+	 GEN_NONE, 404, "not_found", "id", "no such quarantine"},
+	{"GET", QU "?open=maybe", RC01, NULL, NULL, GEN_NONE, 400, "invalid",
+	 "open", "true or false"},
+	{"GET", QU "?after=x", RC01, NULL, NULL, GEN_NONE, 400, "invalid",
+	 "after", "not a whole number"},
+#define HR "/api/v1/help-requests"
+#define AL "/api/v1/allocations"
+#define PR "/api/v1/proposals"
+	/* regional sharing (issue 6) */
+	{"POST", HR, RC01, NULL, "{}", GEN_NONE, 400, "invalid", "product",
+	 "product: missing"},
+	{"POST", HR, RC01, NULL, "{\"product\":\"123456\",\"reason\":\"x\"}",
+	 GEN_NONE, 400, "invalid", "quantity", "either quantity"},
+	{"POST", HR, RC01, NULL,
+	 "{\"product\":\"123456\",\"quantity\":5,\"days\":3,\"reason\":\"x\"}",
+	 GEN_NONE, 400, "invalid", "quantity", "not both"},
+	{"POST", HR, RC01, NULL,
+	 "{\"product\":\"123456\",\"quantity\":0,\"reason\":\"x\"}", GEN_NONE,
+	 400, "invalid", "quantity", NULL},
+	{"POST", HR, RC01, NULL,
+	 "{\"product\":\"123456\",\"days\":\"1.234\",\"reason\":\"x\"}",
+	 GEN_NONE, 400, "invalid", "days", NULL},
+	{"POST", HR, RC01, NULL,
+	 "{\"product\":\"123456\",\"days\":-3,\"reason\":\"x\"}", GEN_NONE, 400,
+	 "invalid", "days", NULL},
+	{"POST", HR, RC01, NULL,
+	 "{\"product\":\"123456\",\"quantity\":5,\"urgency\":\"panic\","
+	 "\"reason\":\"x\"}",
+	 GEN_NONE, 400, "invalid", "urgency", "not one of"},
+	{"POST", HR, RC01, NULL,
+	 "{\"product\":\"123456\",\"quantity\":5,\"reason\":\"\"}", GEN_NONE,
+	 400, "invalid", "reason", NULL},
+	{"POST", HR, COORD, NULL,
+	 "{\"product\":\"123456\",\"quantity\":5,\"reason\":\"x\"}", GEN_NONE,
+	 400, "invalid", "region", "region: missing"},
+	{"POST", HR, COORD, NULL,
+	 "{\"region\":\"99\",\"product\":\"123456\",\"quantity\":5,"
+	 "\"reason\":\"x\"}",
+	 GEN_NONE, 400, "invalid", "region", NULL},
+	{"POST", HR, RC01, NULL,
+	 "{\"product\":\"654321\",\"quantity\":5,\"reason\":\"x\"}", GEN_NONE,
+	 400, "invalid", "product", NULL},
+	{"POST", HR "/{help}/close", RC01, NULL,
+	 "{\"status\":\"open\",\"reason\":\"x\"}", GEN_NONE, 400, "invalid",
+	 "status", "not one of"},
+	{"POST", HR "/{help}/close", COORD, NULL,
+	 "{\"status\":\"withdrawn\",\"reason\":\"x\"}", GEN_NONE, 403,
+	 "forbidden", NULL, "withdraws"},
+	{"POST", AL, COORD, NULL,
+	 "{\"product\":\"123456\",\"problem\":\"magic\"}", GEN_NONE, 400,
+	 "invalid", "problem", "not one of"},
+	{"POST", AL, COORD, NULL, "{\"product\":\"123456\",\"floor_days\":-1}",
+	 GEN_NONE, 400, "invalid", "floor_days", NULL},
+	{"POST", AL, COORD, NULL, "{\"products\":[]}", GEN_NONE, 400, "invalid",
+	 "products", NULL},
+	{"POST", AL, COORD, NULL, "{\"products\":[\"123456\",7]}", GEN_NONE,
+	 400, "invalid", "products", "products[1]"},
+	{"POST", AL, COORD, NULL, "{}", GEN_NONE, 400, "invalid", "product",
+	 NULL},
+	{"POST", AL, COORD, NULL,
+	 "{\"product\":\"123456\",\"problem\":\"supply\",\"quantity\":15,"
+	 "\"key\":\"maxmin\"}",
+	 GEN_NONE, 400, "invalid", "quantity", "whole packs"},
+	{"POST", AL, COORD, NULL,
+	 "{\"product\":\"123456\",\"problem\":\"supply\",\"key\":\"maxmin\"}",
+	 GEN_NONE, 400, "invalid", "quantity", NULL},
+	{"POST", AL, COORD, NULL,
+	 "{\"product\":\"123456\",\"problem\":\"supply\",\"quantity\":10,"
+	 "\"key\":\"lottery\"}",
+	 GEN_NONE, 400, "invalid", "key", NULL},
+	{"POST", AL, COORD, NULL,
+	 "{\"product\":\"123456\",\"problem\":\"supply\",\"quantity\":10,"
+	 "\"key\":\"hybrid\",\"reserve\":101}",
+	 GEN_NONE, 400, "invalid", "reserve", NULL},
+	{"POST", AL, COORD, NULL, "{\"product\":\"654321\"}", GEN_NONE, 400,
+	 "invalid", "product", NULL},
+	{"POST", "/api/v1/plans", COORD, NULL, "{\"product\":\"123456\"}",
+	 GEN_NONE, 400, "invalid", "capacity", "capacity: missing"},
+	{"POST", "/api/v1/plans", COORD, NULL,
+	 "{\"product\":\"123456\",\"capacity\":[1,-1]}", GEN_NONE, 400,
+	 "invalid", "capacity", "capacity[1]"},
+	{"POST", "/api/v1/plans", COORD, NULL,
+	 "{\"product\":\"123456\",\"capacity\":[1],\"weeks\":2}", GEN_NONE, 400,
+	 "invalid", "weeks", NULL},
+	{"POST", "/api/v1/plans", COORD, NULL,
+	 "{\"product\":\"123456\",\"capacity\":[1],\"start\":\"2026-02-30\"}",
+	 GEN_NONE, 400, "invalid", "start", NULL},
+	{"POST", "/api/v1/plans", COORD, NULL,
+	 "{\"product\":\"123456\",\"capacity\":[1],\"problem\":\"share\"}",
+	 GEN_NONE, 400, "invalid", "problem", NULL},
+	{"GET", "/api/v1/plans/abc", COORD, NULL, NULL, GEN_NONE, 400,
+	 "invalid", "id", NULL},
+	{"GET", "/api/v1/plans/{plan}?format=xml", COORD, NULL, NULL, GEN_NONE,
+	 400, "invalid", "format", NULL},
+	{"GET", "/api/v1/plans/{run}", COORD, NULL, NULL, GEN_NONE, 404,
+	 "not_found", "id", "not a plan"},
+	{"GET", PR "?status=lost", RC01, NULL, NULL, GEN_NONE, 400, "invalid",
+	 "status", "not one of"},
+	{"POST", PR "/{prop}/approve", RC01, NULL, "{\"quantity\":1}", GEN_NONE,
+	 400, "invalid", "quantity", "only a receipt"},
+	{"POST", PR "/{prop}/approve", RC01, NULL, "{\"colour\":\"red\"}",
+	 GEN_NONE, 400, "invalid", "colour", "unknown field"},
+	{"POST", PR "/{prop}/ship", RC01, NULL, NULL, GEN_NONE, 409, "conflict",
+	 "status", "approved before it ships"},
+	{"POST", PR "/{inprop}/receive", RC01, NULL, "{\"quantity\":11}",
+	 GEN_NONE, 400, "invalid", "quantity", "more cannot arrive"},
+	{"POST", PR "/{inprop}/receive", RC01, NULL, "{\"quantity\":5}",
+	 GEN_NONE, 400, "invalid", "reason", "short receipt"},
+	{"POST", PR "/{inprop}/receive", RC01, NULL, "{\"site\":\"12-CL\"}",
+	 GEN_NONE, 400, "invalid", "site", "not to the receiving region"},
+	{"POST", PR "/{inprop}/receive", RC01, NULL, "{\"site\":\"01-ZZ\"}",
+	 GEN_NONE, 400, "invalid", "site", NULL},
+	{"POST", PR "/{sprop}/return", RC01, NULL, "{}", GEN_NONE, 400,
+	 "invalid", "reason", "reason: missing"},
+	{"POST", PR "/{sprop}/cancel", RC01, NULL, NULL, GEN_NONE, 409,
+	 "conflict", "status", "return it"},
+	{"POST", PR "/abc/approve", RC01, NULL, NULL, GEN_NONE, 400, "invalid",
+	 "id", NULL},
+	{"POST", PR "/999999999/approve", RC01, NULL, NULL, GEN_NONE, 404,
+	 "not_found", "id", "no such proposal"},
+	{"POST", PR "/{prop}/approve", RC01, NULL, "[]", GEN_NONE, 400,
+	 "invalid", NULL, "must be an object"},
+#undef PR
+#undef AL
+#undef HR
+#undef QBODY
+#undef QU
 #undef BADEV
 #undef KIND
 #undef RCPT

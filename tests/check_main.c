@@ -28,6 +28,7 @@ int main(void)
 	sr = srunner_create(validate_suite());
 	srunner_add_suite(sr, ledger_unit_suite());
 	srunner_add_suite(sr, readiness_unit_suite());
+	srunner_add_suite(sr, allocator_unit_suite());
 	srunner_add_suite(sr, fetch_suite());
 	if (db) {
 		if (!testdb_init()) {
@@ -48,7 +49,10 @@ int main(void)
 		srunner_add_suite(sr, import_stock_suite());
 		srunner_add_suite(sr, readiness_suite());
 		srunner_add_suite(sr, alerts_suite());
+		srunner_add_suite(sr, allocation_suite());
+		srunner_add_suite(sr, quarantine_suite());
 		srunner_add_suite(sr, webhook_suite());
+		srunner_add_suite(sr, email_suite());
 	} else {
 		fprintf(stderr, "LAGERBILD_TEST_DB is not 1: database suites "
 				"skipped\n");

@@ -153,17 +153,66 @@ static struct identity who_is(enum role role, const char *region)
 	return w;
 }
 
-static void scan_as(enum role role, const char *region,
-		    const struct readiness_filter *f, struct got *g)
+static void scan_once(enum role role, const char *region,
+		      const struct readiness_filter *f, bool days,
+		      struct got *g)
 {
 	struct identity w = who_is(role, region);
 	struct err e = {0};
 
 	memset(g, 0, sizeof(*g));
 	ck_assert_msg(auth_begin(app, &w, &e) == 0, "%s", e.msg);
+	if (days)
+		exec_ok(app, "SELECT set_config('lagerbild.readiness_days',"
+			     " 'on', true)");
 	ck_assert_msg(readiness_scan(app, f, keep, g, &e) == 0, "scan: %s",
 		      e.msg);
 	db_rollback(app);
+}
+
+/* The rows' inputs agree, in the same order. */
+static void same_inputs(const struct got *a, const struct got *b)
+{
+	ck_assert_int_eq(a->n, b->n);
+	for (int i = 0; i < a->n; i++) {
+		const struct readiness_input *x = &a->r[i].in, *y = &b->r[i].in;
+
+		ck_assert_str_eq(a->r[i].region, b->r[i].region);
+		ck_assert_str_eq(a->r[i].site, b->r[i].site);
+		ck_assert_int_eq(a->r[i].product_id, b->r[i].product_id);
+		ck_assert_msg(x->available == y->available &&
+				      x->issued == y->issued &&
+				      x->history_days == y->history_days &&
+				      x->stockout_days == y->stockout_days &&
+				      x->target_days == y->target_days &&
+				      x->floor_days == y->floor_days,
+			      "row %d (%s%s, product %lld): available %lld/%lld"
+			      " issued %lld/%lld history %d/%d stockout"
+			      " %d/%d",
+			      i, a->r[i].region, a->r[i].site,
+			      (long long)a->r[i].product_id,
+			      (long long)x->available, (long long)y->available,
+			      (long long)x->issued, (long long)y->issued,
+			      x->history_days, y->history_days,
+			      x->stockout_days, y->stockout_days);
+	}
+}
+
+/*
+ * Scan as a caller.  Every scan is made twice: as readiness_inputs
+ * chooses (the rollup's window sums, when they are current) and from the
+ * day rows themselves; the two must agree on every input.
+ */
+static void scan_as(enum role role, const char *region,
+		    const struct readiness_filter *f, struct got *g)
+{
+	struct got *days = malloc(sizeof(*days));
+
+	ck_assert_ptr_nonnull(days);
+	scan_once(role, region, f, false, g);
+	scan_once(role, region, f, true, days);
+	same_inputs(g, days);
+	free(days);
 }
 
 /* The one row for region (or "" above regions) and product. */
@@ -232,6 +281,140 @@ START_TEST(test_rollup_incremental)
 	ck_assert_int_eq(testdb_scalar(own, "SELECT sum(issued) FROM"
 					    " stock_daily"),
 			 28);
+}
+END_TEST
+
+/* The window's sums of every key as of lb_today() - back, computed here
+ * from the day rows, independently of sql/009. */
+#define SUMS_AS_OF                                                           \
+	"SELECT k.region_code, k.site_id, k.product_id,"                     \
+	" coalesce(sum(x.issued) FILTER (WHERE x.day BETWEEN t - 27 AND t)," \
+	"  0) AS i,"                                                         \
+	" coalesce(sum(x.net) FILTER (WHERE x.day > t), 0) AS f,"            \
+	" coalesce(sum(greatest(x.net, 0)) FILTER (WHERE x.day >= t - 27),"  \
+	"  0) AS p"                                                          \
+	" FROM stock_daily_key k"                                            \
+	" CROSS JOIN (SELECT lb_today() - $1::integer AS t) c"               \
+	" LEFT JOIN stock_daily x USING (region_code, site_id, product_id)"  \
+	" GROUP BY 1, 2, 3"
+
+static void tx(struct db *db, bool begin)
+{
+	struct err e = {0};
+
+	ck_assert_msg((begin ? db_begin(db, &e) : db_commit(db, &e)) == 0, "%s",
+		      e.msg);
+}
+
+/* Keys whose sums differ from SUMS_AS_OF(back). */
+static int64_t sums_wrong(int back)
+{
+	char b[16];
+	const char *params[] = {b};
+
+	snprintf(b, sizeof(b), "%d", back);
+	return testdb_scalar_params(
+		own,
+		"SELECT count(*) FROM stock_daily_key k JOIN (" SUMS_AS_OF
+		") r USING (region_code, site_id, product_id)"
+		" WHERE (k.w_issued, k.w_future, k.w_pos) <> (r.i, r.f, r.p)"
+		"  OR k.w_stale",
+		1, params);
+}
+
+/* Run sql with $1 = a and, when b is not NULL, $2 = b. */
+static void exec_2(struct db *db, const char *sql, const char *a, const char *b)
+{
+	const char *params[] = {a, b};
+	struct err e = {0};
+
+	ck_assert_msg(db_command(db, sql, b ? 2 : 1, params, &e) == 0, "%s: %s",
+		      sql, e.msg);
+}
+
+/* The rollup keeps the default window's sums per key; readiness reads
+ * them (and not the day rows) when they are current, and the day's turn
+ * moves them by the rows entering and leaving the window. */
+START_TEST(test_window_sums)
+{
+	static const int backs[] = {1, 3, 27, 28, 29, 90};
+	struct readiness_filter f = {.scope = "region", .region = "01"};
+	struct got fast, days;
+	char sa[24], pr[24], back[16];
+
+	/* Day rows on both sides of every boundary a turn of up to 90 days
+	 * crosses, at two sites and two products. */
+	ev(site_a, prod, "receipt", 5000, 120, NULL, NULL);
+	ev(site_b, prod, "receipt", 5000, 120, NULL, NULL);
+	ev(site_a, prod2, "receipt", 5000, 120, NULL, NULL);
+	for (int d = 118; d >= 0; d -= 1 + d % 3) {
+		ev(site_a, prod, "issue", 1 + d % 7, d, NULL, NULL);
+		if (d % 2)
+			ev(site_b, prod, "issue", 2, d, NULL, NULL);
+		if (d % 5 == 0)
+			ev(site_a, prod2, "receipt", 9, d, NULL, NULL);
+	}
+	refresh();
+	ck_assert_int_eq(testdb_scalar(own, "SELECT count(*) FROM"
+					    " stock_daily_horizon"
+					    " WHERE w_day = lb_today()"),
+			 1);
+	ck_assert_int_eq(sums_wrong(0), 0);
+
+	/* They are what is read: a wrong sum shows in the scan (and not
+	 * when the day rows are asked for), until the key is marked stale
+	 * and the next refresh puts it right. */
+	tx(own, true);
+	exec_ok(own, "SELECT set_config('lagerbild.window_sums', 'on', true)");
+	snprintf(sa, sizeof(sa), "%lld", (long long)site_a);
+	snprintf(pr, sizeof(pr), "%lld", (long long)prod);
+	exec_2(own,
+	       "UPDATE stock_daily_key SET w_issued = w_issued + 280"
+	       " WHERE site_id = $1 AND product_id = $2",
+	       sa, pr);
+	tx(own, false);
+	scan_once(ROLE_COORDINATOR, NULL, &f, false, &fast);
+	scan_once(ROLE_COORDINATOR, NULL, &f, true, &days);
+	ck_assert_int_eq(fast.r[find(&fast, "01", prod)].in.issued,
+			 days.r[find(&days, "01", prod)].in.issued + 280);
+	refresh();
+	ck_assert_int_eq(sums_wrong(0), 1);
+	/* not as the window: marks it stale */
+	exec_2(own,
+	       "UPDATE stock_daily_key SET w_issued = 0"
+	       " WHERE site_id = $1 AND product_id = $2",
+	       sa, pr);
+	scan_once(ROLE_COORDINATOR, NULL, &f, false, &fast);
+	same_inputs(&fast, &days); /* stale: the day rows are read */
+	refresh();
+	ck_assert_int_eq(sums_wrong(0), 0);
+
+	/* The day turns: sums as of `back` days ago, brought to today. */
+	for (size_t i = 0; i < sizeof(backs) / sizeof(backs[0]); i++) {
+		tx(own, true);
+		exec_ok(own, "SELECT set_config('lagerbild.window_sums', 'on',"
+			     " true)");
+		snprintf(back, sizeof(back), "%d", backs[i]);
+		exec_2(own,
+		       "UPDATE stock_daily_key k SET w_issued = r.i,"
+		       " w_future = r.f, w_pos = r.p, w_stale = false"
+		       " FROM (" SUMS_AS_OF ") r"
+		       " WHERE (k.region_code, k.site_id, k.product_id)"
+		       " = (r.region_code, r.site_id, r.product_id)",
+		       back, NULL);
+		exec_2(own,
+		       "UPDATE stock_daily_horizon"
+		       " SET w_day = lb_today() - $1::integer",
+		       back, NULL);
+		tx(own, false);
+		/* Not current: the day rows are read, and agree. */
+		scan_as(ROLE_COORDINATOR, NULL, &f, &fast);
+		ck_assert_msg(sums_wrong(backs[i]) == 0, "as of %d back",
+			      backs[i]);
+		refresh();
+		ck_assert_msg(sums_wrong(0) == 0, "rolled %d days", backs[i]);
+		scan_as(ROLE_COORDINATOR, NULL, &f, &fast);
+	}
 }
 END_TEST
 
@@ -998,6 +1181,7 @@ Suite *readiness_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_rollup_incremental);
 	tcase_add_test(tc, test_rollup_reversal_and_privileges);
+	tcase_add_test(tc, test_window_sums);
 	tcase_add_test(tc, test_available_excludes_expired_and_quarantined);
 	tcase_add_test(tc, test_rate_with_stockout_days);
 	tcase_add_test(tc, test_too_little_history_and_no_consumption);

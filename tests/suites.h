@@ -10,6 +10,7 @@
 Suite *validate_suite(void);
 Suite *ledger_unit_suite(void);
 Suite *readiness_unit_suite(void);
+Suite *allocator_unit_suite(void);
 Suite *fetch_suite(void);
 
 /* Need a server: see tests/testdb.h. */
@@ -26,6 +27,9 @@ Suite *import_register_suite(void);
 Suite *import_stock_suite(void);
 Suite *readiness_suite(void);
 Suite *alerts_suite(void);
+Suite *allocation_suite(void);
+Suite *quarantine_suite(void);
 Suite *webhook_suite(void);
+Suite *email_suite(void);
 
 #endif

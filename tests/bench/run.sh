@@ -15,6 +15,11 @@
 #           then with every quantity changed, each beside a raw COPY of the
 #           same file into an unindexed table: seconds, ratio (goal <= 3,
 #           stretch 2) and the importer's peak RSS (goal < 100 MB).
+#   allocator  the pure allocator (BUILD/bench_allocator): region-product
+#           solves a second for 21 regions, sharing with lots and maxmin
+#           supply, beside a proportional split of the same instances
+#           (goal: at most 3 times the split's cost); BENCH_SECONDS of
+#           allocator time each.
 #
 # Missing a goal is reported, not failed: the exit status is non-zero only
 # when something could not be run.
@@ -38,7 +43,7 @@ build=${1:-build}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$(cd "$build" && pwd)
 
-parts=${BENCH_ONLY:-ledger,http,import,alerts}
+parts=${BENCH_ONLY:-ledger,http,import,alerts,allocator}
 events=${BENCH_EVENTS:-20000}
 rounds=${BENCH_ROUNDS:-1}
 seconds=${BENCH_SECONDS:-15}
@@ -60,8 +65,8 @@ want() {
 	[[ ,$parts, == *,$1,* ]]
 }
 
-[[ $parts =~ ^(ledger|http|import|alerts)(,(ledger|http|import|alerts))*$ ]] ||
-	die "BENCH_ONLY must list some of ledger,http,import,alerts (comma-separated)"
+[[ $parts =~ ^(ledger|http|import|alerts|allocator)(,(ledger|http|import|alerts|allocator))*$ ]] ||
+	die "BENCH_ONLY must list some of ledger,http,import,alerts,allocator (comma-separated)"
 [[ $events =~ ^[1-9][0-9]{0,8}$ ]] ||
 	die "BENCH_EVENTS must be a whole number from 1 to 999999999"
 [[ $rounds =~ ^[1-9][0-9]?$ ]] ||
@@ -759,4 +764,46 @@ LUA
 }
 if want alerts; then
 	bench_alerts
+fi
+
+# ---- allocator: the pure algorithms beside a proportional split ----
+#
+# No database: BUILD/bench_allocator solves random 21-region instances
+# (sharing with lots, maxmin supply) and, in the same run, splits the same
+# instances in proportion to consumption, the cheapest allocation there is.
+bench_allocator() {
+	local out line share supply
+
+	[[ -x $build/bench_allocator ]] ||
+		die "$build/bench_allocator is missing; run: make $build/bench_allocator"
+	note "allocator: 2000 instances of 21 regions, ${seconds}s a problem"
+	out=$("$build/bench_allocator" --seconds "$seconds") ||
+		die "bench_allocator failed"
+	while read -r line; do
+		note "  $line"
+	done <<<"$out"
+	echo
+	echo "allocator: region-product solves for 21 regions vs a proportional" \
+		"split of the same instances"
+	printf '%-8s  %12s  %12s  %5s\n' problem "solves/s" "split/s" ratio
+	while read -r line; do
+		awk -v p="$(field problem "$line")" \
+			-v a="$(field solves_per_sec "$line")" \
+			-v b="$(field split_per_sec "$line")" \
+			-v r="$(field ratio "$line")" 'BEGIN {
+			printf "%-8s  %12.0f  %12.0f  %5.2f\n", p, a, b, r
+		}'
+	done <<<"$out"
+	share=$(field ratio "$(grep '^problem=share ' <<<"$out")")
+	supply=$(field ratio "$(grep '^problem=supply ' <<<"$out")")
+	[[ $share =~ ^[0-9.]+$ && $supply =~ ^[0-9.]+$ ]] ||
+		die "no ratio in bench_allocator output: $out"
+	awk -v s="$share" -v u="$supply" 'BEGIN {
+		printf "bench: allocator cost over a proportional split: sharing " \
+			"%.2f, supply %.2f (goal <= 3: %s, %s)\n", s, u,
+			(s <= 3 ? "met" : "MISSED"), (u <= 3 ? "met" : "MISSED")
+	}'
+}
+if want allocator; then
+	bench_allocator
 fi

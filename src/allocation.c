@@ -1,0 +1,2344 @@
+/*
+ * allocation.c -- the regional-sharing workflow in the database: help
+ * requests, allocator runs, proposals, shipments, plans (allocation.h).
+ *
+ * A run reads its inputs (readiness_scan at region scope, the lots from
+ * allocation_lots()), solves each product with the pure allocator, and
+ * writes the run, its products and its proposals with one statement each
+ * from a JSON document, so that a run over thousands of products is a
+ * handful of round trips.  Reads answer JSON built by the database
+ * (jsonb_build_object), so that numbers stay numbers.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <csv.h>
+#include <sodium.h>
+#include <uuid/uuid.h>
+
+#include "allocation.h"
+#include "catalog.h"
+#include "ledger.h"
+#include "readiness_report.h"
+#include "validate.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+/* Room for an int64 in decimal. */
+#define I64_LEN 24
+/* JSON documents written to the database: reals to 12 digits. */
+#define JSON_STORE (JSON_COMPACT | JSON_REAL_PRECISION(12))
+
+static const char *const problem_names[] = {"share", "supply", "plan"};
+static const char *const action_names[] = {"approve", "decline", "ship",
+					   "receive", "cancel",	 "return"};
+static const char *const urgencies[] = {"routine", "urgent", "critical"};
+static const char *const help_statuses[] = {"open", "fulfilled", "closed",
+					    "withdrawn"};
+static const char *const proposal_statuses[] = {
+	"proposed", "approved",	 "declined", "shipped",
+	"received", "cancelled", "returned"};
+
+static bool one_of(const char *s, const char *const *set, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (strcmp(s, set[i]) == 0)
+			return true;
+	return false;
+}
+
+static void i64s(char buf[I64_LEN], int64_t v)
+{
+	snprintf(buf, I64_LEN, "%" PRId64, v);
+}
+
+/* ---- names ---- */
+
+const char *allocation_problem_name(enum allocation_problem p)
+{
+	return (size_t)p < NELEM(problem_names) ? problem_names[p] : "?";
+}
+
+int allocation_problem_parse(const char *s, enum allocation_problem *out,
+			     const char *field, struct err *e)
+{
+	for (size_t i = 0; s && i < NELEM(problem_names); i++) {
+		if (strcmp(s, problem_names[i]) == 0) {
+			*out = (enum allocation_problem)i;
+			return 0;
+		}
+	}
+	return err_set(e, ERR_INVALID, field,
+		       "%s \"%.40s\": not one of share, supply, plan", field,
+		       s ? s : "");
+}
+
+const char *allocation_action_name(enum allocation_action a)
+{
+	return (size_t)a < NELEM(action_names) ? action_names[a] : "?";
+}
+
+int allocation_action_parse(const char *s, enum allocation_action *out,
+			    const char *field, struct err *e)
+{
+	for (size_t i = 0; s && i < NELEM(action_names); i++) {
+		if (strcmp(s, action_names[i]) == 0) {
+			*out = (enum allocation_action)i;
+			return 0;
+		}
+	}
+	return err_set(e, ERR_INVALID, field,
+		       "%s \"%.40s\": not one of approve, decline, ship, "
+		       "receive, cancel, return",
+		       field, s ? s : "");
+}
+
+/* ---- checks without the database ---- */
+
+void allocation_params_default(struct allocation_params *p,
+			       enum allocation_problem problem)
+{
+	memset(p, 0, sizeof(*p));
+	p->problem = problem;
+	p->floor_days = -1;
+	p->target_days = -1;
+	p->min_shelf_days = ALLOCATION_MIN_SHELF_DEFAULT;
+	p->key = ALLOC_KEY_MAXMIN;
+	p->hybrid_key = ALLOC_KEY_MAXMIN;
+}
+
+static int check_reason(const char *reason, bool required, struct err *e)
+{
+	if (!reason)
+		return required ? err_set(e, ERR_INVALID, "reason",
+					  "reason: missing") :
+				  0;
+	return validate_text(reason, 1000, false, "reason", e);
+}
+
+int allocation_params_check(const struct allocation_params *p, struct err *e)
+{
+	struct date d;
+
+	if ((size_t)p->problem >= NELEM(problem_names))
+		return err_set(e, ERR_INVALID, "problem", "problem: unknown");
+	if (p->nproducts < 1 || p->nproducts > ALLOCATION_PRODUCTS_MAX)
+		return err_set(e, ERR_INVALID, "product",
+			       "%zu products: a run covers 1 to %d",
+			       p->nproducts, ALLOCATION_PRODUCTS_MAX);
+	for (size_t i = 0; i < p->nproducts; i++)
+		if (p->products[i] < 1)
+			return err_set(e, ERR_INVALID, "product",
+				       "product id %" PRId64 ": not an id",
+				       p->products[i]);
+	if (p->window_days < 0 || p->window_days > READINESS_WINDOW_MAX)
+		return err_set(e, ERR_INVALID, "window_days",
+			       "window_days %d: must be 1 to %d",
+			       p->window_days, READINESS_WINDOW_MAX);
+	if (p->floor_days < -1 || p->floor_days > ALLOCATION_DAYS_MAX)
+		return err_set(e, ERR_INVALID, "floor_days",
+			       "floor_days %d: must be 0 to %d", p->floor_days,
+			       ALLOCATION_DAYS_MAX);
+	if (p->target_days < -1 || p->target_days > ALLOCATION_DAYS_MAX)
+		return err_set(e, ERR_INVALID, "target_days",
+			       "target_days %d: must be 0 to %d",
+			       p->target_days, ALLOCATION_DAYS_MAX);
+	if (p->min_transfer < 0 || p->min_transfer > LEDGER_QTY_MAX)
+		return err_set(e, ERR_INVALID, "min_transfer",
+			       "min_transfer %" PRId64 ": must be 0 to %" PRId64
+			       " base units",
+			       p->min_transfer, LEDGER_QTY_MAX);
+	if (p->min_shelf_days < 0 || p->min_shelf_days > ALLOCATION_DAYS_MAX)
+		return err_set(e, ERR_INVALID, "min_shelf_days",
+			       "min_shelf_days %d: must be 0 to %d",
+			       p->min_shelf_days, ALLOCATION_DAYS_MAX);
+	if (p->idle_keep_packs < 0 || p->idle_keep_packs > LEDGER_QTY_MAX)
+		return err_set(e, ERR_INVALID, "idle_keep_packs",
+			       "idle_keep_packs %" PRId64 ": must be >= 0",
+			       p->idle_keep_packs);
+	switch (p->problem) {
+	case ALLOCATION_SHARE: break;
+	case ALLOCATION_SUPPLY:
+		if (p->quantity < 1 || p->quantity > LEDGER_QTY_MAX)
+			return err_set(e, ERR_INVALID, "quantity",
+				       "quantity %" PRId64
+				       ": must be 1 to %" PRId64 " base units",
+				       p->quantity, LEDGER_QTY_MAX);
+		if ((size_t)p->key > ALLOC_KEY_HYBRID)
+			return err_set(e, ERR_INVALID, "key", "key: unknown");
+		if (p->hybrid_key == ALLOC_KEY_HYBRID ||
+		    (size_t)p->hybrid_key > ALLOC_KEY_HYBRID)
+			return err_set(e, ERR_INVALID, "hybrid_key",
+				       "hybrid_key: maxmin, population or "
+				       "consumption, not hybrid");
+		if (p->reserve_pct < 0 || p->reserve_pct > 100)
+			return err_set(e, ERR_INVALID, "reserve",
+				       "reserve %d: must be 0 to 100 percent",
+				       p->reserve_pct);
+		if (p->reserve_pct > 0 && p->key != ALLOC_KEY_HYBRID)
+			return err_set(e, ERR_INVALID, "reserve",
+				       "reserve: only the hybrid key holds a "
+				       "reserve");
+		break;
+	case ALLOCATION_PLAN:
+		if (p->nproducts != 1)
+			return err_set(e, ERR_INVALID, "product",
+				       "a plan is for one product, not %zu",
+				       p->nproducts);
+		if (p->weeks < 1 || p->weeks > ALLOCATOR_WEEKS_MAX)
+			return err_set(e, ERR_INVALID, "weeks",
+				       "weeks %d: must be 1 to %d", p->weeks,
+				       ALLOCATOR_WEEKS_MAX);
+		if (!p->capacity)
+			return err_set(e, ERR_INVALID, "capacity",
+				       "capacity: missing");
+		for (int w = 0; w < p->weeks; w++)
+			if (p->capacity[w] < 0 ||
+			    p->capacity[w] > LEDGER_QTY_MAX)
+				return err_set(e, ERR_INVALID, "capacity",
+					       "capacity of week %d: %" PRId64
+					       " packs; must be 0 or more",
+					       w + 1, p->capacity[w]);
+		if (p->start && parse_date(p->start, &d, "start", e) < 0)
+			return -1;
+		break;
+	}
+	return 0;
+}
+
+int allocation_help_check(const struct allocation_help *h, struct err *e)
+{
+	char days[16];
+
+	if (validate_region_code(h->region, "region", e) < 0)
+		return -1;
+	if (h->product_id < 1)
+		return err_set(e, ERR_INVALID, "product", "product: missing");
+	if ((h->quantity != 0) == (h->days != NULL))
+		return err_set(e, ERR_INVALID, "quantity",
+			       "give either quantity (base units) or days, "
+			       "not %s",
+			       h->days ? "both" : "neither");
+	if (!h->days && (h->quantity < 1 || h->quantity > LEDGER_QTY_MAX))
+		return err_set(e, ERR_INVALID, "quantity",
+			       "quantity %" PRId64 ": must be 1 to %" PRId64
+			       " base units",
+			       h->quantity, LEDGER_QTY_MAX);
+	if (h->days &&
+	    readiness_days_parse(h->days, false, days, "days", e) < 0)
+		return -1;
+	if (h->urgency && !one_of(h->urgency, urgencies, NELEM(urgencies)))
+		return err_set(e, ERR_INVALID, "urgency",
+			       "urgency \"%.40s\": not one of routine, urgent, "
+			       "critical",
+			       h->urgency);
+	return check_reason(h->reason, true, e);
+}
+
+int allocation_act_check(const struct allocation_act *a, struct err *e)
+{
+	if ((size_t)a->action >= NELEM(action_names))
+		return err_set(e, ERR_INVALID, "action", "action: unknown");
+	if (check_reason(a->reason, false, e) < 0)
+		return -1;
+	if (a->action == ALLOCATION_RETURN && !a->reason)
+		return err_set(e, ERR_INVALID, "reason",
+			       "reason: missing; a return says why");
+	if (a->quantity < -1 || a->quantity > LEDGER_QTY_MAX)
+		return err_set(e, ERR_INVALID, "quantity",
+			       "quantity %" PRId64 ": must be 0 to %" PRId64,
+			       a->quantity, LEDGER_QTY_MAX);
+	if (a->action != ALLOCATION_RECEIVE && (a->quantity >= 0 || a->site))
+		return err_set(e, ERR_INVALID, a->site ? "site" : "quantity",
+			       "%s: only a receipt names a %s",
+			       a->site ? "site" : "quantity",
+			       a->site ? "site" : "quantity");
+	if (a->site && validate_site_code(a->site, "site", e) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- the capacity file ---- */
+
+struct cap_reader {
+	int64_t *capacity;
+	int max, weeks, line, nfields;
+	bool header_done, failed;
+	char field[2][64];
+	size_t flen[2];
+	struct err *e;
+};
+
+static void cap_field(void *s, size_t len, void *arg)
+{
+	struct cap_reader *r = arg;
+
+	if (r->nfields < 2) {
+		size_t n = len < sizeof(r->field[0]) - 1 ?
+				   len :
+				   sizeof(r->field[0]) - 1;
+
+		memcpy(r->field[r->nfields], s, n);
+		r->field[r->nfields][n] = '\0';
+		r->flen[r->nfields] = len;
+	}
+	r->nfields++;
+}
+
+/* Surrounding blanks off, in place. */
+static char *trim(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 &&
+	       (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+static bool same_word(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++) {
+		char x = (*a >= 'A' && *a <= 'Z') ? (char)(*a + 32) : *a;
+
+		if (x != *b)
+			return false;
+	}
+	return *a == *b;
+}
+
+static void cap_record(int c, void *arg)
+{
+	struct cap_reader *r = arg;
+	char *week, *packs;
+	int64_t w, v;
+
+	(void)c;
+	r->line++;
+	if (r->failed)
+		goto out;
+	if (r->nfields != 2 || r->flen[0] >= sizeof(r->field[0]) ||
+	    r->flen[1] >= sizeof(r->field[1])) {
+		err_set(r->e, ERR_INVALID, "capacity",
+			"line %d: %d fields; the file has two columns, "
+			"week,packs",
+			r->line, r->nfields);
+		r->failed = true;
+		goto out;
+	}
+	week = trim(r->field[0]);
+	packs = trim(r->field[1]);
+	if (!r->header_done) {
+		if (!same_word(week, "week") || !same_word(packs, "packs")) {
+			err_set(r->e, ERR_INVALID, "capacity",
+				"line %d: the header must be week,packs",
+				r->line);
+			r->failed = true;
+		}
+		r->header_done = true;
+		goto out;
+	}
+	if (parse_int64(week, 1, ALLOCATOR_WEEKS_MAX, &w, "week", r->e) < 0 ||
+	    parse_int64(packs, 0, LEDGER_QTY_MAX, &v, "packs", r->e) < 0) {
+		err_prefix(r->e, "line %d: ", r->line);
+		snprintf(r->e->field, sizeof(r->e->field), "capacity");
+		r->failed = true;
+		goto out;
+	}
+	if (w != r->weeks + 1 || r->weeks >= r->max) {
+		err_set(r->e, ERR_INVALID, "capacity",
+			r->weeks >= r->max ?
+				"line %d: more than the %d weeks allowed" :
+				"line %d: week %d expected; weeks run 1, 2, "
+				"3 ... in order",
+			r->line, r->weeks >= r->max ? r->max : r->weeks + 1);
+		r->failed = true;
+		goto out;
+	}
+	r->capacity[r->weeks++] = v;
+out:
+	r->nfields = 0;
+}
+
+int allocation_capacity_parse(const char *text, size_t len, int64_t *capacity,
+			      int max, int *weeks, struct err *e)
+{
+	struct cap_reader r = {.capacity = capacity, .max = max, .e = e};
+	struct csv_parser p;
+	const char *nl;
+	size_t head;
+	int rc = -1;
+
+	*weeks = 0;
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+		text += 3;
+		len -= 3;
+	}
+	if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
+		return err_set(e, ERR_INTERNAL, "", "out of memory");
+	/* The header tells the delimiter: Swedish spreadsheets save ';'. */
+	nl = memchr(text, '\n', len);
+	head = nl ? (size_t)(nl - text) : len;
+	if (memchr(text, ';', head) && !memchr(text, ',', head))
+		csv_set_delim(&p, ';');
+	if (csv_parse(&p, text, len, cap_field, cap_record, &r) != len ||
+	    csv_fini(&p, cap_field, cap_record, &r) != 0) {
+		if (!r.failed)
+			err_set(e, ERR_INVALID, "capacity",
+				"line %d: malformed CSV (%s)", r.line + 1,
+				csv_strerror(csv_error(&p)));
+		goto out;
+	}
+	if (r.failed)
+		goto out;
+	if (!r.header_done || r.weeks == 0) {
+		err_set(e, ERR_INVALID, "capacity",
+			"the capacity file has no weeks: a header week,packs "
+			"and one line per week");
+		goto out;
+	}
+	*weeks = r.weeks;
+	rc = 0;
+out:
+	csv_free(&p);
+	return rc;
+}
+
+/* ---- who may ---- */
+
+static int forbid(struct err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int forbid(struct err *e, const char *fmt, ...)
+{
+	char msg[sizeof(e->msg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return err_set(e, ERR_FORBIDDEN, "", "%s", msg);
+}
+
+static int may_read(const struct identity *who, struct err *e)
+{
+	if (who->role == ROLE_NONE || who->role == ROLE_IMPORTER)
+		return forbid(e,
+			      "a %s reads no help requests, runs or "
+			      "proposals: import jobs push their feed only",
+			      auth_role_name(who->role));
+	return 0;
+}
+
+static bool regional(const struct identity *who)
+{
+	return who->role == ROLE_REGION_CONTACT;
+}
+
+/* ---- small database helpers ---- */
+
+/* Run a query whose one row's first column is JSON text; *out the value. */
+static int query_json(struct db *db, const char *sql, int n,
+		      const char *const *params, json_t **out, struct err *e)
+{
+	PGresult *q = db_exec(db, sql, n, params, e);
+	json_error_t jerr;
+
+	*out = NULL;
+	if (!q)
+		return -1;
+	if (PQntuples(q) == 1 && !PQgetisnull(q, 0, 0))
+		*out = json_loads(db_text(q, 0, 0), JSON_DECODE_ANY, &jerr);
+	PQclear(q);
+	return 0;
+}
+
+/* A day count as JSON: null for no consumption (infinite days). */
+static json_t *days_json(double d)
+{
+	if (!isfinite(d))
+		return json_null();
+	return json_real(round(d * 100.0) / 100.0);
+}
+
+/* Days of supply of holding at rate: infinite without consumption. */
+static double days_of(int64_t holding, double rate)
+{
+	return rate > 0 ? (double)holding / rate : INFINITY;
+}
+
+/* ---- runs: the inputs ---- */
+
+struct region_in {
+	char code[3];
+	char hc[33];
+	int64_t population;
+	bool disaster;
+};
+
+/* What readiness_scan says of one (product, region). */
+struct rate_in {
+	int64_t product_id;
+	int region;
+	bool rate_known;
+	double rate, floor_days, target_days;
+};
+
+struct gather {
+	struct region_in regions[ALLOCATOR_REGIONS_MAX];
+	size_t nregions;
+	const int64_t *ids; /* sorted product ids */
+	size_t nids;
+	struct rate_in *rates;
+	size_t nrates, caprates;
+	struct err *e;
+};
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int region_index(const struct gather *g, const char *code)
+{
+	for (size_t i = 0; i < g->nregions; i++)
+		if (strcmp(g->regions[i].code, code) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int on_rate(const struct readiness_row *row, void *arg)
+{
+	struct gather *g = arg;
+	struct rate_in *r;
+	int ri;
+
+	if (!row->region || !bsearch(&row->product_id, g->ids, g->nids,
+				     sizeof(int64_t), cmp_i64))
+		return 0;
+	ri = region_index(g, row->region);
+	if (ri < 0)
+		return 0;
+	if (g->nrates == g->caprates) {
+		size_t cap = g->caprates ? g->caprates * 2 : 256;
+		struct rate_in *n = realloc(g->rates, cap * sizeof(*n));
+
+		if (!n) {
+			err_set(g->e, ERR_INTERNAL, "", "out of memory");
+			return -1;
+		}
+		g->rates = n;
+		g->caprates = cap;
+	}
+	r = &g->rates[g->nrates++];
+	r->product_id = row->product_id;
+	r->region = ri;
+	r->rate_known = row->out.rate_known;
+	r->rate = row->out.rate_known ? row->out.rate : 0;
+	r->floor_days = row->out.floor_days;
+	r->target_days = row->out.target_days;
+	return 0;
+}
+
+static int cmp_rate(const void *a, const void *b)
+{
+	const struct rate_in *x = a, *y = b;
+
+	if (x->product_id != y->product_id)
+		return x->product_id < y->product_id ? -1 : 1;
+	return (x->region > y->region) - (x->region < y->region);
+}
+
+static int load_regions(struct db *db, struct gather *g, struct err *e)
+{
+	PGresult *q = db_exec(db,
+			      "SELECT code, healthcare_region,"
+			      " coalesce(population, 0),"
+			      " allocation_in_disaster(code)"
+			      " FROM region ORDER BY code",
+			      0, NULL, e);
+
+	if (!q)
+		return -1;
+	g->nregions = 0;
+	for (int i = 0; i < PQntuples(q) && i < ALLOCATOR_REGIONS_MAX; i++) {
+		struct region_in *r = &g->regions[g->nregions++];
+
+		snprintf(r->code, sizeof(r->code), "%s", db_text(q, i, 0));
+		snprintf(r->hc, sizeof(r->hc), "%s", db_text(q, i, 1));
+		r->population = db_int64(q, i, 2);
+		r->disaster = db_text(q, i, 3)[0] == 't';
+	}
+	PQclear(q);
+	return 0;
+}
+
+/* ---- runs: one product ---- */
+
+/* What solving one product leaves for the run's documents. */
+struct solved {
+	json_t *products;  /* [{product_id, pack_size, level, inputs,
+			      result}] */
+	json_t *proposals; /* [{product_id, from_region, ...}] */
+	json_t *plan_rows; /* [{region, week, quota_packs, ...}] */
+	int64_t nproposals;
+};
+
+/* The help request a run serves, if any. */
+struct help_target {
+	const char *region;
+	int64_t id;
+	int64_t quantity; /* asked, base units; 0: days */
+	double days;
+};
+
+struct product_in {
+	int64_t id;
+	int64_t pack_size;
+	const char *key, *name;
+};
+
+static json_t *inputs_json(const struct gather *g, const struct alloc_region *r,
+			   const bool *known, const PGresult *lots, int l0,
+			   int l1)
+{
+	json_t *regions = json_array(), *jl = json_array();
+
+	for (size_t i = 0; i < g->nregions; i++)
+		json_array_append_new(
+			regions,
+			json_pack("{s:s, s:s, s:I, s:f, s:b, s:f, s:f, s:I, "
+				  "s:b}",
+				  "region", r[i].code, "healthcare_region",
+				  r[i].hc_region, "stock",
+				  (json_int_t)r[i].stock, "rate",
+				  round(r[i].rate * 1e4) / 1e4, "rate_known",
+				  known[i], "floor_days", r[i].floor_days,
+				  "target_days", r[i].target_days, "population",
+				  (json_int_t)r[i].population, "in_disaster",
+				  g->regions[i].disaster));
+	for (int k = l0; k < l1; k++)
+		json_array_append_new(
+			jl, json_pack("{s:s, s:s, s:I, s:s, s:o, s:I}",
+				      "region", db_text(lots, k, 1), "site",
+				      db_text(lots, k, 3), "site_id",
+				      (json_int_t)db_int64(lots, k, 2), "lot",
+				      db_text(lots, k, 4), "expiry",
+				      PQgetisnull(lots, k, 5) ?
+					      json_null() :
+					      json_string(db_text(lots, k, 5)),
+				      "quantity",
+				      (json_int_t)db_int64(lots, k, 6)));
+	return json_pack("{s:o, s:o}", "regions", regions, "lots", jl);
+}
+
+/*
+ * A help request's run keeps only the transfers to the requester, up to
+ * what it asked for, in whole packs; the rest are not proposed.  Returns
+ * how many transfers are kept (moved to the front of t).
+ */
+static size_t keep_for_help(struct alloc_transfer *t, size_t n, size_t to,
+			    int64_t cap, int64_t pack, int64_t min_transfer)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int64_t q = t[i].quantity;
+
+		if (t[i].to != to || cap <= 0)
+			continue;
+		if (q > cap)
+			q = cap / pack * pack;
+		if (q <= 0 || q < min_transfer)
+			continue;
+		t[k] = t[i];
+		t[k].quantity = q;
+		cap -= q;
+		k++;
+	}
+	return k;
+}
+
+static int solve_share(const struct allocation_params *p,
+		       const struct gather *g, const struct product_in *pi,
+		       struct alloc_region *r, const bool *known,
+		       struct alloc_lot *lots, size_t nlots, const PGresult *lq,
+		       int l0, int32_t today, const struct help_target *help,
+		       struct solved *out, json_t *result, double *level,
+		       struct err *e)
+{
+	struct alloc_share_params sp = {
+		.pack_size = pi->pack_size,
+		.min_transfer = p->min_transfer,
+		.today = today,
+		.min_shelf_days = p->min_shelf_days,
+		.idle_gives = p->idle_gives,
+		.idle_keep_packs = p->idle_keep_packs,
+	};
+	struct alloc_share_result res = {0};
+	int64_t *after = NULL, *gives = NULL, *gets = NULL;
+	json_t *regions;
+	size_t nt;
+	int rc = -1;
+
+	if (allocator_share(r, g->nregions, lots, nlots, &sp, &res, e) < 0) {
+		err_prefix(e, "product %s: ", pi->key);
+		return -1;
+	}
+	nt = res.ntransfers;
+	if (help) {
+		int hi = region_index(g, help->region);
+		int64_t cap = help->quantity;
+
+		if (!help->quantity)
+			cap = r[hi].rate > 0 ?
+				      (int64_t)ceil(help->days * r[hi].rate) :
+				      0;
+		nt = keep_for_help(res.transfers, nt, (size_t)hi, cap,
+				   pi->pack_size, p->min_transfer);
+		json_object_set_new(result, "help_request",
+				    json_pack("{s:s, s:I, s:I, s:b}", "region",
+					      help->region, "id",
+					      (json_int_t)help->id, "cap",
+					      (json_int_t)cap, "rate_known",
+					      known[hi]));
+	}
+	after = calloc(g->nregions, sizeof(*after));
+	gives = calloc(g->nregions, sizeof(*gives));
+	gets = calloc(g->nregions, sizeof(*gets));
+	if (!after || !gives || !gets) {
+		err_set(e, ERR_INTERNAL, "", "out of memory");
+		goto out;
+	}
+	/* Holdings after the transfers proposed, whichever were kept. */
+	for (size_t i = 0; i < nt; i++) {
+		const struct alloc_transfer *t = &res.transfers[i];
+		const int k = l0 + (int)t->lot;
+
+		gives[t->from] += t->quantity;
+		gets[t->to] += t->quantity;
+		json_array_append_new(
+			out->proposals,
+			json_pack("{s:I, s:s, s:I, s:s, s:o, s:s, s:I}",
+				  "product_id", (json_int_t)pi->id,
+				  "from_region", r[t->from].code,
+				  "from_site_id",
+				  (json_int_t)lots[t->lot].site_id, "lot",
+				  lots[t->lot].lot, "expiry",
+				  PQgetisnull(lq, k, 5) ?
+					  json_null() :
+					  json_string(db_text(lq, k, 5)),
+				  "to_region", r[t->to].code, "quantity",
+				  (json_int_t)t->quantity));
+		out->nproposals++;
+	}
+	regions = json_array();
+	for (size_t i = 0; i < g->nregions; i++) {
+		after[i] = r[i].stock - gives[i] + gets[i];
+		json_array_append_new(
+			regions,
+			json_pack("{s:s, s:I, s:o, s:I, s:o, s:I, s:I}",
+				  "region", r[i].code, "stock",
+				  (json_int_t)r[i].stock, "days_before",
+				  days_json(days_of(r[i].stock, r[i].rate)),
+				  "after", (json_int_t)after[i], "days_after",
+				  days_json(days_of(after[i], r[i].rate)),
+				  "gives", (json_int_t)gives[i], "receives",
+				  (json_int_t)gets[i]));
+	}
+	json_object_set_new(result, "regions", regions);
+	json_object_set_new(result, "level", json_real(res.level));
+	json_object_set_new(result, "transfers", json_integer((json_int_t)nt));
+	json_object_set_new(result, "transfers_solved",
+			    json_integer((json_int_t)res.ntransfers));
+	json_object_set_new(result, "dropped",
+			    json_integer((json_int_t)res.dropped));
+	*level = res.level;
+	rc = 0;
+out:
+	free(after);
+	free(gives);
+	free(gets);
+	allocator_share_free(&res);
+	return rc;
+}
+
+static int solve_supply(const struct allocation_params *p,
+			const struct gather *g, const struct product_in *pi,
+			const struct alloc_region *r, json_t *result,
+			double *level, bool *has_level, struct err *e)
+{
+	struct alloc_supply_params sp = {
+		.packs = p->quantity / pi->pack_size,
+		.pack_size = pi->pack_size,
+		.key = p->key,
+		.hybrid_key = p->hybrid_key,
+		.reserve_pct = p->reserve_pct,
+	};
+	struct alloc_supply_result res = {0};
+	json_t *regions;
+
+	if (p->quantity % pi->pack_size != 0)
+		return err_set(e, ERR_INVALID, "quantity",
+			       "quantity %" PRId64 ": not whole packs of "
+			       "product %s (pack size %" PRId64 ")",
+			       p->quantity, pi->key, pi->pack_size);
+	if (allocator_supply(r, g->nregions, &sp, &res, e) < 0)
+		return err_prefix(e, "product %s: ", pi->key);
+	regions = json_array();
+	for (size_t i = 0; i < g->nregions; i++) {
+		int64_t q = res.packs[i] * pi->pack_size;
+
+		json_array_append_new(
+			regions,
+			json_pack(
+				"{s:s, s:I, s:I, s:I, s:o, s:o}", "region",
+				r[i].code, "stock", (json_int_t)r[i].stock,
+				"packs", (json_int_t)res.packs[i], "quantity",
+				(json_int_t)q, "days_before",
+				days_json(days_of(r[i].stock, r[i].rate)),
+				"days_after",
+				days_json(days_of(r[i].stock + q, r[i].rate))));
+	}
+	json_object_set_new(result, "regions", regions);
+	json_object_set_new(result, "packs", json_integer(sp.packs));
+	json_object_set_new(result, "reserve_packs",
+			    json_integer(res.reserve_packs));
+	*has_level = p->key == ALLOC_KEY_MAXMIN ||
+		     (p->key == ALLOC_KEY_HYBRID &&
+		      p->hybrid_key == ALLOC_KEY_MAXMIN);
+	*level = res.level;
+	if (*has_level)
+		json_object_set_new(result, "level", json_real(res.level));
+	allocator_supply_free(&res);
+	return 0;
+}
+
+static int solve_plan(const struct allocation_params *p, const struct gather *g,
+		      const struct product_in *pi, const struct alloc_region *r,
+		      struct solved *out, json_t *result, struct err *e)
+{
+	struct alloc_plan_params pp = {
+		.weeks = p->weeks,
+		.capacity = p->capacity,
+		.pack_size = pi->pack_size,
+	};
+	struct alloc_plan_result res = {0};
+	json_t *regions = json_array(), *unused = json_array();
+
+	if (allocator_plan(r, g->nregions, &pp, &res, e) < 0) {
+		json_decref(regions);
+		json_decref(unused);
+		return err_prefix(e, "product %s: ", pi->key);
+	}
+	for (size_t i = 0; i < g->nregions; i++) {
+		int64_t cum = 0, packs = 0;
+		bool planned = r[i].rate > 0 && r[i].target_days > 0;
+
+		for (int w = 0; w < p->weeks; w++) {
+			int64_t qp =
+				res.quota[i * (size_t)p->weeks + (size_t)w];
+
+			packs += qp;
+			cum += qp * pi->pack_size;
+			if (planned)
+				json_array_append_new(
+					out->plan_rows,
+					json_pack("{s:s, s:i, s:I, s:I, s:I}",
+						  "region", r[i].code, "week",
+						  w + 1, "quota_packs",
+						  (json_int_t)qp, "quota",
+						  (json_int_t)(qp *
+							       pi->pack_size),
+						  "planned_holding",
+						  (json_int_t)(r[i].stock +
+							       cum)));
+		}
+		json_array_append_new(
+			regions,
+			json_pack(
+				"{s:s, s:b, s:I, s:f, s:f, s:I, s:I, s:I, "
+				"s:i, s:I}",
+				"region", r[i].code, "planned", planned,
+				"stock", (json_int_t)r[i].stock, "rate",
+				round(r[i].rate * 1e4) / 1e4, "target_days",
+				r[i].target_days, "target",
+				(json_int_t)ceil(r[i].target_days * r[i].rate),
+				"packs", (json_int_t)packs, "quantity",
+				(json_int_t)cum, "week_reached",
+				res.week_reached[i], "shortfall",
+				(json_int_t)res.shortfall[i]));
+	}
+	for (int w = 0; w < p->weeks; w++)
+		json_array_append_new(unused, json_integer(res.unused[w]));
+	json_object_set_new(result, "regions", regions);
+	json_object_set_new(result, "unused", unused);
+	allocator_plan_free(&res);
+	return 0;
+}
+
+/*
+ * Solve one product: its regions' inputs from the gathered rates and the
+ * lots l0..l1 of lq, then the problem.
+ */
+static int solve_product(const struct allocation_params *p,
+			 const struct gather *g, const struct product_in *pi,
+			 const PGresult *lq, int l0, int l1, int32_t today,
+			 const struct help_target *help, struct solved *out,
+			 struct err *e)
+{
+	struct alloc_region r[ALLOCATOR_REGIONS_MAX];
+	bool known[ALLOCATOR_REGIONS_MAX];
+	struct alloc_lot *lots = NULL;
+	size_t nlots = (size_t)(l1 - l0);
+	json_t *result = json_object(), *inputs = NULL;
+	double level = 0;
+	bool has_level = true;
+	int rc = -1;
+	struct rate_in key = {.product_id = pi->id, .region = 0};
+	const struct rate_in *rt;
+	size_t lo = 0, hi = g->nrates;
+
+	if (nlots > ALLOCATOR_LOTS_MAX) {
+		err_set(e, ERR_INVALID, "product",
+			"product %s: %zu lots; the allocator takes at most %d",
+			pi->key, nlots, ALLOCATOR_LOTS_MAX);
+		goto out;
+	}
+	memset(r, 0, sizeof(r));
+	for (size_t i = 0; i < g->nregions; i++) {
+		r[i].code = g->regions[i].code;
+		r[i].hc_region = g->regions[i].hc;
+		r[i].population = g->regions[i].population;
+		r[i].floor_days = p->floor_days >= 0 ? p->floor_days : 0;
+		r[i].target_days = p->target_days >= 0 ? p->target_days : 0;
+		known[i] = false;
+	}
+	/* The product's rates: its range of the sorted rates. */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (cmp_rate(&g->rates[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (rt = g->rates + lo;
+	     rt < g->rates + g->nrates && rt->product_id == pi->id; rt++) {
+		struct alloc_region *x = &r[rt->region];
+
+		known[rt->region] = rt->rate_known;
+		x->rate = rt->rate;
+		if (p->floor_days < 0)
+			x->floor_days = rt->floor_days;
+		if (p->target_days < 0)
+			x->target_days = rt->target_days;
+	}
+	lots = calloc(nlots ? nlots : 1, sizeof(*lots));
+	if (!lots) {
+		err_set(e, ERR_INTERNAL, "", "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < nlots; k++) {
+		int row = l0 + (int)k;
+		int ri = region_index(g, db_text(lq, row, 1));
+
+		if (ri < 0) {
+			err_set(e, ERR_INTERNAL, "", "a lot of no region");
+			goto out;
+		}
+		lots[k].region = (size_t)ri;
+		lots[k].site_id = db_int64(lq, row, 2);
+		lots[k].lot = db_text(lq, row, 4);
+		lots[k].expiry = PQgetisnull(lq, row, 7) ?
+					 ALLOCATOR_NO_EXPIRY :
+					 (int32_t)db_int64(lq, row, 7);
+		lots[k].quantity = db_int64(lq, row, 6);
+		r[ri].stock += lots[k].quantity;
+	}
+	inputs = inputs_json(g, r, known, lq, l0, l1);
+	switch (p->problem) {
+	case ALLOCATION_SHARE:
+		rc = solve_share(p, g, pi, r, known, lots, nlots, lq, l0, today,
+				 help, out, result, &level, e);
+		break;
+	case ALLOCATION_SUPPLY:
+		rc = solve_supply(p, g, pi, r, result, &level, &has_level, e);
+		break;
+	case ALLOCATION_PLAN:
+		has_level = false;
+		rc = solve_plan(p, g, pi, r, out, result, e);
+		break;
+	}
+	if (rc < 0)
+		goto out;
+	json_array_append_new(
+		out->products,
+		json_pack("{s:I, s:I, s:o, s:O, s:O}", "product_id",
+			  (json_int_t)pi->id, "pack_size",
+			  (json_int_t)pi->pack_size, "level",
+			  has_level ? json_real(level) : json_null(), "inputs",
+			  inputs, "result", result));
+out:
+	json_decref(inputs);
+	json_decref(result);
+	free(lots);
+	return rc;
+}
+
+/* ---- runs: storing ---- */
+
+static json_t *params_json(const struct allocation_params *p,
+			   const struct help_target *help)
+{
+	json_t *j = json_object(), *ids = json_array();
+
+	for (size_t i = 0; i < p->nproducts; i++)
+		json_array_append_new(ids, json_integer(p->products[i]));
+	json_object_set_new(j, "problem",
+			    json_string(allocation_problem_name(p->problem)));
+	json_object_set_new(j, "products", ids);
+	json_object_set_new(j, "window_days",
+			    json_integer(p->window_days ?
+						 p->window_days :
+						 READINESS_WINDOW_DEFAULT));
+	switch (p->problem) {
+	case ALLOCATION_SHARE:
+		json_object_set_new(j, "floor_days",
+				    p->floor_days >= 0 ?
+					    json_integer(p->floor_days) :
+					    json_string("targets"));
+		json_object_set_new(j, "min_transfer",
+				    json_integer(p->min_transfer));
+		json_object_set_new(j, "min_shelf_days",
+				    json_integer(p->min_shelf_days));
+		json_object_set_new(j, "idle_gives",
+				    json_boolean(p->idle_gives));
+		json_object_set_new(j, "idle_keep_packs",
+				    json_integer(p->idle_keep_packs));
+		break;
+	case ALLOCATION_SUPPLY:
+		json_object_set_new(j, "quantity", json_integer(p->quantity));
+		json_object_set_new(j, "key",
+				    json_string(allocator_key_name(p->key)));
+		if (p->key == ALLOC_KEY_HYBRID) {
+			json_object_set_new(
+				j, "hybrid_key",
+				json_string(allocator_key_name(p->hybrid_key)));
+			json_object_set_new(j, "reserve_pct",
+					    json_integer(p->reserve_pct));
+		}
+		break;
+	case ALLOCATION_PLAN: {
+		json_t *cap = json_array();
+
+		for (int w = 0; w < p->weeks; w++)
+			json_array_append_new(cap,
+					      json_integer(p->capacity[w]));
+		json_object_set_new(j, "weeks", json_integer(p->weeks));
+		json_object_set_new(j, "capacity", cap);
+		json_object_set_new(j, "target_days",
+				    p->target_days >= 0 ?
+					    json_integer(p->target_days) :
+					    json_string("targets"));
+		break;
+	}
+	}
+	if (help)
+		json_object_set_new(j, "help_request",
+				    json_pack("{s:s, s:I}", "region",
+					      help->region, "id",
+					      (json_int_t)help->id));
+	return j;
+}
+
+/* Run statement sql with $1 the run id and $2 doc as JSON. */
+static int store_doc(struct db *db, const char *sql, const char *run,
+		     const json_t *doc, const char *more, struct err *e)
+{
+	char *text = json_dumps(doc, JSON_STORE);
+	const char *params[3] = {run, text, more};
+	int rc;
+
+	if (!text)
+		return err_set(e, ERR_INTERNAL, "", "out of memory");
+	rc = db_command(db, sql, more ? 3 : 2, params, e);
+	free(text);
+	return rc;
+}
+
+static int store_run(struct db *db, const struct allocation_params *p,
+		     const struct help_target *help, const struct solved *s,
+		     const char *start, int64_t *run_id, struct err *e)
+{
+	json_t *params = params_json(p, help);
+	char *ptext = json_dumps(params, JSON_STORE);
+	char hid[I64_LEN], run[I64_LEN];
+	const char *qp[5];
+	PGresult *q = NULL;
+	int rc = -1;
+
+	if (!ptext) {
+		err_set(e, ERR_INTERNAL, "", "out of memory");
+		goto out;
+	}
+	if (help)
+		i64s(hid, help->id);
+	qp[0] = allocation_problem_name(p->problem);
+	qp[1] = ptext;
+	qp[2] = ALLOCATOR_VERSION;
+	qp[3] = help ? help->region : NULL;
+	qp[4] = help ? hid : NULL;
+	q = db_exec(db,
+		    "INSERT INTO allocation_run (problem, params,"
+		    " algorithm_version, help_region, help_request_id)"
+		    " VALUES ($1::allocation_problem, $2::jsonb, $3, $4,"
+		    " $5::bigint) RETURNING id",
+		    5, qp, e);
+	if (!q)
+		goto out;
+	*run_id = db_int64(q, 0, 0);
+	i64s(run, *run_id);
+	if (store_doc(db,
+		      "INSERT INTO allocation_run_product (run_id, product_id,"
+		      " pack_size, level, inputs, result)"
+		      " SELECT $1::bigint, x.product_id, x.pack_size, x.level,"
+		      " x.inputs, x.result"
+		      " FROM jsonb_to_recordset($2::jsonb) AS x(product_id"
+		      " bigint, pack_size integer, level double precision,"
+		      " inputs jsonb, result jsonb)",
+		      run, s->products, NULL, e) < 0)
+		goto out;
+	if (s->nproposals > 0 &&
+	    store_doc(db,
+		      "INSERT INTO proposal (from_region, run_id, product_id,"
+		      " from_site_id, lot, expiry, to_region, to_site_id,"
+		      " quantity, obligatory)"
+		      " SELECT x.from_region, $1::bigint, x.product_id,"
+		      " x.from_site_id, x.lot, x.expiry, x.to_region,"
+		      " allocation_receiving_site(x.to_region), x.quantity,"
+		      " allocation_in_disaster(x.to_region)"
+		      " FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS"
+		      " (product_id bigint, from_region char(2),"
+		      " from_site_id bigint, lot text, expiry date,"
+		      " to_region char(2), quantity bigint)) WITH ORDINALITY"
+		      " AS x(product_id, from_region, from_site_id, lot,"
+		      " expiry, to_region, quantity, n)"
+		      " ORDER BY x.n",
+		      run, s->proposals, NULL, e) < 0)
+		goto out;
+	if (p->problem == ALLOCATION_PLAN) {
+		json_t *cap = json_array();
+		char pid[I64_LEN], weeks[16], pack[I64_LEN];
+		char *ctext;
+		const char *pp[6];
+		int r;
+
+		for (int w = 0; w < p->weeks; w++)
+			json_array_append_new(cap,
+					      json_integer(p->capacity[w]));
+		ctext = json_dumps(cap, JSON_STORE);
+		json_decref(cap);
+		i64s(pid, p->products[0]);
+		snprintf(weeks, sizeof(weeks), "%d", p->weeks);
+		i64s(pack,
+		     json_integer_value(json_object_get(
+			     json_array_get(s->products, 0), "pack_size")));
+		pp[0] = run;
+		pp[1] = pid;
+		pp[2] = start;
+		pp[3] = weeks;
+		pp[4] = ctext;
+		pp[5] = pack;
+		/* The newer plan supersedes the current one, if any. */
+		r = ctext ? db_command(db,
+				       "UPDATE allocation_plan SET"
+				       " superseded_at = now(),"
+				       " superseded_by = $1::bigint"
+				       " WHERE product_id = $2::bigint"
+				       " AND superseded_at IS NULL",
+				       2, pp, e) :
+			    err_set(e, ERR_INTERNAL, "", "out of memory");
+		if (r == 0)
+			r = db_command(
+				db,
+				"INSERT INTO allocation_plan (run_id,"
+				" product_id, start_date, weeks, capacity,"
+				" pack_size) SELECT $1::bigint, $2::bigint,"
+				" $3::date, $4::integer,"
+				" ARRAY(SELECT jsonb_array_elements_text("
+				"$5::jsonb)::bigint), $6::integer",
+				6, pp, e);
+		free(ctext);
+		if (r < 0 ||
+		    store_doc(db,
+			      "INSERT INTO allocation_plan_row (run_id,"
+			      " region_code, week, week_start, quota_packs,"
+			      " quota, planned_holding)"
+			      " SELECT $1::bigint, x.region, x.week,"
+			      " $3::date + 7 * (x.week - 1), x.quota_packs,"
+			      " x.quota, x.planned_holding"
+			      " FROM jsonb_to_recordset($2::jsonb) AS"
+			      " x(region char(2), week integer, quota_packs"
+			      " bigint, quota bigint, planned_holding bigint)",
+			      run, s->plan_rows, start, e) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	PQclear(q);
+	free(ptext);
+	json_decref(params);
+	return rc;
+}
+
+/* ---- runs ---- */
+
+static int run_as(struct db *db, const struct allocation_params *p,
+		  const struct help_target *help, int64_t *run_id,
+		  struct err *e)
+{
+	struct readiness_filter f = {0};
+	struct gather g = {.e = e};
+	struct solved s = {0};
+	struct product_in *pis = NULL;
+	int64_t *ids = NULL;
+	char *arr = NULL, start[16] = "";
+	const char *params[2];
+	PGresult *pq = NULL, *lq = NULL, *tq = NULL;
+	int32_t today;
+	int rc = -1, l = 0;
+
+	if (allocation_params_check(p, e) < 0)
+		return -1;
+	ids = malloc(p->nproducts * sizeof(*ids));
+	if (!ids)
+		return err_set(e, ERR_INTERNAL, "", "out of memory");
+	memcpy(ids, p->products, p->nproducts * sizeof(*ids));
+	qsort(ids, p->nproducts, sizeof(*ids), cmp_i64);
+	g.ids = ids;
+	g.nids = p->nproducts;
+	for (size_t i = 1; i < g.nids; i++)
+		if (ids[i] == ids[i - 1]) {
+			err_set(e, ERR_INVALID, "product",
+				"product id %" PRId64 " is named twice",
+				ids[i]);
+			goto out;
+		}
+	arr = readiness_products_text(ids, g.nids);
+	if (!arr) {
+		err_set(e, ERR_INTERNAL, "", "out of memory");
+		goto out;
+	}
+	params[0] = arr;
+	params[1] = p->start;
+	tq = db_exec(db,
+		     "SELECT lb_today() - DATE '1970-01-01',"
+		     " coalesce($1::date, lb_today())::text",
+		     1, params + 1, e);
+	pq = tq ? db_exec(db,
+			  "SELECT id, pack_size,"
+			  " coalesce(vnr, npl_pack_id, gtin, 'id:' || id),"
+			  " name FROM product WHERE id = ANY ($1::bigint[])"
+			  " ORDER BY id",
+			  1, params, e) :
+		  NULL;
+	if (!pq || load_regions(db, &g, e) < 0)
+		goto out;
+	today = (int32_t)db_int64(tq, 0, 0);
+	snprintf(start, sizeof(start), "%s", db_text(tq, 0, 1));
+	if ((size_t)PQntuples(pq) != g.nids) {
+		size_t k = 0;
+
+		while (k < (size_t)PQntuples(pq) &&
+		       db_int64(pq, (int)k, 0) == ids[k])
+			k++;
+		err_set(e, ERR_NOT_FOUND, "product",
+			"product id %" PRId64 " does not exist", ids[k]);
+		goto out;
+	}
+	pis = calloc(g.nids, sizeof(*pis));
+	if (!pis) {
+		err_set(e, ERR_INTERNAL, "", "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < g.nids; i++) {
+		pis[i].id = db_int64(pq, (int)i, 0);
+		pis[i].pack_size = db_int64(pq, (int)i, 1);
+		pis[i].key = db_text(pq, (int)i, 2);
+		pis[i].name = db_text(pq, (int)i, 3);
+	}
+	/* Rates, floors and targets as readiness computes them. */
+	f.scope = "region";
+	f.product_ids = ids;
+	f.nproducts = g.nids;
+	f.window_days = p->window_days;
+	if (readiness_scan(db, &f, on_rate, &g, e) < 0)
+		goto out;
+	if (g.nrates > 1)
+		qsort(g.rates, g.nrates, sizeof(*g.rates), cmp_rate);
+	lq = db_exec(db,
+		     "SELECT product_id, region_code, site_id, site_code, lot,"
+		     " expiry::text, quantity, expiry - DATE '1970-01-01'"
+		     " FROM allocation_lots($1::bigint[])",
+		     1, params, e);
+	if (!lq)
+		goto out;
+	s.products = json_array();
+	s.proposals = json_array();
+	s.plan_rows = json_array();
+	for (size_t i = 0; i < g.nids; i++) {
+		int l0;
+
+		while (l < PQntuples(lq) && db_int64(lq, l, 0) < pis[i].id)
+			l++;
+		l0 = l;
+		while (l < PQntuples(lq) && db_int64(lq, l, 0) == pis[i].id)
+			l++;
+		if (solve_product(p, &g, &pis[i], lq, l0, l, today, help, &s,
+				  e) < 0)
+			goto out;
+	}
+	rc = store_run(db, p, help, &s, start, run_id, e);
+out:
+	json_decref(s.products);
+	json_decref(s.proposals);
+	json_decref(s.plan_rows);
+	PQclear(lq);
+	PQclear(pq);
+	PQclear(tq);
+	free(pis);
+	free(g.rates);
+	free(arr);
+	free(ids);
+	return rc;
+}
+
+int allocation_run(struct db *db, const struct identity *who,
+		   const struct allocation_params *p, int64_t *run_id,
+		   struct err *e)
+{
+	*run_id = 0;
+	if (who->role != ROLE_COORDINATOR && who->role != ROLE_SYSTEM)
+		return forbid(e,
+			      "a %s does not run the allocator: coordinators "
+			      "do (a region asks with a help request)",
+			      auth_role_name(who->role));
+	return run_as(db, p, NULL, run_id, e);
+}
+
+int allocation_get(struct db *db, const struct identity *who, int64_t run_id,
+		   json_t **out, struct err *e)
+{
+	char id[I64_LEN];
+	const char *params[1] = {id};
+
+	*out = NULL;
+	if (may_read(who, e) < 0)
+		return -1;
+	i64s(id, run_id);
+	/* A region-scoped caller sees the region-level inputs of every
+	 * region (the shared picture) but only its own lots. */
+	if (query_json(
+		    db,
+		    "SELECT jsonb_build_object('id', r.id,"
+		    " 'problem', r.problem, 'params', r.params,"
+		    " 'algorithm_version', r.algorithm_version,"
+		    " 'help_request', CASE WHEN r.help_request_id IS NOT NULL"
+		    "  THEN jsonb_build_object('region', r.help_region,"
+		    "  'id', r.help_request_id) END,"
+		    " 'created_by', r.created_by, 'created_role', r.created_role,"
+		    " 'created_at', r.created_at,"
+		    " 'products', coalesce((SELECT jsonb_agg(jsonb_build_object("
+		    "  'product_id', rp.product_id,"
+		    "  'product', coalesce(p.vnr, p.npl_pack_id, p.gtin),"
+		    "  'product_name', p.name, 'base_unit', p.base_unit,"
+		    "  'pack_size', rp.pack_size, 'level', rp.level,"
+		    "  'inputs', jsonb_set(rp.inputs, '{lots}', coalesce(("
+		    "   SELECT jsonb_agg(l) FROM jsonb_array_elements("
+		    "    rp.inputs->'lots') l WHERE lb_national()"
+		    "    OR l->>'region' = lb_region()), '[]')),"
+		    "  'result', rp.result) ORDER BY rp.product_id)"
+		    "  FROM allocation_run_product rp"
+		    "  JOIN product p ON p.id = rp.product_id"
+		    "  WHERE rp.run_id = r.id), '[]'),"
+		    " 'proposals', coalesce((SELECT jsonb_agg(to_jsonb(d)"
+		    "  ORDER BY d.id) FROM proposal_detail d"
+		    "  WHERE d.run_id = r.id), '[]'),"
+		    " 'plan', (SELECT jsonb_build_object('start', pl.start_date,"
+		    "  'weeks', pl.weeks, 'capacity', to_jsonb(pl.capacity),"
+		    "  'pack_size', pl.pack_size, 'current',"
+		    "  pl.superseded_at IS NULL, 'superseded_at',"
+		    "  pl.superseded_at, 'superseded_by', pl.superseded_by,"
+		    "  'rows', coalesce((SELECT jsonb_agg(jsonb_build_object("
+		    "   'region', x.region_code, 'week', x.week, 'week_start',"
+		    "   x.week_start, 'packs', x.quota_packs, 'quantity',"
+		    "   x.quota, 'planned_holding', x.planned_holding)"
+		    "   ORDER BY x.region_code, x.week)"
+		    "   FROM allocation_plan_row x WHERE x.run_id = pl.run_id),"
+		    "   '[]'))"
+		    "  FROM allocation_plan pl WHERE pl.run_id = r.id))"
+		    " FROM allocation_run r WHERE r.id = $1::bigint",
+		    1, params, out, e) < 0)
+		return -1;
+	if (!*out)
+		return err_set(e, ERR_NOT_FOUND, "id",
+			       "run %" PRId64 ": no such allocator run",
+			       run_id);
+	return 0;
+}
+
+int allocation_list(struct db *db, const struct identity *who,
+		    const char *problem, int64_t product_id, long limit,
+		    json_t **out, struct err *e)
+{
+	char pid[I64_LEN], lim[I64_LEN];
+	const char *params[3] = {problem, product_id ? pid : NULL, lim};
+	enum allocation_problem pr;
+
+	*out = NULL;
+	if (may_read(who, e) < 0 ||
+	    (problem &&
+	     allocation_problem_parse(problem, &pr, "problem", e) < 0))
+		return -1;
+	i64s(pid, product_id);
+	i64s(lim, limit);
+	if (query_json(
+		    db,
+		    "SELECT coalesce(jsonb_agg(x ORDER BY x.id DESC), '[]')"
+		    " FROM (SELECT r.id, r.problem, r.algorithm_version,"
+		    "  r.help_region, r.help_request_id, r.created_by,"
+		    "  r.created_role, r.created_at, r.params,"
+		    "  (SELECT jsonb_agg(jsonb_build_object('product_id',"
+		    "   rp.product_id, 'product', coalesce(p.vnr, p.npl_pack_id,"
+		    "   p.gtin), 'product_name', p.name, 'level', rp.level)"
+		    "   ORDER BY rp.product_id) FROM allocation_run_product rp"
+		    "   JOIN product p ON p.id = rp.product_id"
+		    "   WHERE rp.run_id = r.id) AS products,"
+		    "  (SELECT count(*) FROM proposal q WHERE q.run_id = r.id)"
+		    "   AS proposals"
+		    "  FROM allocation_run r"
+		    "  WHERE ($1::allocation_problem IS NULL OR r.problem = $1)"
+		    "  AND ($2::bigint IS NULL OR EXISTS (SELECT 1"
+		    "   FROM allocation_run_product rp WHERE rp.run_id = r.id"
+		    "   AND rp.product_id = $2))"
+		    "  ORDER BY r.id DESC LIMIT $3::bigint) x",
+		    3, params, out, e) < 0)
+		return -1;
+	return *out ? 0 : err_set(e, ERR_INTERNAL, "", "no run list");
+}
+
+/* ---- help requests ---- */
+
+int allocation_help_create(struct db *db, const struct identity *who,
+			   const struct allocation_help *h, bool run,
+			   int64_t *id, int64_t *run_id, struct err *e)
+{
+	char pid[I64_LEN], qty[I64_LEN], days[16];
+	const char *params[6];
+	PGresult *q = NULL;
+	int rc = -1;
+
+	*id = *run_id = 0;
+	if (allocation_help_check(h, e) < 0)
+		return -1;
+	if (!(who->role == ROLE_COORDINATOR || who->role == ROLE_SYSTEM ||
+	      (regional(who) && strcmp(who->region, h->region) == 0)))
+		return forbid(e,
+			      "region %s: a help request comes from the "
+			      "region's own contact person, or a coordinator "
+			      "on its word, not a %s%s%s",
+			      h->region, auth_role_name(who->role),
+			      who->region[0] ? " of region " : "", who->region);
+	if (h->days)
+		readiness_days_parse(h->days, false, days, "days", e);
+	i64s(pid, h->product_id);
+	i64s(qty, h->quantity);
+	params[0] = h->region;
+	params[1] = pid;
+	params[2] = h->days ? NULL : qty;
+	params[3] = h->days ? days : NULL;
+	params[4] = h->urgency ? h->urgency : "routine";
+	params[5] = h->reason;
+	q = db_exec(db,
+		    "INSERT INTO help_request (region_code, product_id,"
+		    " quantity, days, urgency, reason)"
+		    " VALUES ($1, $2::bigint, $3::bigint, $4::numeric,"
+		    " $5::help_urgency, $6) RETURNING id",
+		    6, params, e);
+	if (!q) {
+		if (db_failed_with(db, "23503"))
+			err_set(e, ERR_NOT_FOUND, "product",
+				"product id %" PRId64 " does not exist",
+				h->product_id);
+		goto out;
+	}
+	*id = db_int64(q, 0, 0);
+	if (run) {
+		struct allocation_params p;
+		struct help_target t = {.region = h->region,
+					.id = *id,
+					.quantity = h->quantity,
+					.days = h->days ? strtod(days, NULL) :
+							  0};
+
+		allocation_params_default(&p, ALLOCATION_SHARE);
+		p.products = &h->product_id;
+		p.nproducts = 1;
+		if (run_as(db, &p, &t, run_id, e) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	PQclear(q);
+	return rc;
+}
+
+/* The region and status of help request id; ERR_NOT_FOUND. */
+static int help_lookup(struct db *db, int64_t id, char region[3],
+		       char status[16], struct err *e)
+{
+	char s[I64_LEN];
+	const char *params[1] = {s};
+	PGresult *q;
+
+	i64s(s, id);
+	q = db_exec(db,
+		    "SELECT region_code, status FROM help_request"
+		    " WHERE region_code = ANY (ARRAY(SELECT code FROM region))"
+		    " AND id = $1::bigint",
+		    1, params, e);
+	if (!q)
+		return -1;
+	if (PQntuples(q) == 0) {
+		PQclear(q);
+		return err_set(e, ERR_NOT_FOUND, "id",
+			       "help request %" PRId64 ": no such request", id);
+	}
+	snprintf(region, 3, "%s", db_text(q, 0, 0));
+	snprintf(status, 16, "%s", db_text(q, 0, 1));
+	PQclear(q);
+	return 0;
+}
+
+int allocation_help_close(struct db *db, const struct identity *who, int64_t id,
+			  const char *status, const char *reason, struct err *e)
+{
+	char region[3], cur[16], s[I64_LEN];
+	const char *params[4];
+	PGresult *q;
+	bool own;
+
+	if (!status || strcmp(status, "open") == 0 ||
+	    !one_of(status, help_statuses, NELEM(help_statuses)))
+		return err_set(e, ERR_INVALID, "status",
+			       "status \"%.40s\": not one of fulfilled, "
+			       "closed, withdrawn",
+			       status ? status : "");
+	if (check_reason(reason, true, e) < 0 || may_read(who, e) < 0)
+		return -1;
+	if (help_lookup(db, id, region, cur, e) < 0)
+		return -1;
+	own = regional(who) && strcmp(who->region, region) == 0;
+	if (!own && who->role != ROLE_COORDINATOR && who->role != ROLE_SYSTEM)
+		return forbid(e,
+			      "help request %" PRId64 " is region %s's: its "
+			      "contact persons or a coordinator close it",
+			      id, region);
+	if (strcmp(status, "withdrawn") == 0 && !own &&
+	    who->role != ROLE_SYSTEM)
+		return forbid(e,
+			      "help request %" PRId64 ": only region %s "
+			      "withdraws its own request; a coordinator "
+			      "closes it",
+			      id, region);
+	if (strcmp(cur, "open") != 0)
+		return err_set(e, ERR_CONFLICT, "status",
+			       "help request %" PRId64 " is already %s", id,
+			       cur);
+	i64s(s, id);
+	params[0] = region;
+	params[1] = s;
+	params[2] = status;
+	params[3] = reason;
+	q = db_exec(db,
+		    "UPDATE help_request SET status = $3::help_status,"
+		    " close_reason = $4 WHERE region_code = $1"
+		    " AND id = $2::bigint AND status = 'open' RETURNING id",
+		    4, params, e);
+	if (!q)
+		return -1;
+	if (PQntuples(q) == 0) {
+		PQclear(q);
+		return err_set(e, ERR_CONFLICT, "status",
+			       "help request %" PRId64 " is no longer open",
+			       id);
+	}
+	PQclear(q);
+	return 0;
+}
+
+/* The columns a help request is shown with; h is help_request. */
+#define HELP_JSON                                                            \
+	"jsonb_build_object('id', h.id, 'region', h.region_code,"            \
+	" 'region_name', g.name, 'product_id', h.product_id,"                \
+	" 'product', coalesce(p.vnr, p.npl_pack_id, p.gtin),"                \
+	" 'product_name', p.name, 'base_unit', p.base_unit,"                 \
+	" 'pack_size', p.pack_size, 'quantity', h.quantity,"                 \
+	" 'days', h.days, 'urgency', h.urgency, 'reason', h.reason,"         \
+	" 'status', h.status, 'in_disaster',"                                \
+	" allocation_in_disaster(h.region_code), 'created_by',"              \
+	" h.created_by, 'created_role', h.created_role, 'created_at',"       \
+	" h.created_at, 'closed_by', h.closed_by, 'closed_at', h.closed_at," \
+	" 'close_reason', h.close_reason)"
+
+int allocation_help_get(struct db *db, const struct identity *who, int64_t id,
+			json_t **out, struct err *e)
+{
+	char s[I64_LEN];
+	const char *params[1] = {s};
+
+	*out = NULL;
+	if (may_read(who, e) < 0)
+		return -1;
+	i64s(s, id);
+	if (query_json(db,
+		       "SELECT " HELP_JSON
+		       " || jsonb_build_object('runs', coalesce((SELECT"
+		       "  jsonb_agg(jsonb_build_object('id', r.id,"
+		       "  'created_at', r.created_at, 'level', rp.level,"
+		       "  'result', rp.result) ORDER BY r.id)"
+		       "  FROM allocation_run r JOIN allocation_run_product rp"
+		       "  ON rp.run_id = r.id WHERE r.help_region ="
+		       "  h.region_code AND r.help_request_id = h.id), '[]'),"
+		       " 'proposals', coalesce((SELECT jsonb_agg(to_jsonb(d)"
+		       "  ORDER BY d.id) FROM proposal_detail d"
+		       "  WHERE d.help_region = h.region_code"
+		       "  AND d.help_request_id = h.id), '[]'))"
+		       " FROM help_request h"
+		       " JOIN region g ON g.code = h.region_code"
+		       " JOIN product p ON p.id = h.product_id"
+		       " WHERE h.region_code = ANY (ARRAY(SELECT code"
+		       "  FROM region)) AND h.id = $1::bigint",
+		       1, params, out, e) < 0)
+		return -1;
+	if (!*out)
+		return err_set(e, ERR_NOT_FOUND, "id",
+			       "help request %" PRId64 ": no such request", id);
+	return 0;
+}
+
+int allocation_help_list(struct db *db, const struct identity *who,
+			 const char *status, const char *region,
+			 int64_t product_id, long limit, json_t **out,
+			 struct err *e)
+{
+	char pid[I64_LEN], lim[I64_LEN];
+	const char *params[4] = {status, region, product_id ? pid : NULL, lim};
+
+	*out = NULL;
+	if (may_read(who, e) < 0)
+		return -1;
+	if (status && !one_of(status, help_statuses, NELEM(help_statuses)))
+		return err_set(e, ERR_INVALID, "status",
+			       "status \"%.40s\": not one of open, fulfilled, "
+			       "closed, withdrawn",
+			       status);
+	if (region && validate_region_code(region, "region", e) < 0)
+		return -1;
+	i64s(pid, product_id);
+	i64s(lim, limit);
+	if (query_json(db,
+		       "SELECT coalesce(jsonb_agg(x.j ORDER BY x.id DESC),"
+		       " '[]') FROM (SELECT h.id, " HELP_JSON " AS j"
+		       "  FROM help_request h"
+		       "  JOIN region g ON g.code = h.region_code"
+		       "  JOIN product p ON p.id = h.product_id"
+		       "  WHERE ($1::help_status IS NULL OR h.status = $1)"
+		       "  AND ($2::char(2) IS NULL OR h.region_code = $2)"
+		       "  AND ($3::bigint IS NULL OR h.product_id = $3)"
+		       "  ORDER BY h.id DESC LIMIT $4::bigint) x",
+		       4, params, out, e) < 0)
+		return -1;
+	return *out ? 0 : err_set(e, ERR_INTERNAL, "", "no help list");
+}
+
+/* ---- proposals ---- */
+
+/*
+ * The idempotency key of a proposal's ledger step: a name-based UUID
+ * (version 5 layout, SHA-256 truncated) of proposal and step, the same for
+ * every retry and different from any other event's random key.
+ */
+static void step_key(const char *region, int64_t id, const char *step,
+		     char out[37])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+	char name[96];
+	uuid_t u;
+
+	snprintf(name, sizeof(name), "lagerbild/proposal/%s/%" PRId64 "/%s",
+		 region, id, step);
+	crypto_hash_sha256(h, (const unsigned char *)name, strlen(name));
+	memcpy(u, h, sizeof(u));
+	u[6] = (unsigned char)((u[6] & 0x0f) | 0x50);
+	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+	uuid_unparse_lower(u, out);
+}
+
+/* A proposal as locked for a step. */
+struct locked {
+	char from[3], to[3], status[16], ship_status[16];
+	int64_t product_id, from_site, to_site, quantity;
+	int64_t shipped, received;
+	bool obligatory, disaster, has_shipment;
+	char lot[65], expiry[16];
+};
+
+static int lock_proposal(struct db *db, const char *from, int64_t id,
+			 struct locked *l, struct err *e)
+{
+	char s[I64_LEN];
+	const char *params[2] = {from, s};
+	PGresult *q;
+
+	i64s(s, id);
+	q = db_exec(
+		db,
+		"SELECT p.from_region, p.to_region, p.status,"
+		" p.product_id, p.from_site_id, p.to_site_id, p.quantity,"
+		" p.obligatory, allocation_in_disaster(p.to_region),"
+		" p.lot, coalesce(p.expiry::text, ''), s.status,"
+		" s.quantity, s.received_quantity"
+		" FROM proposal p LEFT JOIN shipment s"
+		"  ON s.from_region = p.from_region AND s.proposal_id = p.id"
+		" WHERE p.from_region = $1 AND p.id = $2::bigint"
+		" FOR UPDATE OF p",
+		2, params, e);
+	if (!q)
+		return -1;
+	if (PQntuples(q) != 1) {
+		PQclear(q);
+		return err_set(e, ERR_NOT_FOUND, "id",
+			       "proposal %" PRId64 ": no such proposal", id);
+	}
+	memset(l, 0, sizeof(*l));
+	snprintf(l->from, sizeof(l->from), "%s", db_text(q, 0, 0));
+	snprintf(l->to, sizeof(l->to), "%s", db_text(q, 0, 1));
+	snprintf(l->status, sizeof(l->status), "%s", db_text(q, 0, 2));
+	l->product_id = db_int64(q, 0, 3);
+	l->from_site = db_int64(q, 0, 4);
+	l->to_site = db_int64(q, 0, 5);
+	l->quantity = db_int64(q, 0, 6);
+	l->obligatory = db_text(q, 0, 7)[0] == 't';
+	l->disaster = db_text(q, 0, 8)[0] == 't';
+	snprintf(l->lot, sizeof(l->lot), "%s", db_text(q, 0, 9));
+	snprintf(l->expiry, sizeof(l->expiry), "%s", db_text(q, 0, 10));
+	l->has_shipment = !PQgetisnull(q, 0, 11);
+	snprintf(l->ship_status, sizeof(l->ship_status), "%s",
+		 db_text(q, 0, 11));
+	l->shipped = db_int64(q, 0, 12);
+	l->received = db_int64(q, 0, 13);
+	PQclear(q);
+	return 0;
+}
+
+/* Set the proposal's status (and obligatory, and the step's reason). */
+static int set_status(struct db *db, const struct locked *l, int64_t id,
+		      const char *status, bool obligatory, const char *reason,
+		      struct err *e)
+{
+	char s[I64_LEN];
+	const char *params[5] = {l->from, s, status,
+				 obligatory ? "true" : "false", reason};
+
+	i64s(s, id);
+	return db_command(db,
+			  "UPDATE proposal SET status = $3::proposal_status,"
+			  " obligatory = obligatory OR $4::boolean,"
+			  " status_reason = $5"
+			  " WHERE from_region = $1 AND id = $2::bigint",
+			  5, params, e);
+}
+
+/* One ledger event of a proposal's step, in the caller's transaction. */
+static int ledger_step(struct db *db, const struct identity *who,
+		       const struct locked *l, int64_t id, const char *step,
+		       enum ledger_kind kind, int64_t site, int64_t qty,
+		       const char *reason, int64_t *event_id, struct err *e)
+{
+	struct ledger_event ev = {0};
+	struct ledger_result r;
+	char key[37];
+
+	step_key(l->from, id, step, key);
+	ev.kind = kind;
+	ev.site_id = site;
+	ev.product_id = l->product_id;
+	ev.quantity = qty;
+	ev.lot = l->lot;
+	/* The receiver learns the lot's expiry with the goods. */
+	ev.expiry =
+		kind == LEDGER_TRANSFER_IN && l->expiry[0] ? l->expiry : NULL;
+	ev.reason = reason;
+	ev.key = key;
+	ev.source = "allocation";
+	ev.actor = who->username[0] ? who->username : "allocation";
+	if (ledger_record_batch(db, &ev, 1, &r, e) < 0)
+		return err_prefix(e, "proposal %" PRId64 ", %s: ", id, step);
+	*event_id = r.event_id;
+	return 0;
+}
+
+/* Who may take step a of a proposal between from and to? */
+static int may_act(const struct identity *who, enum allocation_action a,
+		   int64_t id, const char *from, const char *to, struct err *e)
+{
+	const bool giver = regional(who) && strcmp(who->region, from) == 0;
+	const bool receiver = regional(who) && strcmp(who->region, to) == 0;
+
+	if (who->role == ROLE_SYSTEM)
+		return 0;
+	switch (a) {
+	case ALLOCATION_RECEIVE:
+		if (receiver)
+			return 0;
+		return forbid(e,
+			      "proposal %" PRId64 ": region %s's contact "
+			      "person receives it, not a %s%s%s",
+			      id, to, auth_role_name(who->role),
+			      who->region[0] ? " of region " : "", who->region);
+	case ALLOCATION_CANCEL:
+		if (giver || who->role == ROLE_COORDINATOR)
+			return 0;
+		return forbid(
+			e,
+			"proposal %" PRId64 ": region %s's contact "
+			"person or a coordinator cancels it, not a %s%s%s",
+			id, from, auth_role_name(who->role),
+			who->region[0] ? " of region " : "", who->region);
+	default:
+		if (giver)
+			return 0;
+		if (who->role == ROLE_COORDINATOR)
+			return forbid(e,
+				      "proposal %" PRId64 ": coordinators see "
+				      "every proposal but do not decide for a "
+				      "region; region %s's contact person "
+				      "does (%s)",
+				      id, from, allocation_action_name(a));
+		return forbid(e,
+			      "proposal %" PRId64 ": the giving region %s's "
+			      "contact person does this (%s), not a %s%s%s",
+			      id, from, allocation_action_name(a),
+			      auth_role_name(who->role),
+			      who->region[0] ? " of region " : "", who->region);
+	}
+}
+
+/* The regions of proposal id whoever asks; ERR_NOT_FOUND. */
+static int parties(struct db *db, int64_t id, char from[3], char to[3],
+		   struct err *e)
+{
+	char s[I64_LEN];
+	const char *params[1] = {s};
+	PGresult *q;
+
+	i64s(s, id);
+	q = db_exec(db,
+		    "SELECT from_region, to_region"
+		    " FROM lb_proposal_parties($1::bigint)",
+		    1, params, e);
+	if (!q)
+		return -1;
+	if (PQntuples(q) != 1) {
+		PQclear(q);
+		return err_set(e, ERR_NOT_FOUND, "id",
+			       "proposal %" PRId64 ": no such proposal", id);
+	}
+	snprintf(from, 3, "%s", db_text(q, 0, 0));
+	snprintf(to, 3, "%s", db_text(q, 0, 1));
+	PQclear(q);
+	return 0;
+}
+
+static int conflict(struct err *e, int64_t id, const char *status,
+		    const char *what)
+{
+	return err_set(e, ERR_CONFLICT, "status",
+		       "proposal %" PRId64 " is %s: %s", id, status, what);
+}
+
+static bool status_is(const struct locked *l, const char *s)
+{
+	return strcmp(l->status, s) == 0;
+}
+
+static int do_receive(struct db *db, const struct identity *who,
+		      const struct locked *l, int64_t id,
+		      const struct allocation_act *a, bool *replayed,
+		      struct err *e)
+{
+	int64_t qty = a->quantity < 0 ? l->shipped : a->quantity;
+	int64_t site = l->to_site, ev = 0;
+	char s[I64_LEN], q[I64_LEN], st[I64_LEN], evs[I64_LEN];
+	const char *params[6];
+	struct site_ref ref;
+
+	if (status_is(l, "received")) {
+		if (qty == l->received) {
+			*replayed = true;
+			return 0;
+		}
+		return err_set(e, ERR_CONFLICT, "quantity",
+			       "proposal %" PRId64 " was already received "
+			       "with %" PRId64 " of %" PRId64,
+			       id, l->received, l->shipped);
+	}
+	if (!status_is(l, "shipped"))
+		return conflict(e, id, l->status,
+				status_is(l, "returned") ?
+					"it went back to the giver" :
+					"only what was shipped is received");
+	if (qty > l->shipped)
+		return err_set(e, ERR_INVALID, "quantity",
+			       "quantity %" PRId64 ": %" PRId64
+			       " were shipped; more cannot arrive",
+			       qty, l->shipped);
+	if (qty < l->shipped && !a->reason)
+		return err_set(e, ERR_INVALID, "reason",
+			       "reason: missing; a short receipt (%" PRId64
+			       " of %" PRId64 ") says what happened",
+			       qty, l->shipped);
+	if (a->site) {
+		if (catalog_find_site(db, a->site, &ref, e) < 0) {
+			if (e->code == ERR_NOT_FOUND)
+				e->code = ERR_INVALID;
+			return -1;
+		}
+		if (strcmp(ref.region_code, l->to) != 0)
+			return err_set(e, ERR_INVALID, "site",
+				       "site %s belongs to region %s, not to "
+				       "the receiving region %s",
+				       a->site, ref.region_code, l->to);
+		site = ref.id;
+	}
+	if (site == 0)
+		return err_set(e, ERR_INVALID, "site",
+			       "site: region %s has no active site to "
+			       "receive at; name one",
+			       l->to);
+	if (qty > 0 &&
+	    ledger_step(db, who, l, id, "transfer_in", LEDGER_TRANSFER_IN, site,
+			qty, NULL, &ev, e) < 0)
+		return -1;
+	i64s(s, id);
+	i64s(q, qty);
+	i64s(st, site);
+	i64s(evs, ev);
+	params[0] = l->from;
+	params[1] = s;
+	params[2] = q;
+	params[3] = st;
+	params[4] = ev ? evs : NULL;
+	params[5] = a->reason;
+	if (db_command(db,
+		       "UPDATE shipment SET status = 'received',"
+		       " received_quantity = $3::bigint,"
+		       " to_site_id = $4::bigint, in_event_id = $5::bigint,"
+		       " note = $6"
+		       " WHERE from_region = $1 AND proposal_id = $2::bigint",
+		       6, params, e) < 0 ||
+	    set_status(db, l, id, "received", false, a->reason, e) < 0)
+		return -1;
+	/* A receipt may clear an obligatory decline's alert. */
+	return db_command(db, "SELECT allocation_obligatory_resolve()", 0, NULL,
+			  e);
+}
+
+static int do_ship(struct db *db, const struct identity *who,
+		   const struct locked *l, int64_t id, bool *replayed,
+		   struct err *e)
+{
+	char s[I64_LEN], q[I64_LEN], p[I64_LEN], evs[I64_LEN];
+	const char *params[6];
+	int64_t ev;
+
+	if (status_is(l, "shipped") || status_is(l, "received") ||
+	    status_is(l, "returned")) {
+		*replayed = true;
+		return 0;
+	}
+	if (!status_is(l, "approved"))
+		return conflict(e, id, l->status,
+				status_is(l, "proposed") ?
+					"it is approved before it ships" :
+					"it does not ship");
+	if (ledger_step(db, who, l, id, "transfer_out", LEDGER_TRANSFER_OUT,
+			l->from_site, l->quantity, NULL, &ev, e) < 0)
+		return -1;
+	i64s(s, id);
+	i64s(q, l->quantity);
+	i64s(p, l->product_id);
+	i64s(evs, ev);
+	params[0] = l->from;
+	params[1] = s;
+	params[2] = p;
+	params[3] = l->to;
+	params[4] = q;
+	params[5] = evs;
+	if (db_command(db,
+		       "INSERT INTO shipment (from_region, proposal_id,"
+		       " product_id, to_region, quantity, out_event_id)"
+		       " VALUES ($1, $2::bigint, $3::bigint, $4, $5::bigint,"
+		       " $6::bigint)",
+		       6, params, e) < 0)
+		return -1;
+	return set_status(db, l, id, "shipped", false, NULL, e);
+}
+
+static int do_return(struct db *db, const struct identity *who,
+		     const struct locked *l, int64_t id, const char *reason,
+		     bool *replayed, struct err *e)
+{
+	char s[I64_LEN], evs[I64_LEN];
+	const char *params[4];
+	int64_t ev;
+
+	if (status_is(l, "returned")) {
+		*replayed = true;
+		return 0;
+	}
+	if (!status_is(l, "shipped"))
+		return conflict(e, id, l->status,
+				status_is(l, "received") ?
+					"what was received is sent back as a "
+					"transfer of its own" :
+					"only what was shipped comes back");
+	if (ledger_step(db, who, l, id, "return", LEDGER_TRANSFER_IN,
+			l->from_site, l->shipped, NULL, &ev, e) < 0)
+		return -1;
+	i64s(s, id);
+	i64s(evs, ev);
+	params[0] = l->from;
+	params[1] = s;
+	params[2] = evs;
+	params[3] = reason;
+	if (db_command(db,
+		       "UPDATE shipment SET status = 'returned',"
+		       " return_event_id = $3::bigint, note = $4"
+		       " WHERE from_region = $1 AND proposal_id = $2::bigint",
+		       4, params, e) < 0)
+		return -1;
+	return set_status(db, l, id, "returned", false, reason, e);
+}
+
+int allocation_proposal_act(struct db *db, const struct identity *who,
+			    int64_t id, const struct allocation_act *a,
+			    bool *replayed, struct err *e)
+{
+	char from[3], to[3];
+	struct locked l;
+
+	*replayed = false;
+	if (allocation_act_check(a, e) < 0 || may_read(who, e) < 0)
+		return -1;
+	if (who->role == ROLE_VIEWER || who->role == ROLE_ADMIN)
+		return forbid(e,
+			      "a %s does not decide or move proposals: the "
+			      "regions do",
+			      auth_role_name(who->role));
+	if (parties(db, id, from, to, e) < 0 ||
+	    may_act(who, a->action, id, from, to, e) < 0 ||
+	    lock_proposal(db, from, id, &l, e) < 0)
+		return -1;
+	switch (a->action) {
+	case ALLOCATION_APPROVE:
+		if (status_is(&l, "approved") || status_is(&l, "shipped") ||
+		    status_is(&l, "received") || status_is(&l, "returned")) {
+			*replayed = true;
+			return 0;
+		}
+		if (!status_is(&l, "proposed"))
+			return conflict(e, id, l.status,
+					"only a proposed transfer is approved");
+		return set_status(db, &l, id, "approved", l.disaster, a->reason,
+				  e);
+	case ALLOCATION_DECLINE: {
+		bool obligatory = l.obligatory || l.disaster;
+
+		if (status_is(&l, "declined")) {
+			*replayed = true;
+			return 0;
+		}
+		if (!status_is(&l, "proposed"))
+			return conflict(e, id, l.status,
+					"only a proposed transfer is declined");
+		if (obligatory && !a->reason)
+			return err_set(e, ERR_INVALID, "reason",
+				       "reason: missing; region %s is in "
+				       "disaster state (katastroftillstånd), "
+				       "so declining proposal %" PRId64
+				       " needs a reason and alerts national "
+				       "coordination",
+				       l.to, id);
+		return set_status(db, &l, id, "declined", obligatory, a->reason,
+				  e);
+	}
+	case ALLOCATION_SHIP: return do_ship(db, who, &l, id, replayed, e);
+	case ALLOCATION_RECEIVE:
+		return do_receive(db, who, &l, id, a, replayed, e);
+	case ALLOCATION_CANCEL:
+		if (status_is(&l, "cancelled")) {
+			*replayed = true;
+			return 0;
+		}
+		if (!status_is(&l, "proposed") && !status_is(&l, "approved"))
+			return conflict(e, id, l.status,
+					status_is(&l, "shipped") ?
+						"it is on its way; return it "
+						"instead" :
+						"only what has not shipped is "
+						"cancelled");
+		return set_status(db, &l, id, "cancelled", false, a->reason, e);
+	case ALLOCATION_RETURN:
+		return do_return(db, who, &l, id, a->reason, replayed, e);
+	}
+	return err_set(e, ERR_INVALID, "action", "action: unknown");
+}
+
+int allocation_proposal_get(struct db *db, const struct identity *who,
+			    int64_t id, json_t **out, struct err *e)
+{
+	char s[I64_LEN], from[3], to[3];
+	const char *params[1] = {s};
+
+	*out = NULL;
+	if (may_read(who, e) < 0)
+		return -1;
+	i64s(s, id);
+	if (query_json(db,
+		       "SELECT to_jsonb(d) || jsonb_build_object('history',"
+		       " coalesce((SELECT jsonb_agg(jsonb_build_object("
+		       "  'status', v.status, 'at', v.at, 'actor', v.actor,"
+		       "  'role', v.role, 'reason', v.reason) ORDER BY v.id)"
+		       "  FROM proposal_event v WHERE v.proposal_id = d.id"
+		       "  AND v.from_region = d.from_region), '[]'))"
+		       " FROM proposal_detail d WHERE d.id = $1::bigint",
+		       1, params, out, e) < 0)
+		return -1;
+	if (*out)
+		return 0;
+	/* Not visible: another region's, or none at all. */
+	if (parties(db, id, from, to, e) < 0)
+		return -1;
+	return forbid(e,
+		      "proposal %" PRId64 " is between regions %s and %s: a "
+		      "region sees its own proposals",
+		      id, from, to);
+}
+
+int allocation_proposal_list(struct db *db, const struct identity *who,
+			     const struct allocation_filter *f, json_t **out,
+			     struct err *e)
+{
+	char run[I64_LEN], pid[I64_LEN], lim[I64_LEN];
+	const char *params[5];
+
+	*out = NULL;
+	if (may_read(who, e) < 0)
+		return -1;
+	if (f->status &&
+	    !one_of(f->status, proposal_statuses, NELEM(proposal_statuses)))
+		return err_set(e, ERR_INVALID, "status",
+			       "status \"%.40s\": not one of proposed, "
+			       "approved, declined, shipped, received, "
+			       "cancelled, returned",
+			       f->status);
+	if (f->region && validate_region_code(f->region, "region", e) < 0)
+		return -1;
+	if (f->region && regional(who) && strcmp(f->region, who->region) != 0)
+		return forbid(e,
+			      "region %s: a region sees its own proposals "
+			      "only",
+			      f->region);
+	i64s(run, f->run_id);
+	i64s(pid, f->product_id);
+	i64s(lim, f->limit);
+	params[0] = f->status;
+	params[1] = f->region;
+	params[2] = f->run_id ? run : NULL;
+	params[3] = f->product_id ? pid : NULL;
+	params[4] = lim;
+	if (query_json(db,
+		       "SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.id"
+		       " DESC), '[]') FROM (SELECT * FROM proposal_detail d"
+		       "  WHERE ($1::text IS NULL OR d.status = $1)"
+		       "  AND ($2::char(2) IS NULL OR $2 IN (d.from_region,"
+		       "   d.to_region))"
+		       "  AND ($3::bigint IS NULL OR d.run_id = $3)"
+		       "  AND ($4::bigint IS NULL OR d.product_id = $4)"
+		       "  ORDER BY d.id DESC LIMIT $5::bigint) x",
+		       5, params, out, e) < 0)
+		return -1;
+	return *out ? 0 : err_set(e, ERR_INTERNAL, "", "no proposal list");
+}
+
+/* ---- plans as CSV ---- */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void buf_add(struct buf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *np;
+
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np) {
+			b->failed = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* One CSV field: quoted when it holds a delimiter, quote or line break. */
+static void csv_field(struct buf *b, const char *s, bool last)
+{
+	if (strpbrk(s, ",;\"\r\n")) {
+		buf_add(b, "\"", 1);
+		for (const char *c = s; *c; c++) {
+			if (*c == '"')
+				buf_add(b, "\"\"", 2);
+			else
+				buf_add(b, c, 1);
+		}
+		buf_add(b, "\"", 1);
+	} else {
+		buf_add(b, s, strlen(s));
+	}
+	if (last)
+		buf_add(b, "\r\n", 2);
+	else
+		buf_add(b, ",", 1);
+}
+
+int allocation_plan_csv(struct db *db, const struct identity *who,
+			int64_t run_id, char **out, size_t *len, struct err *e)
+{
+	static const char *const head[] = {
+		"product",	   "product_name", "region",
+		"region_name",	   "week",	   "week_start",
+		"packs",	   "base_units",   "cumulative_packs",
+		"planned_holding", "target",	   "week_reached",
+		"shortfall"};
+	char s[I64_LEN];
+	const char *params[1] = {s};
+	struct buf b = {0};
+	PGresult *q = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	*len = 0;
+	if (may_read(who, e) < 0)
+		return -1;
+	i64s(s, run_id);
+	q = db_exec(
+		db,
+		"SELECT coalesce(p.vnr, p.npl_pack_id, p.gtin, p.id::text),"
+		" p.name, x.region_code, g.name, x.week, x.week_start,"
+		" x.quota_packs, x.quota, sum(x.quota_packs) OVER (PARTITION"
+		" BY x.region_code ORDER BY x.week), x.planned_holding,"
+		" coalesce(rr.r->>'target', ''),"
+		" coalesce(rr.r->>'week_reached', ''),"
+		" coalesce(rr.r->>'shortfall', '')"
+		" FROM allocation_plan pl"
+		" JOIN product p ON p.id = pl.product_id"
+		" JOIN allocation_run_product rp ON rp.run_id = pl.run_id"
+		" JOIN allocation_plan_row x ON x.run_id = pl.run_id"
+		" JOIN region g ON g.code = x.region_code"
+		" LEFT JOIN LATERAL (SELECT r FROM jsonb_array_elements("
+		"  rp.result->'regions') r WHERE r->>'region' ="
+		"  x.region_code) rr ON true"
+		" WHERE pl.run_id = $1::bigint"
+		" ORDER BY x.region_code, x.week",
+		1, params, e);
+	if (!q)
+		goto out;
+	if (PQntuples(q) == 0) {
+		PGresult *k = db_exec(db,
+				      "SELECT 1 FROM allocation_plan"
+				      " WHERE run_id = $1::bigint",
+				      1, params, e);
+
+		if (!k)
+			goto out;
+		if (PQntuples(k) == 0) {
+			PQclear(k);
+			err_set(e, ERR_NOT_FOUND, "id",
+				"run %" PRId64 ": no such plan", run_id);
+			goto out;
+		}
+		PQclear(k);
+	}
+	for (size_t c = 0; c < NELEM(head); c++)
+		csv_field(&b, head[c], c + 1 == NELEM(head));
+	for (int r = 0; r < PQntuples(q); r++)
+		for (int c = 0; c < PQnfields(q); c++)
+			csv_field(&b, db_text(q, r, c), c + 1 == PQnfields(q));
+	if (b.failed) {
+		err_set(e, ERR_INTERNAL, "", "out of memory");
+		goto out;
+	}
+	*out = b.p;
+	*len = b.len;
+	b.p = NULL;
+	rc = 0;
+out:
+	free(b.p);
+	PQclear(q);
+	return rc;
+}
+
+int allocation_totals(struct db *db, int64_t product_id, json_t **out,
+		      struct err *e)
+{
+	char s[I64_LEN];
+	const char *params[1] = {product_id ? s : NULL};
+
+	i64s(s, product_id);
+	if (query_json(
+		    db,
+		    "SELECT coalesce(jsonb_agg(jsonb_build_object("
+		    " 'product_id', t.product_id, 'product',"
+		    " coalesce(p.vnr, p.npl_pack_id, p.gtin), 'product_name',"
+		    " p.name, 'on_hand', t.on_hand, 'in_transit',"
+		    " t.in_transit, 'lost', t.lost, 'total', t.total)"
+		    " ORDER BY t.product_id), '[]')"
+		    " FROM allocation_national_total t"
+		    " JOIN product p ON p.id = t.product_id"
+		    " WHERE $1::bigint IS NULL OR t.product_id = $1",
+		    1, params, out, e) < 0)
+		return -1;
+	return *out ? 0 : err_set(e, ERR_INTERNAL, "", "no totals");
+}

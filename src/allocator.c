@@ -1,0 +1,1214 @@
+/*
+ * allocator.c -- the regional-sharing allocator: sharing, scarce supply and
+ * the build-up plan.  allocator.h states the formulas; this says how.
+ *
+ * All three are water-filling in days of supply, solved in two steps:
+ *
+ *   1. The continuous level L, exactly.  sum_i clamp(L*c_i, lo_i, hi_i)
+ *      is piecewise linear in L, with a breakpoint where each region starts
+ *      (lo_i/c_i) and stops (hi_i/c_i) rising.  The plan, which caps
+ *      regions at their targets, sorts the breakpoints and walks them,
+ *      O(k log k) (level_find).  Sharing and supply cap nobody; there the
+ *      level is computed with every region rising and recomputed with the
+ *      regions it leaves below their lo_i pinned there, a few O(k) rounds
+ *      (level_open), which is cheaper than sorting.
+ *   2. Whole packs.  Every region starts at the fewest packs that hold it
+ *      at or above L*c_i (never more than one pack over its continuous
+ *      share, so at most k packs too many in all); then one pack at a time
+ *      is taken back from the region that keeps the most days after losing
+ *      it (fill_packs).  What comes out is the integer max-min optimum, and
+ *      it carries a certificate the tests check on every random instance:
+ *      no region that could give one more pack would keep more days doing
+ *      so than any region that could take it has now.
+ *
+ * Sharing measures a donor's room in whole packs of its eligible lots (a
+ * pack never comes from two lots): a consumer can give down to
+ * lb'_i = s_i - pack * min(eligible packs, floor((s_i - ceil(F_i*c_i)) /
+ * pack)), which is max(lb_i, s_i - eligible_i) of the header counted in
+ * packs: never below its floor, nor below its stock when it starts under
+ * the floor.  L solves sum_i max(lb'_i, L*c_i) = sum_i s_i + what the idle
+ * regions give.  Mostly a donor gives its surplus s_i - L*c_i rounded down
+ * to packs; it gives one pack more only where that pack lifts a region
+ * that would otherwise stay lower than the donor is left, which is what
+ * the whole-pack optimum needs (two donors half a pack over L each, and a
+ * recipient one pack short: one of them gives).
+ *
+ * Ties go to the lower region index everywhere (and in sharing, rather to
+ * no extra movement), so equal inputs give equal outputs.  Scratch lives
+ * on the stack (ALLOCATOR_REGIONS_MAX is small), apart from the giving
+ * regions' lots beyond LOTS_ON_STACK; the result arrays are the only other
+ * allocations.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "allocator.h"
+
+#define NREG ALLOCATOR_REGIONS_MAX
+#define LOTS_ON_STACK 256
+#define NONE ((size_t)-1)
+
+/* ---- validation ---- */
+
+/* "01", or "#3" for a region without a code: for messages. */
+static const char *label(const struct alloc_region *r, size_t i, char *buf,
+			 size_t size)
+{
+	if (r[i].code != NULL && r[i].code[0] != '\0')
+		return r[i].code;
+	snprintf(buf, size, "#%zu", i);
+	return buf;
+}
+
+/* Which of a region's fields a problem reads (and so checks). */
+enum {
+	USE_FLOOR = 1,
+	USE_TARGET = 2,
+	USE_POPULATION = 4
+};
+
+static bool days_ok(double d)
+{
+	return d >= 0 && d <= ALLOCATOR_DAYS_MAX; /* false for NaN */
+}
+
+static bool rate_ok(double c)
+{
+	return c == 0 || (c >= ALLOCATOR_RATE_MIN && c <= ALLOCATOR_RATE_MAX);
+}
+
+static bool qty_ok(int64_t q)
+{
+	return q >= 0 && q <= ALLOCATOR_QTY_MAX;
+}
+
+/* The error for the first bad field of region i (kept out of the loop
+ * that checks them all, which runs on every solve). */
+static int region_error(const struct alloc_region *r, size_t i, int use,
+			struct err *e)
+{
+	char f[64], b[32];
+	const char *name = label(r, i, b, sizeof b);
+
+	if (!qty_ok(r[i].stock)) {
+		snprintf(f, sizeof f, "regions[%zu].stock", i);
+		return err_set(e, ERR_INVALID, f, "region %s: stock %lld is %s",
+			       name, (long long)r[i].stock,
+			       r[i].stock < 0 ? "negative" : "above 10^12");
+	}
+	if (!rate_ok(r[i].rate)) {
+		snprintf(f, sizeof f, "regions[%zu].rate", i);
+		return err_set(e, ERR_INVALID, f,
+			       "region %s: rate %g a day must be 0 or from %g "
+			       "to %g",
+			       name, r[i].rate, ALLOCATOR_RATE_MIN,
+			       ALLOCATOR_RATE_MAX);
+	}
+	if ((use & USE_FLOOR) && !days_ok(r[i].floor_days)) {
+		snprintf(f, sizeof f, "regions[%zu].floor_days", i);
+		return err_set(e, ERR_INVALID, f,
+			       "region %s: floor_days %g must be from 0 to %d",
+			       name, r[i].floor_days, ALLOCATOR_DAYS_MAX);
+	}
+	if ((use & USE_TARGET) && !days_ok(r[i].target_days)) {
+		snprintf(f, sizeof f, "regions[%zu].target_days", i);
+		return err_set(e, ERR_INVALID, f,
+			       "region %s: target_days %g must be from 0 to %d",
+			       name, r[i].target_days, ALLOCATOR_DAYS_MAX);
+	}
+	snprintf(f, sizeof f, "regions[%zu].population", i);
+	return err_set(e, ERR_INVALID, f,
+		       "region %s: population %lld must be from 0 to 10^12",
+		       name, (long long)r[i].population);
+}
+
+static int check_regions(const struct alloc_region *r, size_t n, int use,
+			 struct err *e)
+{
+	size_t i;
+
+	if (n > ALLOCATOR_REGIONS_MAX)
+		return err_set(e, ERR_INVALID, "regions",
+			       "%zu regions: at most %d", n,
+			       ALLOCATOR_REGIONS_MAX);
+	if (n > 0 && r == NULL)
+		return err_set(e, ERR_INVALID, "regions",
+			       "%zu regions announced, none given", n);
+	for (i = 0; i < n; i++)
+		if (!qty_ok(r[i].stock) || !rate_ok(r[i].rate) ||
+		    ((use & USE_FLOOR) && !days_ok(r[i].floor_days)) ||
+		    ((use & USE_TARGET) && !days_ok(r[i].target_days)) ||
+		    ((use & USE_POPULATION) && !qty_ok(r[i].population)))
+			return region_error(r, i, use, e);
+	return 0;
+}
+
+static int check_pack_size(int64_t pack_size, struct err *e)
+{
+	if (pack_size >= 1 && pack_size <= ALLOCATOR_QTY_MAX)
+		return 0;
+	return err_set(e, ERR_INVALID, "pack_size",
+		       "pack size %lld must be from 1 to 10^12",
+		       (long long)pack_size);
+}
+
+/* Is a lot far enough from its expiry to be given? */
+static bool lot_eligible(const struct alloc_lot *l, int64_t min_expiry)
+{
+	return l->expiry == ALLOCATOR_NO_EXPIRY ||
+	       (int64_t)l->expiry >= min_expiry;
+}
+
+/*
+ * Check the sharing input.  Passing over the lots anyway, it also counts
+ * each region's eligible lots holding a whole pack (nelig) and their whole
+ * packs (elig), which the caller zeroes.
+ */
+static int check_share(const struct alloc_region *r, size_t n,
+		       const struct alloc_lot *lots, size_t nlots,
+		       const struct alloc_share_params *p, int64_t *elig,
+		       size_t *nelig, struct err *e)
+{
+	int64_t held[NREG] = {0}, min_expiry;
+	char f[64], b[32];
+	size_t j;
+
+	if (p == NULL)
+		return err_set(e, ERR_INVALID, "params", "no parameters");
+	if (check_regions(r, n, USE_FLOOR, e) < 0 ||
+	    check_pack_size(p->pack_size, e) < 0)
+		return -1;
+	if (p->min_transfer < 0 || p->min_transfer > ALLOCATOR_QTY_MAX)
+		return err_set(e, ERR_INVALID, "min_transfer",
+			       "minimum transfer %lld must be from 0 to 10^12",
+			       (long long)p->min_transfer);
+	if (p->min_shelf_days < 0 || p->min_shelf_days > ALLOCATOR_DAYS_MAX)
+		return err_set(e, ERR_INVALID, "min_shelf_days",
+			       "minimum shelf life %d must be from 0 to %d "
+			       "days",
+			       p->min_shelf_days, ALLOCATOR_DAYS_MAX);
+	if (p->idle_keep_packs < 0 ||
+	    p->idle_keep_packs > ALLOCATOR_QTY_MAX / p->pack_size)
+		return err_set(e, ERR_INVALID, "idle_keep_packs",
+			       "%lld packs to keep must be from 0 to 10^12 "
+			       "base units",
+			       (long long)p->idle_keep_packs);
+	if (nlots > ALLOCATOR_LOTS_MAX)
+		return err_set(e, ERR_INVALID, "lots", "%zu lots: at most %d",
+			       nlots, ALLOCATOR_LOTS_MAX);
+	if (nlots > 0 && lots == NULL)
+		return err_set(e, ERR_INVALID, "lots",
+			       "%zu lots announced, none given", nlots);
+	min_expiry = (int64_t)p->today + p->min_shelf_days;
+	for (j = 0; j < nlots; j++) {
+		const struct alloc_lot *l = &lots[j];
+
+		if (l->region >= n) {
+			snprintf(f, sizeof f, "lots[%zu].region", j);
+			return err_set(e, ERR_INVALID, f,
+				       "lot %zu: region %zu does not exist "
+				       "(%zu regions)",
+				       j, l->region, n);
+		}
+		if (l->lot == NULL) {
+			snprintf(f, sizeof f, "lots[%zu].lot", j);
+			return err_set(e, ERR_INVALID, f,
+				       "lot %zu: no lot text (\"\" for none)",
+				       j);
+		}
+		if (l->quantity <= 0 || l->quantity > ALLOCATOR_QTY_MAX) {
+			snprintf(f, sizeof f, "lots[%zu].quantity", j);
+			return err_set(e, ERR_INVALID, f,
+				       "lot %zu: quantity %lld must be from 1 "
+				       "to 10^12",
+				       j, (long long)l->quantity);
+		}
+		/* at most 10^12 over a stock of at most 10^12: no overflow */
+		held[l->region] += l->quantity;
+		if (held[l->region] > r[l->region].stock) {
+			snprintf(f, sizeof f, "lots[%zu].quantity", j);
+			return err_set(e, ERR_INVALID, f,
+				       "lot %zu: the lots of region %s add up "
+				       "to more than its stock %lld",
+				       j, label(r, l->region, b, sizeof b),
+				       (long long)r[l->region].stock);
+		}
+		if (lot_eligible(l, min_expiry) &&
+		    l->quantity >= p->pack_size) {
+			elig[l->region] += l->quantity / p->pack_size;
+			nelig[l->region]++;
+		}
+	}
+	return 0;
+}
+
+/* ---- the continuous level ---- */
+
+/* Where region i starts (stop = 0) or stops rising with L. */
+struct bp {
+	double at;
+	size_t i;
+	int stop;
+};
+
+static bool bp_before(const struct bp *a, const struct bp *b)
+{
+	if (a->at != b->at)
+		return a->at < b->at;
+	if (a->stop != b->stop)
+		return a->stop < b->stop; /* a region starts before it stops */
+	return a->i < b->i;
+}
+
+/* Insertion sort: at most 2 * ALLOCATOR_REGIONS_MAX, mostly about 21. */
+static void bp_sort(struct bp *v, size_t m)
+{
+	size_t i, j;
+	struct bp x;
+
+	for (i = 1; i < m; i++) {
+		x = v[i];
+		for (j = i; j > 0 && bp_before(&x, &v[j - 1]); j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+}
+
+/*
+ * The largest L >= 0 with sum_i clamp(L*c_i, lo_i, hi_i) <= total (c_i > 0,
+ * 0 <= lo_i <= hi_i, hi_i may be INFINITY); where the sum reaches total on
+ * a flat stretch, the end of the stretch.  The caller ensures sum lo_i <=
+ * total.
+ */
+static double level_find(size_t k, const double *c, const double *lo,
+			 const double *hi, long double total)
+{
+	struct bp ev[2 * NREG];
+	long double base = 0, slope = 0, g;
+	double prev = 0, level;
+	size_t i, j, m = 0, active = 0;
+
+	for (i = 0; i < k; i++) {
+		base += lo[i];
+		ev[m++] = (struct bp){lo[i] / c[i], i, 0};
+		if (hi[i] < INFINITY)
+			ev[m++] = (struct bp){hi[i] / c[i], i, 1};
+	}
+	bp_sort(ev, m);
+	/* Between breakpoints the sum is base + slope * L. */
+	for (j = 0; j < m; j++) {
+		i = ev[j].i;
+		g = base + slope * ev[j].at;
+		if (g > total) {
+			if (slope <= 0)
+				return prev;
+			level = (double)((total - base) / slope);
+			return level < prev	? prev :
+			       level > ev[j].at ? ev[j].at :
+						  level;
+		}
+		if (!ev[j].stop) {
+			base -= lo[i];
+			slope += c[i];
+			active++;
+		} else {
+			base += hi[i];
+			slope -= c[i];
+			/* no rounding residue once nobody rises */
+			if (--active == 0)
+				slope = 0;
+		}
+		prev = ev[j].at;
+	}
+	if (active == 0 || slope <= 0)
+		return prev;
+	level = (double)((total - base) / slope);
+	return level < prev ? prev : level;
+}
+
+/*
+ * level_find when nothing is capped (every hi_i infinite), without sorting:
+ * start with every region rising; a region whose lo_i lies at or above
+ * the level is pinned there and the level computed again, until none is.
+ * Each round pins one region or more, so there are at most k rounds, and
+ * mostly two or three: cheaper than sorting the breakpoints, and as exact
+ * (the tests hold the result to GLPK's LP).  The quantities are whole, so
+ * what the pinned leave to the rest is exact.  Where the sum stays at
+ * total for a stretch every region ends up pinned, and the stretch ends
+ * where the first would rise: the same answer as level_find's.
+ */
+static double level_open(size_t k, const double *c, const int64_t *lo,
+			 int64_t total)
+{
+	unsigned char pinned[NREG] = {0};
+	int64_t rest;
+	double slope, level, first = INFINITY;
+	size_t i, more;
+
+	rest = total;
+	slope = 0;
+	for (i = 0; i < k; i++)
+		slope += c[i];
+	/* Arithmetic rather than branches on pinned: which regions are
+	 * pinned is as good as random to the branch predictor.  The pass
+	 * that pins also sums, afresh, what the next level is made of. */
+	while (slope > 0) {
+		level = (double)rest / slope;
+		rest = total;
+		slope = 0;
+		more = 0;
+		for (i = 0; i < k; i++) {
+			unsigned char pin =
+				!pinned[i] & ((double)lo[i] >= level * c[i]);
+
+			pinned[i] |= pin;
+			more += pin;
+			rest -= pinned[i] ? lo[i] : 0;
+			slope += pinned[i] ? 0 : c[i];
+		}
+		if (more == 0)
+			return level > 0 ? level : 0;
+	}
+	for (i = 0; i < k; i++)
+		if ((double)lo[i] / c[i] < first)
+			first = (double)lo[i] / c[i];
+	return k > 0 ? first : 0;
+}
+
+/* ---- whole packs ---- */
+
+/*
+ * ceil(y) as an integer, for |y| well inside int64_t (here below 10^15):
+ * without SSE4.1 the compiler calls libm for ceil, on every region.
+ */
+static int64_t ceil_int(double y)
+{
+	int64_t i = (int64_t)y; /* toward zero */
+
+	return (double)i < y ? i + 1 : i;
+}
+
+/*
+ * Integer water-filling: t_i packs (lo_i <= t_i <= hi_i) added to base_i,
+ * summing to want, maximising the smallest days of supply (and then the
+ * next smallest, ...).  Starts from the fewest packs holding each region at
+ * or above level (the continuous answer), then moves one pack at a time;
+ * see the file comment.  The caller ensures sum lo_i <= want <= sum hi_i.
+ * Days are multiplied by 1/c_i rather than divided: several times cheaper,
+ * and any rounding only shifts a tie.
+ */
+static void fill_packs(size_t k, const double *c, const int64_t *base,
+		       const int64_t *lo, const int64_t *hi, int64_t pack,
+		       double level, int64_t want, int64_t *t)
+{
+	double inv[NREG];  /* 1/c_i */
+	double up[NREG];   /* days now, where one more pack would go */
+	double down[NREG]; /* days after one pack less */
+	double per_pack = 1 / (double)pack;
+	int64_t sum = 0;
+	size_t i, j, g;
+	double v;
+
+#define DAYS(i, n) ((double)(base[i] + (n)*pack) * inv[i])
+#define UP(i) (t[i] < hi[i] ? DAYS(i, t[i]) : INFINITY)
+#define DOWN(i) (t[i] > lo[i] ? DAYS(i, t[i] - 1) : -INFINITY)
+	for (i = 0; i < k; i++) {
+		inv[i] = 1 / c[i];
+		t[i] = ceil_int((level * c[i] - (double)base[i]) * per_pack);
+		t[i] = t[i] < lo[i] ? lo[i] : t[i] > hi[i] ? hi[i] : t[i];
+		sum += t[i];
+		up[i] = UP(i);
+		down[i] = DOWN(i);
+	}
+	/*
+	 * Too many: the pack whose loss leaves the most days goes back.  On
+	 * a tie, rather one a region would receive than one more a region
+	 * would give (less moves), then the higher index (the lower keeps).
+	 * The largest first, without branches; the tie is looked into after.
+	 */
+	while (sum > want) {
+		v = -INFINITY;
+		for (i = 0; i < k; i++)
+			v = down[i] > v ? down[i] : v;
+		if (v == -INFINITY)
+			break;
+		for (j = NONE, i = k; i-- > 0;) {
+			if (down[i] != v)
+				continue;
+			if (t[i] > 0) {
+				j = i;
+				break;
+			}
+			if (j == NONE)
+				j = i;
+		}
+		t[j]--;
+		sum--;
+		up[j] = UP(j);
+		down[j] = DOWN(j);
+	}
+	/* Too few (only from rounding in level): to the fewest days; on a
+	 * tie rather one a region need not give, then the lower index. */
+	while (sum < want) {
+		j = NONE;
+		for (i = 0; i < k; i++)
+			if (t[i] < hi[i] &&
+			    (j == NONE || up[i] < up[j] ||
+			     (up[i] == up[j] && t[i] < 0 && t[j] >= 0)))
+				j = i;
+		if (j == NONE)
+			break;
+		t[j]++;
+		sum++;
+		up[j] = UP(j);
+		down[j] = DOWN(j);
+	}
+	/*
+	 * Insurance against rounding in level: while some pack would keep
+	 * more days elsewhere (the certificate fails), move it.  Each move
+	 * lifts the sorted days, so this ends; normally nothing moves.  A
+	 * region's own loss is always below its own gain, so the two ends
+	 * of a failing pair are two regions.
+	 */
+	for (;;) {
+		double most = -INFINITY, least = INFINITY;
+
+		for (i = 0; i < k; i++) {
+			most = down[i] > most ? down[i] : most;
+			least = up[i] < least ? up[i] : least;
+		}
+		if (!(most > least))
+			break;
+		for (j = 0; down[j] != most; j++)
+			;
+		for (g = 0; up[g] != least; g++)
+			;
+		t[j]--;
+		t[g]++;
+		up[j] = UP(j);
+		down[j] = DOWN(j);
+		up[g] = UP(g);
+		down[g] = DOWN(g);
+	}
+#undef DAYS
+#undef UP
+#undef DOWN
+}
+
+/* ---- 1. sharing ---- */
+
+/* An eligible lot of a giving region, in the order it is given from. */
+struct lotref {
+	int32_t expiry;
+	uint32_t idx;
+};
+
+static int lotref_cmp(const void *pa, const void *pb)
+{
+	const struct lotref *a = pa, *b = pb;
+
+	if (a->expiry != b->expiry)
+		return a->expiry < b->expiry ? -1 : 1;
+	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static void lotref_sort(struct lotref *v, size_t m)
+{
+	size_t i, j;
+	struct lotref x;
+
+	if (m > 16) {
+		qsort(v, m, sizeof *v, lotref_cmp);
+		return;
+	}
+	for (i = 1; i < m; i++) {
+		x = v[i];
+		for (j = i; j > 0 && lotref_cmp(&x, &v[j - 1]) < 0; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+}
+
+/*
+ * gid[i]: the first region of region i's sjukvårdsregion, NONE for none.
+ * Once per solve, so that matching compares numbers, not strings.
+ */
+static void hc_groups(const struct alloc_region *r, size_t n, size_t *gid)
+{
+	size_t rep[NREG], nrep = 0, i, j;
+	const char *h;
+
+	for (i = 0; i < n; i++) {
+		h = r[i].hc_region;
+		gid[i] = NONE;
+		if (h == NULL || h[0] == '\0')
+			continue;
+		for (j = 0; j < nrep && gid[i] == NONE; j++)
+			if (r[rep[j]].hc_region == h ||
+			    strcmp(r[rep[j]].hc_region, h) == 0)
+				gid[i] = rep[j];
+		if (gid[i] == NONE)
+			gid[i] = rep[nrep++] = i;
+	}
+}
+
+int allocator_share(const struct alloc_region *r, size_t n,
+		    const struct alloc_lot *lots, size_t nlots,
+		    const struct alloc_share_params *p,
+		    struct alloc_share_result *out, struct err *e)
+{
+	int64_t elig[NREG] = {0}; /* whole packs in eligible lots */
+	size_t nelig[NREG] = {0}; /* eligible lots with a whole pack */
+	int64_t give[NREG] = {0}; /* packs a region gives */
+	int64_t take[NREG] = {0}; /* packs a region receives */
+	double c[NREG];
+	int64_t base[NREG], lo[NREG], lo_t[NREG], hi_t[NREG], t[NREG];
+	size_t map[NREG], donors[NREG], recips[NREG];
+	size_t first[NREG], cursor[NREG], end[NREG];
+	size_t gid[NREG], ghead[NREG], gnext[NREG];
+	int64_t left[NREG];
+	struct lotref stack_refs[LOTS_ON_STACK], *refs = stack_refs;
+	size_t i, j, a, k = 0, ndon = 0, nrec = 0, nrefs = 0, cap, nrows = 0;
+	int64_t pack, G = 0, D = 0, min_expiry, keep, room, fq, need, m;
+	int64_t total = 0;
+	int rc = -1;
+
+	if (out == NULL)
+		return err_set(e, ERR_INTERNAL, "", "no result to fill in");
+	memset(out, 0, sizeof *out);
+	if (check_share(r, n, lots, nlots, p, elig, nelig, e) < 0)
+		goto out;
+	pack = p->pack_size;
+	if (n > 0) {
+		/* One block: after, then the days before and after. */
+		out->after =
+			malloc(n * (sizeof *out->after + 2 * sizeof(double)));
+		if (out->after == NULL) {
+			err_set(e, ERR_INTERNAL, "", "out of memory");
+			goto out;
+		}
+		out->days_before = (double *)(out->after + n);
+		out->days_after = out->days_before + n;
+	}
+
+	min_expiry = (int64_t)p->today + p->min_shelf_days;
+
+	for (i = 0; i < n; i++) {
+		out->days_before[i] = r[i].rate > 0 ?
+					      (double)r[i].stock / r[i].rate :
+					      INFINITY;
+		if (!(r[i].rate > 0))
+			continue;
+		fq = ceil_int(r[i].floor_days * r[i].rate);
+		room = r[i].stock - fq;
+		c[k] = r[i].rate;
+		base[k] = r[i].stock;
+		lo_t[k] = room > 0 ? -(elig[i] < room / pack ? elig[i] :
+							       room / pack) :
+				     0;
+		hi_t[k] = INT64_MAX;
+		lo[k] = r[i].stock + lo_t[k] * pack;
+		total += r[i].stock;
+		map[k++] = i;
+	}
+	/* Idle regions give only to someone who consumes. */
+	keep = p->idle_keep_packs * pack;
+	for (i = 0; i < n && k > 0 && p->idle_gives; i++) {
+		if (r[i].rate > 0)
+			continue;
+		room = r[i].stock - keep;
+		give[i] = room > 0 ? (elig[i] < room / pack ? elig[i] :
+							      room / pack) :
+				     0;
+		G += give[i];
+	}
+	if (k > 0) {
+		total += G * pack;
+		out->level = level_open(k, c, lo, total);
+		fill_packs(k, c, base, lo_t, hi_t, pack, out->level, G, t);
+		for (a = 0; a < k; a++) {
+			if (t[a] < 0)
+				give[map[a]] = -t[a];
+			else
+				take[map[a]] = t[a];
+		}
+	}
+
+	/* Matching: the giving regions' eligible lots, first expiry first. */
+	for (i = 0; i < n; i++) {
+		if (give[i] > 0) {
+			donors[ndon++] = i;
+			D += give[i];
+			first[i] = nrefs;
+			nrefs += nelig[i];
+			end[i] = first[i];
+		}
+		if (take[i] > 0)
+			recips[nrec++] = i;
+	}
+	if (nrefs > LOTS_ON_STACK) {
+		refs = malloc(nrefs * sizeof *refs);
+		if (refs == NULL) {
+			refs = stack_refs;
+			err_set(e, ERR_INTERNAL, "", "out of memory");
+			goto out;
+		}
+	}
+	for (j = 0; j < nlots && nrefs > 0; j++) {
+		i = lots[j].region;
+		if (give[i] > 0 && lot_eligible(&lots[j], min_expiry) &&
+		    lots[j].quantity >= pack)
+			refs[end[i]++] =
+				(struct lotref){lots[j].expiry, (uint32_t)j};
+	}
+	for (a = 0; a < ndon; a++) {
+		i = donors[a];
+		lotref_sort(refs + first[i], end[i] - first[i]);
+		cursor[i] = first[i];
+		left[i] = lots[refs[first[i]].idx].quantity / pack;
+	}
+	/* The most urgent first: fewest days before, then lower index. */
+	for (a = 1; a < nrec; a++) {
+		size_t x = recips[a];
+
+		for (j = a; j > 0 && out->days_before[x] <
+					     out->days_before[recips[j - 1]];
+		     j--)
+			recips[j] = recips[j - 1];
+		recips[j] = x;
+	}
+
+	/*
+	 * A row ends a lot or a (donor, recipient) pair, and there are at
+	 * most n pairs (each ends a donor or a recipient); every row carries
+	 * at least one pack.
+	 */
+	cap = nrefs + n < (size_t)D ? nrefs + n : (size_t)D;
+	if (cap > 0) {
+		out->transfers = malloc(cap * sizeof *out->transfers);
+		if (out->transfers == NULL) {
+			err_set(e, ERR_INTERNAL, "", "out of memory");
+			goto out;
+		}
+	}
+	/* Donors are drawn on most packs to give first, then lower index. */
+	for (a = 1; a < ndon; a++) {
+		size_t x = donors[a];
+
+		for (j = a; j > 0 && give[x] > give[donors[j - 1]]; j--)
+			donors[j] = donors[j - 1];
+		donors[j] = x;
+	}
+	/* Each sjukvårdsregion's donors in that order: a list per group. */
+	if (nrec > 0) {
+		hc_groups(r, n, gid);
+		for (i = 0; i < n; i++)
+			ghead[i] = NONE;
+		for (a = ndon; a-- > 0;) {
+			i = donors[a];
+			if (gid[i] == NONE)
+				continue;
+			gnext[i] = ghead[gid[i]];
+			ghead[gid[i]] = i;
+		}
+	}
+	for (a = 0; a < nrec; a++) {
+		size_t to = recips[a], own, b = 0, d;
+
+		need = take[to];
+		/* Own sjukvårdsregion first, then all donors in order: by
+		 * then the own region's ones have nothing left. */
+		own = gid[to] == NONE ? NONE : ghead[gid[to]];
+		while (need > 0) {
+			if (own != NONE) {
+				d = own;
+				own = gnext[own];
+			} else if (b < ndon) {
+				d = donors[b++];
+			} else {
+				break;
+			}
+			if (give[d] == 0)
+				continue;
+			m = give[d] < need ? give[d] : need;
+			give[d] -= m;
+			need -= m;
+			while (m > 0) {
+				int64_t piece;
+
+				if (cursor[d] >= end[d] || nrows >= cap) {
+					err_set(e, ERR_INTERNAL, "",
+						"allocator: lots of region %zu "
+						"run out",
+						d);
+					goto out;
+				}
+				piece = left[d] < m ? left[d] : m;
+				out->transfers[nrows++] =
+					(struct alloc_transfer){
+						d, to, refs[cursor[d]].idx,
+						piece * pack};
+				m -= piece;
+				left[d] -= piece;
+				if (left[d] == 0 && ++cursor[d] < end[d])
+					left[d] = lots[refs[cursor[d]].idx]
+							  .quantity /
+						  pack;
+			}
+		}
+		if (need > 0) {
+			err_set(e, ERR_INTERNAL, "",
+				"allocator: region %zu short of %lld packs", to,
+				(long long)need);
+			goto out;
+		}
+	}
+
+	/* Drop the small rows, then state what the kept ones leave. */
+	for (i = 0; i < n; i++)
+		out->after[i] = r[i].stock;
+	for (j = 0; j < nrows; j++) {
+		struct alloc_transfer x = out->transfers[j];
+
+		if (x.quantity < p->min_transfer) {
+			out->dropped += x.quantity;
+			continue;
+		}
+		out->after[x.from] -= x.quantity;
+		out->after[x.to] += x.quantity;
+		out->transfers[out->ntransfers++] = x;
+	}
+	if (out->ntransfers == 0) {
+		free(out->transfers);
+		out->transfers = NULL;
+	}
+	for (i = 0; i < n; i++)
+		out->days_after[i] = r[i].rate > 0 ?
+					     (double)out->after[i] / r[i].rate :
+					     INFINITY;
+	rc = 0;
+out:
+	if (refs != stack_refs)
+		free(refs);
+	if (rc < 0)
+		allocator_share_free(out);
+	return rc;
+}
+
+void allocator_share_free(struct alloc_share_result *res)
+{
+	if (res == NULL)
+		return;
+	/* the days lie in after's block */
+	free(res->after);
+	free(res->transfers);
+	memset(res, 0, sizeof *res);
+}
+
+/* ---- 2. scarce supply ---- */
+
+static const char *const key_names[] = {
+	[ALLOC_KEY_MAXMIN] = "maxmin",
+	[ALLOC_KEY_POPULATION] = "population",
+	[ALLOC_KEY_CONSUMPTION] = "consumption",
+	[ALLOC_KEY_HYBRID] = "hybrid",
+};
+
+int allocator_key_parse(const char *s, enum alloc_key *key, const char *field,
+			struct err *e)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && i < sizeof key_names / sizeof key_names[0];
+	     i++) {
+		if (strcmp(s, key_names[i]) == 0) {
+			*key = (enum alloc_key)i;
+			return 0;
+		}
+	}
+	return err_set(e, ERR_INVALID, field,
+		       "key \"%.40s\": maxmin, population, consumption or "
+		       "hybrid",
+		       s == NULL ? "" : s);
+}
+
+const char *allocator_key_name(enum alloc_key key)
+{
+	if ((size_t)key < sizeof key_names / sizeof key_names[0])
+		return key_names[key];
+	return "unknown";
+}
+
+static bool key_valid(enum alloc_key key)
+{
+	return (size_t)key < sizeof key_names / sizeof key_names[0];
+}
+
+/*
+ * x_i = floor(S*w_i/W) and the packs left over one each to the largest
+ * remainders (lower index first on a tie): exact, in 128 bits.  W > 0.
+ */
+static void split_exact(size_t n, const int64_t *w, int64_t W, int64_t S,
+			int64_t *x)
+{
+	unsigned __int128 rem[NREG], prod;
+	bool bumped[NREG];
+	int64_t sum = 0;
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		prod = (unsigned __int128)(uint64_t)S * (uint64_t)w[i];
+		x[i] = (int64_t)(prod / (uint64_t)W);
+		rem[i] = prod % (uint64_t)W;
+		bumped[i] = false;
+		sum += x[i];
+	}
+	/* sum rem_i = (S - sum) * W with every rem_i < W: enough of them */
+	for (; sum < S; sum++) {
+		j = NONE;
+		for (i = 0; i < n; i++)
+			if (!bumped[i] && rem[i] > 0 &&
+			    (j == NONE || rem[i] > rem[j]))
+				j = i;
+		if (j == NONE)
+			break;
+		x[j]++;
+		bumped[j] = true;
+	}
+}
+
+/* As split_exact for real weights, in long double: the rounding of S*w_i/W
+ * may cross a whole number, so both directions are corrected. */
+static void split_real(size_t n, const double *w, long double W, int64_t S,
+		       int64_t *x)
+{
+	long double rem[NREG], y;
+	bool bumped[NREG];
+	int64_t sum = 0;
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		y = (long double)S * w[i] / W;
+		x[i] = (int64_t)floorl(y);
+		rem[i] = y - (long double)x[i];
+		bumped[i] = false;
+		sum += x[i];
+	}
+	while (sum < S) {
+		j = NONE;
+		for (i = 0; i < n; i++)
+			if (!bumped[i] && w[i] > 0 &&
+			    (j == NONE || rem[i] > rem[j]))
+				j = i;
+		if (j == NONE) {
+			for (i = 0; i < n; i++)
+				bumped[i] = false;
+			continue;
+		}
+		x[j]++;
+		bumped[j] = true;
+		sum++;
+	}
+	while (sum > S) {
+		j = NONE;
+		for (i = 0; i < n; i++)
+			if (x[i] > 0 && (j == NONE || rem[i] < rem[j]))
+				j = i;
+		x[j]--;
+		rem[j] += 1;
+		sum--;
+	}
+}
+
+static int supply_population(const struct alloc_region *r, size_t n, int64_t S,
+			     int64_t *x, struct err *e)
+{
+	int64_t w[NREG], W = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		w[i] = r[i].population;
+		W += w[i];
+	}
+	if (S == 0)
+		return 0;
+	if (W == 0)
+		return err_set(e, ERR_INVALID, "population",
+			       "no region has a population to divide %lld "
+			       "packs by",
+			       (long long)S);
+	split_exact(n, w, W, S, x);
+	return 0;
+}
+
+int allocator_supply(const struct alloc_region *r, size_t n,
+		     const struct alloc_supply_params *p,
+		     struct alloc_supply_result *out, struct err *e)
+{
+	double c[NREG], w[NREG];
+	int64_t base[NREG], lo_t[NREG], hi_t[NREG], t[NREG];
+	size_t map[NREG], i, a, k = 0;
+	enum alloc_key key;
+	int64_t S, reserve = 0, pack, total = 0;
+	long double C = 0;
+	int rc = -1;
+
+	if (out == NULL)
+		return err_set(e, ERR_INTERNAL, "", "no result to fill in");
+	memset(out, 0, sizeof *out);
+	if (p == NULL) {
+		err_set(e, ERR_INVALID, "params", "no parameters");
+		goto out;
+	}
+	if (check_regions(r, n, USE_POPULATION, e) < 0 ||
+	    check_pack_size(p->pack_size, e) < 0)
+		goto out;
+	pack = p->pack_size;
+	S = p->packs;
+	if (S < 0 || S > ALLOCATOR_QTY_MAX / pack) {
+		err_set(e, ERR_INVALID, "packs",
+			"%lld packs must be from 0 to 10^12 base units",
+			(long long)S);
+		goto out;
+	}
+	if (!key_valid(p->key)) {
+		err_set(e, ERR_INVALID, "key", "unknown key %d", (int)p->key);
+		goto out;
+	}
+	key = p->key;
+	if (key == ALLOC_KEY_HYBRID) {
+		if (!key_valid(p->hybrid_key) ||
+		    p->hybrid_key == ALLOC_KEY_HYBRID) {
+			err_set(e, ERR_INVALID, "hybrid_key",
+				"the hybrid's own key must be maxmin, "
+				"population or consumption");
+			goto out;
+		}
+		if (!(p->reserve_pct >= 0 && p->reserve_pct <= 100)) {
+			err_set(e, ERR_INVALID, "reserve_pct",
+				"reserve %g%% must be from 0 to 100",
+				p->reserve_pct);
+			goto out;
+		}
+		reserve =
+			(int64_t)floorl((long double)S * p->reserve_pct / 100);
+		reserve = reserve < 0 ? 0 : reserve > S ? S : reserve;
+		key = p->hybrid_key;
+	}
+	out->reserve_packs = reserve;
+	S -= reserve;
+	if (n == 0) {
+		if (S > 0) {
+			err_set(e, ERR_INVALID, "regions",
+				"no region to divide %lld packs among",
+				(long long)S);
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+	out->packs = calloc(n, sizeof *out->packs);
+	if (out->packs == NULL) {
+		err_set(e, ERR_INTERNAL, "", "out of memory");
+		goto out;
+	}
+
+	for (i = 0; i < n; i++) {
+		w[i] = r[i].rate;
+		C += r[i].rate;
+		if (!(r[i].rate > 0))
+			continue;
+		c[k] = r[i].rate;
+		base[k] = r[i].stock;
+		lo_t[k] = 0;
+		hi_t[k] = INT64_MAX;
+		total += r[i].stock;
+		map[k++] = i;
+	}
+	/* Without consumption, water-filling has nothing to fill by. */
+	if (key == ALLOC_KEY_MAXMIN && k == 0)
+		key = ALLOC_KEY_POPULATION;
+	switch (key) {
+	case ALLOC_KEY_MAXMIN:
+		total += S * pack;
+		out->level = level_open(k, c, base, total);
+		fill_packs(k, c, base, lo_t, hi_t, pack, out->level, S, t);
+		for (a = 0; a < k; a++)
+			out->packs[map[a]] = t[a];
+		break;
+	case ALLOC_KEY_POPULATION:
+		if (supply_population(r, n, S, out->packs, e) < 0)
+			goto out;
+		break;
+	case ALLOC_KEY_CONSUMPTION:
+		if (S == 0)
+			break;
+		if (k == 0) {
+			err_set(e, ERR_INVALID, "key",
+				"no region consumes: the consumption key has "
+				"nothing to divide %lld packs by",
+				(long long)S);
+			goto out;
+		}
+		split_real(n, w, C, S, out->packs);
+		break;
+	case ALLOC_KEY_HYBRID: break; /* replaced by hybrid_key above */
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		allocator_supply_free(out);
+	return rc;
+}
+
+void allocator_supply_free(struct alloc_supply_result *res)
+{
+	if (res == NULL)
+		return;
+	free(res->packs);
+	memset(res, 0, sizeof *res);
+}
+
+/* ---- 3. build-up plan ---- */
+
+/* Base units that days of supply stand for at rate, rounded up as
+ * readiness rounds its target quantity, so that the two agree. */
+static int64_t target_qty(double days, double rate)
+{
+	double q = ceil(days * rate - 1e-9);
+
+	return q > 0 ? (int64_t)q : 0;
+}
+
+int allocator_plan(const struct alloc_region *r, size_t n,
+		   const struct alloc_plan_params *p,
+		   struct alloc_plan_result *out, struct err *e)
+{
+	double c[NREG], lo[NREG], hi[NREG];
+	int64_t base[NREG], lo_t[NREG], hi_t[NREG], t[NREG];
+	int64_t target[NREG], hold[NREG], rest[NREG];
+	size_t map[NREG], i, a, k;
+	int64_t pack, K, sum;
+	long double total;
+	char f[64];
+	int w, rc = -1;
+
+	if (out == NULL)
+		return err_set(e, ERR_INTERNAL, "", "no result to fill in");
+	memset(out, 0, sizeof *out);
+	if (p == NULL) {
+		err_set(e, ERR_INVALID, "params", "no parameters");
+		goto out;
+	}
+	if (check_regions(r, n, USE_TARGET, e) < 0 ||
+	    check_pack_size(p->pack_size, e) < 0)
+		goto out;
+	pack = p->pack_size;
+	if (p->weeks < 1 || p->weeks > ALLOCATOR_WEEKS_MAX) {
+		err_set(e, ERR_INVALID, "weeks",
+			"%d weeks must be from 1 to %d", p->weeks,
+			ALLOCATOR_WEEKS_MAX);
+		goto out;
+	}
+	if (p->capacity == NULL) {
+		err_set(e, ERR_INVALID, "capacity", "no capacity given");
+		goto out;
+	}
+	for (w = 0; w < p->weeks; w++) {
+		if (p->capacity[w] >= 0 &&
+		    p->capacity[w] <= ALLOCATOR_QTY_MAX / pack)
+			continue;
+		snprintf(f, sizeof f, "capacity[%d]", w);
+		err_set(e, ERR_INVALID, f,
+			"week %d: capacity %lld packs must be from 0 to 10^12 "
+			"base units",
+			w + 1, (long long)p->capacity[w]);
+		goto out;
+	}
+
+	out->unused = malloc((size_t)p->weeks * sizeof *out->unused);
+	if (n > 0) {
+		out->quota = calloc(n * (size_t)p->weeks, sizeof *out->quota);
+		out->week_reached = malloc(n * sizeof *out->week_reached);
+		out->shortfall = malloc(n * sizeof *out->shortfall);
+	}
+	if (out->unused == NULL ||
+	    (n > 0 && (out->quota == NULL || out->week_reached == NULL ||
+		       out->shortfall == NULL))) {
+		err_set(e, ERR_INTERNAL, "", "out of memory");
+		goto out;
+	}
+
+	for (i = 0; i < n; i++) {
+		target[i] = r[i].rate > 0 ?
+				    target_qty(r[i].target_days, r[i].rate) :
+				    0;
+		hold[i] = r[i].stock;
+		/* packs still to buy; the last may pass the target by less
+		 * than a pack, as nobody buys part of one */
+		rest[i] = hold[i] >= target[i] ?
+				  0 :
+				  (target[i] - hold[i] + pack - 1) / pack;
+		out->week_reached[i] = rest[i] == 0 ? 0 : -1;
+	}
+	for (w = 0; w < p->weeks; w++) {
+		K = p->capacity[w];
+		k = 0;
+		sum = 0;
+		total = 0;
+		for (i = 0; i < n; i++) {
+			if (rest[i] == 0)
+				continue;
+			c[k] = r[i].rate;
+			base[k] = hold[i];
+			lo_t[k] = 0;
+			hi_t[k] = rest[i];
+			lo[k] = (double)hold[i];
+			hi[k] = (double)(hold[i] + rest[i] * pack);
+			total += hold[i];
+			sum += rest[i];
+			map[k++] = i;
+		}
+		if (K >= sum) {
+			memcpy(t, hi_t, k * sizeof *t);
+		} else if (K == 0) {
+			memset(t, 0, k * sizeof *t);
+		} else {
+			total += (long double)K * pack;
+			fill_packs(k, c, base, lo_t, hi_t, pack,
+				   level_find(k, c, lo, hi, total), K, t);
+		}
+		sum = 0;
+		for (a = 0; a < k; a++) {
+			i = map[a];
+			out->quota[i * (size_t)p->weeks + (size_t)w] = t[a];
+			hold[i] += t[a] * pack;
+			rest[i] -= t[a];
+			sum += t[a];
+			if (rest[i] == 0)
+				out->week_reached[i] = w + 1;
+		}
+		out->unused[w] = K - sum;
+	}
+	for (i = 0; i < n; i++)
+		out->shortfall[i] =
+			target[i] > hold[i] ? target[i] - hold[i] : 0;
+	rc = 0;
+out:
+	if (rc < 0)
+		allocator_plan_free(out);
+	return rc;
+}
+
+void allocator_plan_free(struct alloc_plan_result *res)
+{
+	if (res == NULL)
+		return;
+	free(res->quota);
+	free(res->week_reached);
+	free(res->shortfall);
+	free(res->unused);
+	memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,965 @@
+/*
+ * cmd_allocate.c -- `lagerbild allocate`, `lagerbild help-request` and
+ * `lagerbild proposal`: the regional-sharing workflow from the command
+ * line (src/allocation.h).
+ *
+ * The command line acts as the system identity named by cli_actor(), so
+ * it may do what any role may; the ledger and the audit log name the
+ * person.  Each command is one transaction: it writes all or nothing.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "allocation.h"
+#include "catalog.h"
+#include "cli.h"
+#include "ledger.h"
+#include "readiness.h"
+#include "validate.h"
+
+/* The largest capacity file read. */
+#define CAPACITY_FILE_MAX (1024 * 1024)
+/* Products one command line may name with --product. */
+#define PRODUCTS_MAX 64
+
+static const char allocate_usage[] =
+	"Usage: lagerbild allocate share --product P [--product P ...]\n"
+	"                [--floor-days N] [--min-transfer N]\n"
+	"                [--min-shelf-days N] [--idle-gives]\n"
+	"                [--idle-keep-packs N] [--window DAYS] [--json]\n"
+	"       lagerbild allocate supply --product P --quantity N\n"
+	"                --key maxmin|population|consumption|hybrid\n"
+	"                [--hybrid-key K] [--reserve PCT] [--json]\n"
+	"       lagerbild allocate plan --product P --capacity-file F\n"
+	"                [--weeks N] [--start DATE] [--target-days N]\n"
+	"                [--json | --csv]\n"
+	"       lagerbild allocate show ID [--json | --csv]\n"
+	"       lagerbild allocate list [--problem P] [--product P]\n"
+	"                [--limit N] [--json]\n"
+	"       lagerbild allocate in-transit [--product P] [--json]\n"
+	"\n"
+	"Run the regional-sharing allocator on the current stock and store\n"
+	"the run with its inputs, parameters, algorithm version and result.\n"
+	"\n"
+	"  share    no new supply: move stock so that every region holds as\n"
+	"           many days of supply as possible (max-min fair), no giver\n"
+	"           below its floor.  Proposes transfers, which the giving\n"
+	"           regions approve or decline (lagerbild proposal).\n"
+	"  supply   divide --quantity base units (whole packs) of new supply:\n"
+	"           maxmin (water-filling on days of supply), population\n"
+	"           (befolkningsandel), consumption, or hybrid (a national\n"
+	"           reserve of --reserve percent, the rest by --hybrid-key).\n"
+	"  plan     build up toward the target over weeks: the capacity file\n"
+	"           is CSV with the header week,packs and one line per week\n"
+	"           (national extra capacity beyond the normal flow); the\n"
+	"           plan is stored, replaces the product's previous plan and\n"
+	"           prints as CSV with --csv (for suppliers and regions).\n"
+	"  show     a run explained: inputs, the level L, each region's days\n"
+	"           of supply before and after, proposals.\n"
+	"  in-transit  per product: on hand, in transit, lost in transit.\n"
+	"\n"
+	"  --floor-days N     floor for every region (default: the targets')\n"
+	"  --min-transfer N   drop transfers under N base units (default 0)\n"
+	"  --min-shelf-days N send no lot expiring within N days (default 30)\n"
+	"  --idle-gives       regions without consumption may give\n"
+	"  --window DAYS      consumption window (default 28)\n"
+	"  --target-days N    plan toward N days (default: the targets')\n"
+	"Regions whose consumption rate is not known count as consuming\n"
+	"nothing: they neither receive nor give.\n";
+
+static const char help_usage[] =
+	"Usage: lagerbild help-request create --region R --product P\n"
+	"                (--quantity N | --days D) [--urgency U]\n"
+	"                --reason TEXT [--no-run] [--json]\n"
+	"       lagerbild help-request list [--status S] [--region R]\n"
+	"                [--product P] [--limit N] [--json]\n"
+	"       lagerbild help-request show ID [--json]\n"
+	"       lagerbild help-request close ID --status S --reason TEXT\n"
+	"\n"
+	"A region asks for help (hjälpanmälan): a quantity in base units or\n"
+	"a number of days of its own consumption, urgency routine, urgent or\n"
+	"critical.  Unless --no-run, the allocator's sharing problem runs for\n"
+	"the product at once and proposes transfers to the region, at most\n"
+	"what it asked for.  close: --status fulfilled, closed or withdrawn.\n";
+
+static const char proposal_usage[] =
+	"Usage: lagerbild proposal list [--status S] [--region R] [--run ID]\n"
+	"                [--product P] [--limit N] [--json]\n"
+	"       lagerbild proposal show ID [--json]\n"
+	"       lagerbild proposal approve ID [--reason TEXT]\n"
+	"       lagerbild proposal decline ID [--reason TEXT]\n"
+	"       lagerbild proposal ship ID\n"
+	"       lagerbild proposal receive ID [--quantity N] [--site S]\n"
+	"                [--reason TEXT]\n"
+	"       lagerbild proposal cancel ID [--reason TEXT]\n"
+	"       lagerbild proposal return ID --reason TEXT\n"
+	"\n"
+	"A proposal moves one lot from a site of the giving region to the\n"
+	"receiving region.  The giving region approves or declines it (a\n"
+	"decline needs a reason when the receiver is in disaster state, and\n"
+	"alerts national coordination), ships it (transfer_out; in transit),\n"
+	"and the receiver receives it (transfer_in at --site, default the\n"
+	"region's central store).  A short receipt (--quantity below what was\n"
+	"shipped, with --reason) records the difference as lost in transit.\n"
+	"Cancel before shipping; return after (transfer_in at the giver).\n"
+	"Every step is safe to repeat: a repeat records nothing new.\n";
+
+enum {
+	O_PRODUCT = 256,
+	O_FLOOR,
+	O_MIN_TRANSFER,
+	O_MIN_SHELF,
+	O_IDLE_GIVES,
+	O_IDLE_KEEP,
+	O_WINDOW,
+	O_QUANTITY,
+	O_KEY,
+	O_HYBRID_KEY,
+	O_RESERVE,
+	O_WEEKS,
+	O_CAPACITY,
+	O_START,
+	O_TARGET,
+	O_JSON,
+	O_CSV,
+	O_PROBLEM,
+	O_LIMIT,
+	O_REGION,
+	O_DAYS,
+	O_URGENCY,
+	O_REASON,
+	O_NO_RUN,
+	O_STATUS,
+	O_RUN,
+	O_SITE,
+	O_HELP
+};
+
+static const struct option opts[] = {
+	{"product", required_argument, NULL, O_PRODUCT},
+	{"floor-days", required_argument, NULL, O_FLOOR},
+	{"min-transfer", required_argument, NULL, O_MIN_TRANSFER},
+	{"min-shelf-days", required_argument, NULL, O_MIN_SHELF},
+	{"idle-gives", no_argument, NULL, O_IDLE_GIVES},
+	{"idle-keep-packs", required_argument, NULL, O_IDLE_KEEP},
+	{"window", required_argument, NULL, O_WINDOW},
+	{"quantity", required_argument, NULL, O_QUANTITY},
+	{"key", required_argument, NULL, O_KEY},
+	{"hybrid-key", required_argument, NULL, O_HYBRID_KEY},
+	{"reserve", required_argument, NULL, O_RESERVE},
+	{"weeks", required_argument, NULL, O_WEEKS},
+	{"capacity-file", required_argument, NULL, O_CAPACITY},
+	{"start", required_argument, NULL, O_START},
+	{"target-days", required_argument, NULL, O_TARGET},
+	{"json", no_argument, NULL, O_JSON},
+	{"csv", no_argument, NULL, O_CSV},
+	{"problem", required_argument, NULL, O_PROBLEM},
+	{"limit", required_argument, NULL, O_LIMIT},
+	{"region", required_argument, NULL, O_REGION},
+	{"days", required_argument, NULL, O_DAYS},
+	{"urgency", required_argument, NULL, O_URGENCY},
+	{"reason", required_argument, NULL, O_REASON},
+	{"no-run", no_argument, NULL, O_NO_RUN},
+	{"status", required_argument, NULL, O_STATUS},
+	{"run", required_argument, NULL, O_RUN},
+	{"site", required_argument, NULL, O_SITE},
+	{"help", no_argument, NULL, O_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+/* Everything any form takes, as given; each form checks what it uses. */
+struct args {
+	const char *cmd; /* "allocate", "help-request", "proposal" */
+	const char *products[PRODUCTS_MAX];
+	int nproducts;
+	const char *floor, *min_transfer, *min_shelf, *idle_keep, *window;
+	const char *quantity, *key, *hybrid_key, *reserve, *weeks, *capacity;
+	const char *start, *target, *problem, *limit, *region, *days;
+	const char *urgency, *reason, *status, *run, *site;
+	bool idle_gives, json, csv, no_run, help;
+	int nwords;
+	char *words[3];
+};
+
+static int parse(int argc, char **argv, struct args *a)
+{
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "-", opts, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			if (a->nwords ==
+			    (int)(sizeof(a->words) / sizeof(a->words[0])))
+				return cli_usage_error(a->cmd,
+						       "unexpected argument %s",
+						       optarg);
+			a->words[a->nwords++] = optarg;
+			break;
+		case O_PRODUCT:
+			if (a->nproducts == PRODUCTS_MAX)
+				return cli_usage_error(a->cmd,
+						       "at most %d --product",
+						       PRODUCTS_MAX);
+			a->products[a->nproducts++] = optarg;
+			break;
+		case O_FLOOR: a->floor = optarg; break;
+		case O_MIN_TRANSFER: a->min_transfer = optarg; break;
+		case O_MIN_SHELF: a->min_shelf = optarg; break;
+		case O_IDLE_GIVES: a->idle_gives = true; break;
+		case O_IDLE_KEEP: a->idle_keep = optarg; break;
+		case O_WINDOW: a->window = optarg; break;
+		case O_QUANTITY: a->quantity = optarg; break;
+		case O_KEY: a->key = optarg; break;
+		case O_HYBRID_KEY: a->hybrid_key = optarg; break;
+		case O_RESERVE: a->reserve = optarg; break;
+		case O_WEEKS: a->weeks = optarg; break;
+		case O_CAPACITY: a->capacity = optarg; break;
+		case O_START: a->start = optarg; break;
+		case O_TARGET: a->target = optarg; break;
+		case O_JSON: a->json = true; break;
+		case O_CSV: a->csv = true; break;
+		case O_PROBLEM: a->problem = optarg; break;
+		case O_LIMIT: a->limit = optarg; break;
+		case O_REGION: a->region = optarg; break;
+		case O_DAYS: a->days = optarg; break;
+		case O_URGENCY: a->urgency = optarg; break;
+		case O_REASON: a->reason = optarg; break;
+		case O_NO_RUN: a->no_run = true; break;
+		case O_STATUS: a->status = optarg; break;
+		case O_RUN: a->run = optarg; break;
+		case O_SITE: a->site = optarg; break;
+		case O_HELP: a->help = true; break;
+		default: return cli_bad_option(a->cmd, argv);
+		}
+	}
+	return 0;
+}
+
+/* Parse an optional number option into *out (unchanged when absent). */
+static int num(const char *s, int64_t min, int64_t max, const char *field,
+	       int64_t *out, struct err *e)
+{
+	if (!s)
+		return 0;
+	return parse_int64(s, min, max, out, field, e);
+}
+
+static void print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+
+	if (s)
+		printf("%s\n", s);
+	free(s);
+}
+
+/* A JSON member as text for a table ("" for null, "inf" for no days). */
+static const char *text_of(const json_t *obj, const char *key, char *buf,
+			   size_t n)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v))
+		snprintf(buf, n, "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, n, "%.1f", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, n, "%s", json_is_true(v) ? "yes" : "no");
+	else
+		snprintf(buf, n, "%s", strncmp(key, "days", 4) == 0 ? "-" : "");
+	return buf;
+}
+
+/* text_of into one of a ring of buffers, so that a printf can take up
+ * to 16 cells (the command line is one thread). */
+static const char *T(const json_t *obj, const char *key)
+{
+	static char b[16][48];
+	static unsigned k;
+
+	k = (k + 1) % 16;
+	return text_of(obj, key, b[k], sizeof(b[k]));
+}
+
+/* A run as a person reads it. */
+/* One region's line of a plan: target, quota and when it gets there. */
+static void print_plan_region(const json_t *x, const json_t *o)
+{
+	const json_t *wr = json_object_get(o, "week_reached");
+	char reached[24];
+
+	if (json_integer_value(wr) == 0)
+		snprintf(reached, sizeof(reached), "already");
+	else if (json_integer_value(wr) < 0)
+		snprintf(reached, sizeof(reached), "not in plan");
+	else
+		snprintf(reached, sizeof(reached), "week %" JSON_INTEGER_FORMAT,
+			 json_integer_value(wr));
+	printf("%-6s %10s %10s %6s %10s %8s %12s %10s\n", T(x, "region"),
+	       T(x, "stock"),
+	       json_is_true(json_object_get(x, "rate_known")) ? T(x, "rate") :
+								"unknown",
+	       T(o, "target_days"), T(o, "target"), T(o, "packs"), reached,
+	       T(o, "shortfall"));
+}
+
+/* A run as a person reads it. */
+static void print_run(const json_t *run)
+{
+	const char *problem =
+		json_string_value(json_object_get(run, "problem"));
+	const bool plan = problem && strcmp(problem, "plan") == 0;
+	const bool supply = problem && strcmp(problem, "supply") == 0;
+	size_t i, j;
+	json_t *p, *x, *props = json_object_get(run, "proposals");
+
+	printf("run %s: %s, algorithm %s, by %s at %s\n", T(run, "id"),
+	       T(run, "problem"), T(run, "algorithm_version"),
+	       T(run, "created_by"), T(run, "created_at"));
+	json_array_foreach(json_object_get(run, "products"), i, p)
+	{
+		json_t *res = json_object_get(p, "result");
+		json_t *in = json_object_get(json_object_get(p, "inputs"),
+					     "regions");
+		json_t *out = json_object_get(res, "regions");
+
+		printf("\nproduct %s %s (pack %s %s)", T(p, "product"),
+		       T(p, "product_name"), T(p, "pack_size"),
+		       T(p, "base_unit"));
+		if (json_is_real(json_object_get(p, "level")))
+			printf(": level L = %.2f days",
+			       json_real_value(json_object_get(p, "level")));
+		if (supply)
+			printf("; %s packs, %s held as national reserve",
+			       T(res, "packs"), T(res, "reserve_packs"));
+		if (plan)
+			printf("\n%-6s %10s %10s %6s %10s %8s %12s %10s\n",
+			       "region", "stock", "rate/day", "target",
+			       "target qty", "packs", "reached", "shortfall");
+		else
+			printf("\n%-6s %10s %10s %6s %6s %9s %10s %9s\n",
+			       "region", "stock", "rate/day", "floor", "target",
+			       "days", supply ? "gets" : "after", "days after");
+		json_array_foreach(in, j, x)
+		{
+			json_t *o = json_array_get(out, j);
+
+			if (plan) {
+				print_plan_region(x, o);
+				continue;
+			}
+			printf("%-6s %10s %10s %6s %6s %9s %10s %9s\n",
+			       T(x, "region"), T(x, "stock"),
+			       json_is_true(json_object_get(x, "rate_known")) ?
+				       T(x, "rate") :
+				       "unknown",
+			       T(x, "floor_days"), T(x, "target_days"),
+			       T(o, "days_before"),
+			       supply ? T(o, "quantity") : T(o, "after"),
+			       T(o, "days_after"));
+		}
+	}
+	if (json_array_size(props) > 0)
+		printf("\n%-6s %-4s %-10s %-16s %-4s %12s %-10s\n", "id",
+		       "from", "site", "lot", "to", "quantity", "status");
+	json_array_foreach(props, i, p) printf(
+		"%-6s %-4s %-10s %-16s %-4s %12s %-10s%s\n", T(p, "id"),
+		T(p, "from_region"), T(p, "from_site"), T(p, "lot"),
+		T(p, "to_region"), T(p, "quantity"), T(p, "status"),
+		json_is_true(json_object_get(p, "obligatory")) ? " obligatory" :
+								 "");
+}
+
+static void print_proposals(const json_t *list)
+{
+	size_t i;
+	json_t *p;
+
+	printf("%-6s %-5s %-14s %-4s %-10s %-12s %-4s %12s %-10s\n", "id",
+	       "run", "product", "from", "site", "lot", "to", "quantity",
+	       "status");
+	json_array_foreach(list, i, p) printf(
+		"%-6s %-5s %-14s %-4s %-10s %-12s %-4s %12s %-10s%s\n",
+		T(p, "id"), T(p, "run_id"), T(p, "product"),
+		T(p, "from_region"), T(p, "from_site"), T(p, "lot"),
+		T(p, "to_region"), T(p, "quantity"), T(p, "status"),
+		json_is_true(json_object_get(p, "obligatory")) ? " obligatory" :
+								 "");
+}
+
+static void print_help_requests(const json_t *list)
+{
+	size_t i;
+	json_t *h;
+
+	printf("%-6s %-4s %-14s %12s %8s %-8s %-9s %s\n", "id", "reg",
+	       "product", "quantity", "days", "urgency", "status", "reason");
+	json_array_foreach(list, i, h) printf(
+		"%-6s %-4s %-14s %12s %8s %-8s %-9s %s\n", T(h, "id"),
+		T(h, "region"), T(h, "product"), T(h, "quantity"), T(h, "days"),
+		T(h, "urgency"), T(h, "status"), T(h, "reason"));
+}
+
+/* Begin, call, commit: one transaction as the command line. */
+static int begin(struct db **db, struct identity *who, struct err *e)
+{
+	auth_system_identity(who, cli_actor());
+	if (cli_connect(db, true, e) < 0)
+		return -1;
+	return db_begin(*db, e);
+}
+
+static int finish(struct db *db, int rc, struct err *e)
+{
+	if (rc == 0 && db_commit(db, e) < 0)
+		rc = -1;
+	if (rc < 0 && db)
+		db_rollback(db);
+	return rc;
+}
+
+/* The id word after the form's name. */
+static int word_id(const struct args *a, int64_t *id, struct err *e)
+{
+	if (a->nwords != 2)
+		return err_set(e, ERR_INVALID, "id", "%s %s ID: one id", a->cmd,
+			       a->words[0]);
+	return parse_int64(a->words[1], 1, INT64_MAX, id, "id", e);
+}
+
+static int read_file(const char *path, char **out, size_t *len, struct err *e)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n;
+
+	*out = NULL;
+	if (!f)
+		return err_set(e, ERR_INVALID, "capacity-file",
+			       "capacity file %s: cannot open it", path);
+	buf = malloc(CAPACITY_FILE_MAX + 1);
+	if (!buf) {
+		fclose(f);
+		return err_set(e, ERR_INTERNAL, "", "out of memory");
+	}
+	n = fread(buf, 1, CAPACITY_FILE_MAX + 1, f);
+	if (ferror(f) || n > CAPACITY_FILE_MAX) {
+		fclose(f);
+		free(buf);
+		return err_set(e, ERR_INVALID, "capacity-file",
+			       "capacity file %s: %s", path,
+			       n > CAPACITY_FILE_MAX ? "larger than 1 MB" :
+						       "cannot read it");
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* ---- allocate ---- */
+
+static int allocate_params(const struct args *a, enum allocation_problem pr,
+			   struct allocation_params *p, int64_t *capacity,
+			   struct err *e)
+{
+	int64_t v;
+	char *text = NULL;
+	size_t len = 0;
+	int weeks = 0, rc = -1;
+
+	allocation_params_default(p, pr);
+	if (a->nproducts == 0)
+		return err_set(e, ERR_INVALID, "product",
+			       "--product is required");
+	for (int i = 0; i < a->nproducts; i++)
+		if (catalog_check_product_key(a->products[i], e) < 0)
+			return -1;
+	v = 0;
+	if (num(a->window, 1, READINESS_WINDOW_MAX, "window", &v, e) < 0)
+		return -1;
+	p->window_days = (int)v;
+	v = -1;
+	if (num(a->floor, 0, ALLOCATION_DAYS_MAX, "floor-days", &v, e) < 0)
+		return -1;
+	p->floor_days = (int)v;
+	v = -1;
+	if (num(a->target, 0, ALLOCATION_DAYS_MAX, "target-days", &v, e) < 0)
+		return -1;
+	p->target_days = (int)v;
+	v = p->min_shelf_days;
+	if (num(a->min_shelf, 0, ALLOCATION_DAYS_MAX, "min-shelf-days", &v, e) <
+	    0)
+		return -1;
+	p->min_shelf_days = (int)v;
+	if (num(a->min_transfer, 0, LEDGER_QTY_MAX, "min-transfer",
+		&p->min_transfer, e) < 0 ||
+	    num(a->idle_keep, 0, LEDGER_QTY_MAX, "idle-keep-packs",
+		&p->idle_keep_packs, e) < 0 ||
+	    num(a->quantity, 1, LEDGER_QTY_MAX, "quantity", &p->quantity, e) <
+		    0)
+		return -1;
+	p->idle_gives = a->idle_gives;
+	if ((a->key && allocator_key_parse(a->key, &p->key, "key", e) < 0) ||
+	    (a->hybrid_key && allocator_key_parse(a->hybrid_key, &p->hybrid_key,
+						  "hybrid-key", e) < 0))
+		return -1;
+	v = 0;
+	if (num(a->reserve, 0, 100, "reserve", &v, e) < 0)
+		return -1;
+	p->reserve_pct = (int)v;
+	p->start = a->start;
+	if (pr == ALLOCATION_SUPPLY && (!a->quantity || !a->key))
+		return err_set(e, ERR_INVALID, a->quantity ? "key" : "quantity",
+			       "allocate supply needs --quantity and --key");
+	if (pr == ALLOCATION_PLAN) {
+		v = 0;
+		if (!a->capacity)
+			return err_set(e, ERR_INVALID, "capacity-file",
+				       "allocate plan needs --capacity-file");
+		if (num(a->weeks, 1, ALLOCATOR_WEEKS_MAX, "weeks", &v, e) < 0 ||
+		    read_file(a->capacity, &text, &len, e) < 0)
+			return -1;
+		if (allocation_capacity_parse(text, len, capacity,
+					      ALLOCATOR_WEEKS_MAX, &weeks,
+					      e) < 0) {
+			err_prefix(e, "%s: ", a->capacity);
+			goto out;
+		}
+		if (v > weeks) {
+			err_set(e, ERR_INVALID, "weeks",
+				"--weeks %" PRId64 ": %s has %d weeks", v,
+				a->capacity, weeks);
+			goto out;
+		}
+		p->weeks = v ? (int)v : weeks;
+		p->capacity = capacity;
+	}
+	/* The form is checked with placeholder ids; the real ones follow. */
+	p->nproducts = (size_t)a->nproducts;
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+static int run_allocate(struct args *a)
+{
+	enum allocation_problem pr;
+	struct allocation_params p;
+	int64_t capacity[ALLOCATOR_WEEKS_MAX], ids[PRODUCTS_MAX];
+	struct product_ref ref;
+	struct identity who;
+	struct db *db = NULL;
+	struct err e = {0};
+	json_t *run = NULL;
+	int64_t id;
+	char *csv = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if (allocation_problem_parse(a->words[0], &pr, "problem", &e) < 0 ||
+	    allocate_params(a, pr, &p, capacity, &e) < 0)
+		return cli_fail(&e, true);
+	if (a->nwords != 1)
+		return cli_usage_error(a->cmd, "unexpected argument %s",
+				       a->words[1]);
+	for (int i = 0; i < a->nproducts; i++)
+		ids[i] = i + 1;
+	p.products = ids;
+	if (allocation_params_check(&p, &e) < 0)
+		return cli_fail(&e, true);
+	if (begin(&db, &who, &e) < 0)
+		goto out;
+	for (int i = 0; i < a->nproducts; i++) {
+		if (catalog_find_product(db, a->products[i], &ref, &e) < 0)
+			goto out;
+		ids[i] = ref.id;
+	}
+	if (allocation_run(db, &who, &p, &id, &e) < 0 ||
+	    allocation_get(db, &who, id, &run, &e) < 0 ||
+	    (a->csv && pr == ALLOCATION_PLAN &&
+	     allocation_plan_csv(db, &who, id, &csv, &len, &e) < 0))
+		goto out;
+	rc = 0;
+out:
+	rc = finish(db, rc, &e);
+	if (rc == 0) {
+		if (csv)
+			fwrite(csv, 1, len, stdout);
+		else if (a->json)
+			print_json(run);
+		else
+			print_run(run);
+	}
+	free(csv);
+	json_decref(run);
+	db_close(db);
+	return rc < 0 ? cli_fail(&e, true) : EXIT_OK;
+}
+
+static int allocate_read(struct args *a)
+{
+	const bool show = strcmp(a->words[0], "show") == 0;
+	const bool transit = strcmp(a->words[0], "in-transit") == 0;
+	struct product_ref ref;
+	struct identity who;
+	struct db *db = NULL;
+	struct err e = {0};
+	json_t *out = NULL;
+	int64_t id = 0, limit = 50, pid = 0;
+	char *csv = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if ((show && word_id(a, &id, &e) < 0) ||
+	    (!show && a->nwords != 1 &&
+	     err_set(&e, ERR_INVALID, "", "unexpected argument %s",
+		     a->words[1]) < 0) ||
+	    num(a->limit, 1, ALLOCATION_LIST_MAX, "limit", &limit, &e) < 0 ||
+	    (a->nproducts > 1 &&
+	     err_set(&e, ERR_INVALID, "product", "one --product") < 0) ||
+	    (a->nproducts == 1 &&
+	     catalog_check_product_key(a->products[0], &e) < 0))
+		return cli_fail(&e, true);
+	if (begin(&db, &who, &e) < 0)
+		goto out;
+	if (a->nproducts == 1) {
+		if (catalog_find_product(db, a->products[0], &ref, &e) < 0)
+			goto out;
+		pid = ref.id;
+	}
+	if (show && a->csv)
+		rc = allocation_plan_csv(db, &who, id, &csv, &len, &e);
+	else if (show)
+		rc = allocation_get(db, &who, id, &out, &e);
+	else if (transit)
+		rc = allocation_totals(db, pid, &out, &e);
+	else
+		rc = allocation_list(db, &who, a->problem, pid, (long)limit,
+				     &out, &e);
+out:
+	rc = finish(db, rc, &e);
+	if (rc == 0) {
+		size_t i;
+		json_t *x;
+
+		if (csv)
+			fwrite(csv, 1, len, stdout);
+		else if (a->json)
+			print_json(out);
+		else if (show)
+			print_run(out);
+		else if (transit) {
+			printf("%-14s %12s %12s %12s %12s  %s\n", "product",
+			       "on_hand", "in_transit", "lost", "total",
+			       "name");
+			json_array_foreach(out, i, x)
+				printf("%-14s %12s %12s %12s %12s  %s\n",
+				       T(x, "product"), T(x, "on_hand"),
+				       T(x, "in_transit"), T(x, "lost"),
+				       T(x, "total"), T(x, "product_name"));
+		} else {
+			printf("%-6s %-7s %-20s %9s  %s\n", "id", "problem",
+			       "created_at", "proposals", "by");
+			json_array_foreach(out, i, x) printf(
+				"%-6s %-7s %-20.19s %9s  %s\n", T(x, "id"),
+				T(x, "problem"), T(x, "created_at"),
+				T(x, "proposals"), T(x, "created_by"));
+		}
+	}
+	free(csv);
+	json_decref(out);
+	db_close(db);
+	return rc < 0 ? cli_fail(&e, true) : EXIT_OK;
+}
+
+int cmd_allocate(int argc, char **argv)
+{
+	struct args a = {.cmd = "allocate"};
+	const char *w;
+
+	if (parse(argc, argv, &a) < 0)
+		return EXIT_USAGE;
+	if (a.help) {
+		fputs(allocate_usage, stdout);
+		return EXIT_OK;
+	}
+	if (a.nwords == 0)
+		return cli_usage_error("allocate",
+				       "share, supply, plan, show, list or "
+				       "in-transit?");
+	w = a.words[0];
+	if (strcmp(w, "share") == 0 || strcmp(w, "supply") == 0 ||
+	    strcmp(w, "plan") == 0)
+		return run_allocate(&a);
+	if (strcmp(w, "show") == 0 || strcmp(w, "list") == 0 ||
+	    strcmp(w, "in-transit") == 0)
+		return allocate_read(&a);
+	return cli_usage_error("allocate", "unknown form %s", w);
+}
+
+/* ---- help-request ---- */
+
+static int help_create(struct args *a)
+{
+	struct allocation_help h = {.region = a->region,
+				    .days = a->days,
+				    .urgency = a->urgency,
+				    .reason = a->reason,
+				    .product_id = 1};
+	struct product_ref ref;
+	struct identity who;
+	struct db *db = NULL;
+	struct err e = {0};
+	json_t *out = NULL;
+	int64_t id, run_id;
+	int rc = -1;
+
+	if (a->nwords != 1)
+		return cli_usage_error(a->cmd, "unexpected argument %s",
+				       a->words[1]);
+	if (!a->region || a->nproducts != 1 || !a->reason)
+		return cli_usage_error(a->cmd, "create needs --region, one "
+					       "--product and --reason");
+	if (num(a->quantity, 1, LEDGER_QTY_MAX, "quantity", &h.quantity, &e) <
+		    0 ||
+	    catalog_check_product_key(a->products[0], &e) < 0 ||
+	    allocation_help_check(&h, &e) < 0)
+		return cli_fail(&e, true);
+	if (begin(&db, &who, &e) < 0 ||
+	    catalog_find_product(db, a->products[0], &ref, &e) < 0)
+		goto out;
+	h.product_id = ref.id;
+	if (allocation_help_create(db, &who, &h, !a->no_run, &id, &run_id, &e) <
+		    0 ||
+	    allocation_help_get(db, &who, id, &out, &e) < 0)
+		goto out;
+	rc = 0;
+out:
+	rc = finish(db, rc, &e);
+	if (rc == 0) {
+		if (a->json) {
+			print_json(out);
+		} else {
+			printf("help request %" PRId64
+			       " recorded (region %s)\n",
+			       id, a->region);
+			if (run_id) {
+				printf("run %" PRId64 ": %zu proposals to "
+				       "region %s\n",
+				       run_id,
+				       json_array_size(json_object_get(
+					       out, "proposals")),
+				       a->region);
+				print_proposals(
+					json_object_get(out, "proposals"));
+			}
+		}
+	}
+	json_decref(out);
+	db_close(db);
+	return rc < 0 ? cli_fail(&e, true) : EXIT_OK;
+}
+
+static int help_other(struct args *a)
+{
+	const char *w = a->words[0];
+	struct product_ref ref;
+	struct identity who;
+	struct db *db = NULL;
+	struct err e = {0};
+	json_t *out = NULL;
+	int64_t id = 0, limit = 100, pid = 0;
+	int rc = -1;
+
+	if (strcmp(w, "list") == 0) {
+		if (a->nwords != 1)
+			return cli_usage_error(a->cmd, "unexpected argument %s",
+					       a->words[1]);
+	} else if (word_id(a, &id, &e) < 0) {
+		return cli_fail(&e, true);
+	}
+	if (strcmp(w, "close") == 0 && (!a->status || !a->reason))
+		return cli_usage_error(a->cmd,
+				       "close needs --status and --reason");
+	if (num(a->limit, 1, ALLOCATION_LIST_MAX, "limit", &limit, &e) < 0 ||
+	    (a->nproducts == 1 &&
+	     catalog_check_product_key(a->products[0], &e) < 0))
+		return cli_fail(&e, true);
+	if (begin(&db, &who, &e) < 0)
+		goto out;
+	if (a->nproducts == 1) {
+		if (catalog_find_product(db, a->products[0], &ref, &e) < 0)
+			goto out;
+		pid = ref.id;
+	}
+	if (strcmp(w, "list") == 0)
+		rc = allocation_help_list(db, &who, a->status, a->region, pid,
+					  (long)limit, &out, &e);
+	else if (strcmp(w, "close") == 0)
+		rc = allocation_help_close(db, &who, id, a->status, a->reason,
+					   &e) < 0 ?
+			     -1 :
+			     allocation_help_get(db, &who, id, &out, &e);
+	else
+		rc = allocation_help_get(db, &who, id, &out, &e);
+out:
+	rc = finish(db, rc, &e);
+	if (rc == 0) {
+		if (a->json || strcmp(w, "show") == 0)
+			print_json(out);
+		else if (strcmp(w, "list") == 0)
+			print_help_requests(out);
+		else
+			printf("help request %" PRId64 " is %s\n", id,
+			       json_string_value(
+				       json_object_get(out, "status")));
+	}
+	json_decref(out);
+	db_close(db);
+	return rc < 0 ? cli_fail(&e, true) : EXIT_OK;
+}
+
+int cmd_help_request(int argc, char **argv)
+{
+	struct args a = {.cmd = "help-request"};
+	const char *w;
+
+	if (parse(argc, argv, &a) < 0)
+		return EXIT_USAGE;
+	if (a.help) {
+		fputs(help_usage, stdout);
+		return EXIT_OK;
+	}
+	if (a.nwords == 0)
+		return cli_usage_error(a.cmd, "create, list, show or close?");
+	w = a.words[0];
+	if (strcmp(w, "create") == 0)
+		return help_create(&a);
+	if (strcmp(w, "list") == 0 || strcmp(w, "show") == 0 ||
+	    strcmp(w, "close") == 0)
+		return help_other(&a);
+	return cli_usage_error(a.cmd, "unknown form %s", w);
+}
+
+/* ---- proposal ---- */
+
+static int proposal_read(struct args *a)
+{
+	const bool list = strcmp(a->words[0], "list") == 0;
+	struct allocation_filter f = {
+		.status = a->status, .region = a->region, .limit = 100};
+	struct product_ref ref;
+	struct identity who;
+	struct db *db = NULL;
+	struct err e = {0};
+	json_t *out = NULL;
+	int64_t id = 0, v = 100;
+	int rc = -1;
+
+	if (list && a->nwords != 1)
+		return cli_usage_error(a->cmd, "unexpected argument %s",
+				       a->words[1]);
+	if ((!list && word_id(a, &id, &e) < 0) ||
+	    num(a->limit, 1, ALLOCATION_LIST_MAX, "limit", &v, &e) < 0 ||
+	    num(a->run, 1, INT64_MAX, "run", &f.run_id, &e) < 0 ||
+	    (a->nproducts == 1 &&
+	     catalog_check_product_key(a->products[0], &e) < 0))
+		return cli_fail(&e, true);
+	f.limit = (long)v;
+	if (begin(&db, &who, &e) < 0)
+		goto out;
+	if (a->nproducts == 1) {
+		if (catalog_find_product(db, a->products[0], &ref, &e) < 0)
+			goto out;
+		f.product_id = ref.id;
+	}
+	rc = list ? allocation_proposal_list(db, &who, &f, &out, &e) :
+		    allocation_proposal_get(db, &who, id, &out, &e);
+out:
+	rc = finish(db, rc, &e);
+	if (rc == 0) {
+		if (a->json || !list)
+			print_json(out);
+		else
+			print_proposals(out);
+	}
+	json_decref(out);
+	db_close(db);
+	return rc < 0 ? cli_fail(&e, true) : EXIT_OK;
+}
+
+static int proposal_step(struct args *a, enum allocation_action action)
+{
+	struct allocation_act act = {.action = action,
+				     .reason = a->reason,
+				     .quantity = -1,
+				     .site = a->site};
+	struct identity who;
+	struct db *db = NULL;
+	struct err e = {0};
+	json_t *out = NULL;
+	bool replayed = false;
+	int64_t id;
+	int rc = -1;
+
+	if (word_id(a, &id, &e) < 0 ||
+	    num(a->quantity, 0, LEDGER_QTY_MAX, "quantity", &act.quantity, &e) <
+		    0 ||
+	    allocation_act_check(&act, &e) < 0)
+		return cli_fail(&e, true);
+	if (begin(&db, &who, &e) < 0 ||
+	    allocation_proposal_act(db, &who, id, &act, &replayed, &e) < 0 ||
+	    allocation_proposal_get(db, &who, id, &out, &e) < 0)
+		goto out;
+	rc = 0;
+out:
+	rc = finish(db, rc, &e);
+	if (rc == 0) {
+		if (a->json)
+			print_json(out);
+		else
+			printf("proposal %" PRId64 " %s%s\n", id,
+			       json_string_value(
+				       json_object_get(out, "status")),
+			       replayed ? " (already; nothing new recorded)" :
+					  "");
+	}
+	json_decref(out);
+	db_close(db);
+	return rc < 0 ? cli_fail(&e, true) : EXIT_OK;
+}
+
+int cmd_proposal(int argc, char **argv)
+{
+	struct args a = {.cmd = "proposal"};
+	enum allocation_action action;
+	struct err e = {0};
+
+	if (parse(argc, argv, &a) < 0)
+		return EXIT_USAGE;
+	if (a.help) {
+		fputs(proposal_usage, stdout);
+		return EXIT_OK;
+	}
+	if (a.nwords == 0)
+		return cli_usage_error(a.cmd,
+				       "list, show, approve, decline, ship, "
+				       "receive, cancel or return?");
+	if (strcmp(a.words[0], "list") == 0 || strcmp(a.words[0], "show") == 0)
+		return proposal_read(&a);
+	if (allocation_action_parse(a.words[0], &action, "action", &e) < 0)
+		return cli_fail(&e, true);
+	return proposal_step(&a, action);
+}

@@ -1,0 +1,1515 @@
+/*
+ * check_allocation.c -- the regional-sharing workflow on a real database
+ * (src/allocation.h, sql/011_allocation.sql).
+ *
+ * Three regions hold one product: Stockholm (01) plenty, Skåne (12) and
+ * Västra Götaland (14) a couple of days, all consuming about ten a day.
+ * The tests run the allocator and carry its proposals through approve,
+ * ship, receive, short receipt, cancel and return, checking after every
+ * step that the national total -- balances + in transit + lost in
+ * transit, summed here from the tables themselves, not from the view --
+ * is what it was, that the view agrees, and that verify finds no drift.
+ * Around that: who may take which step, the obligatory decline and its
+ * alert, retries, help requests, plans and their CSV, the alert function
+ * for regions behind plan, bad input, and the command line.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <jansson.h>
+
+#include "allocation.h"
+#include "auth.h"
+#include "readiness_report.h"
+#include "suites.h"
+#include "testdb.h"
+#include "verify.h"
+
+extern char **environ;
+
+static const char *dburl;
+static struct db *owner; /* schema owner, acting as the system */
+static struct db *app;	 /* application role; each step sets its caller */
+static int64_t prod, site01, site01b, site12, site14, site03;
+static int64_t initial; /* the national total after setup */
+
+/* ---- fixtures ---- */
+
+static void own_exec(const char *sql, int n, const char *const *params)
+{
+	struct err e = {0};
+
+	ck_assert_msg(db_command(owner, sql, n, params, &e) == 0, "%s: %s", sql,
+		      e.msg);
+}
+
+static const char event_sql[] =
+	"INSERT INTO stock_event (site_id, product_id, kind, quantity, lot,"
+	" expiry, idempotency_key, payload_hash, occurred_at, recorded_by,"
+	" delta, balance_after, seq)"
+	" VALUES ($1::bigint, $2::bigint, $3::stock_event_kind, $4::bigint,"
+	" coalesce($5, ''), $6::date, gen_random_uuid(),"
+	" sha256(gen_random_uuid()::text::bytea),"
+	" now() - make_interval(days => $7::int), 'test', 0, 0, 1)";
+
+/* An event days ago, through the ledger's own trigger. */
+static void event(int64_t site, const char *kind, int64_t qty, const char *lot,
+		  const char *expiry, int days_ago)
+{
+	char s[24], p[24], q[24], d[16];
+	const char *params[7] = {s, p, kind, q, lot, expiry, d};
+
+	snprintf(s, sizeof(s), "%lld", (long long)site);
+	snprintf(p, sizeof(p), "%lld", (long long)prod);
+	snprintf(q, sizeof(q), "%lld", (long long)qty);
+	snprintf(d, sizeof(d), "%d", days_ago);
+	own_exec(event_sql, 7, params);
+}
+
+static int64_t scalar1(const char *sql, int64_t a)
+{
+	char s[24];
+	const char *params[1] = {s};
+
+	snprintf(s, sizeof(s), "%lld", (long long)a);
+	return testdb_scalar_params(owner, sql, 1, params);
+}
+
+/*
+ * The national total of the product from the tables: balances, stock in
+ * transit, and what short receipts lost on the way.
+ */
+static int64_t national_total(void)
+{
+	return scalar1(
+		"SELECT (SELECT coalesce(sum(quantity), 0) FROM stock_balance"
+		"  WHERE product_id = $1::bigint)"
+		" + (SELECT coalesce(sum(quantity), 0) FROM shipment"
+		"  WHERE product_id = $1::bigint AND status = 'in_transit')"
+		" + (SELECT coalesce(sum(quantity - received_quantity), 0)"
+		"  FROM shipment WHERE product_id = $1::bigint"
+		"  AND status = 'received')",
+		prod);
+}
+
+static void count_drift(void *ctx, const struct verify_drift *d)
+{
+	(void)d;
+	(*(int *)ctx)++;
+}
+
+/* After every step: the total is unchanged, the view says so, and the
+ * ledger has no drift. */
+static void invariant(const char *step)
+{
+	struct verify_totals t;
+	struct err e = {0};
+	int drifts = 0;
+	int64_t total = national_total();
+
+	ck_assert_msg(total == initial, "%s: national total %lld, was %lld",
+		      step, (long long)total, (long long)initial);
+	ck_assert_msg(scalar1("SELECT total FROM allocation_national_total"
+			      " WHERE product_id = $1::bigint",
+			      prod) == initial,
+		      "%s: allocation_national_total disagrees", step);
+	ck_assert_msg(verify_run(owner, count_drift, &drifts, &t, &e) == 0,
+		      "%s: verify: %s", step, e.msg);
+	ck_assert_msg(t.drifts == 0 && drifts == 0, "%s: verify found drift",
+		      step);
+}
+
+static void setup(void)
+{
+	struct err e = {0};
+
+	dburl = testdb_create();
+	owner = testdb_connect();
+	ck_assert_msg(db_act_as_system(owner, "setup", &e) == 0, "%s", e.msg);
+	site01 = testdb_site(owner, "01", "01-CL");
+	site01b = testdb_site(owner, "01", "01-B");
+	site12 = testdb_site(owner, "12", "12-CL");
+	site14 = testdb_site(owner, "14", "14-CL");
+	site03 = testdb_site(owner, "03", "03-CL");
+	prod = testdb_product(owner, "123456", "Alvedon 500 mg");
+	own_exec("UPDATE product SET agreement_code = 'TO2022_LM'", 0, NULL);
+	/* 30 days ago a delivery; ten a day used since. */
+	event(site01, "receipt", 5000, "L01", "2030-01-01", 30);
+	event(site12, "receipt", 300, "L12", "2030-01-01", 30);
+	event(site14, "receipt", 300, "L14", "2030-01-01", 30);
+	for (int d = 28; d >= 1; d--) {
+		event(site01, "issue", 10, "L01", NULL, d);
+		event(site12, "issue", 10, "L12", NULL, d);
+		event(site14, "issue", 10, "L14", NULL, d);
+	}
+	app = testdb_connect_app("tester");
+	ck_assert_msg(readiness_refresh(app, NULL, &e) == 0, "refresh: %s",
+		      e.msg);
+	initial = national_total();
+	ck_assert_int_eq(initial, 4760);
+}
+
+static void teardown(void)
+{
+	db_close(app);
+	db_close(owner);
+	app = owner = NULL;
+	testdb_drop();
+}
+
+/* ---- callers ---- */
+
+static struct identity as(enum role role, const char *region)
+{
+	struct identity w;
+
+	memset(&w, 0, sizeof(w));
+	w.role = role;
+	if (region)
+		snprintf(w.region, sizeof(w.region), "%s", region);
+	snprintf(w.username, sizeof(w.username), "%s%s%s", auth_role_name(role),
+		 region ? "." : "", region ? region : "");
+	return w;
+}
+
+static struct identity rc01, rc12, rc14, coord, viewer, importer, sys_id;
+
+static void callers(void)
+{
+	rc01 = as(ROLE_REGION_CONTACT, "01");
+	rc12 = as(ROLE_REGION_CONTACT, "12");
+	rc14 = as(ROLE_REGION_CONTACT, "14");
+	coord = as(ROLE_COORDINATOR, NULL);
+	viewer = as(ROLE_VIEWER, NULL);
+	importer = as(ROLE_IMPORTER, "01");
+	sys_id = as(ROLE_SYSTEM, NULL);
+}
+
+/* Take one step of a proposal as w in a transaction; the domain's rc. */
+static int step_as(const struct identity *w, int64_t id,
+		   enum allocation_action action, const char *reason,
+		   int64_t qty, const char *site, bool *replayed, struct err *e)
+{
+	struct allocation_act a = {.action = action,
+				   .reason = reason,
+				   .quantity = qty,
+				   .site = site};
+	bool r = false;
+
+	err_clear(e);
+	if (auth_begin(app, w, e) < 0)
+		return -1;
+	if (allocation_proposal_act(app, w, id, &a, &r, e) < 0 ||
+	    db_commit(app, e) < 0) {
+		db_rollback(app);
+		return -1;
+	}
+	if (replayed)
+		*replayed = r;
+	return 0;
+}
+
+/* A step that must succeed. */
+static void ok_step(const struct identity *w, int64_t id,
+		    enum allocation_action action, const char *reason,
+		    int64_t qty)
+{
+	struct err e = {0};
+
+	ck_assert_msg(step_as(w, id, action, reason, qty, NULL, NULL, &e) == 0,
+		      "%s of proposal %lld as %s: %s",
+		      allocation_action_name(action), (long long)id,
+		      w->username, e.msg);
+}
+
+/* A step that must be refused with code. */
+static void refused_step(const struct identity *w, int64_t id,
+			 enum allocation_action action, const char *reason,
+			 enum err_code code, const char *field)
+{
+	struct err e = {0};
+
+	ck_assert_msg(step_as(w, id, action, reason, -1, NULL, NULL, &e) < 0,
+		      "%s of proposal %lld as %s: not refused",
+		      allocation_action_name(action), (long long)id,
+		      w->username);
+	ck_assert_msg(
+		e.code == code, "%s of proposal %lld as %s: %s (%s), wanted %s",
+		allocation_action_name(action), (long long)id, w->username,
+		err_code_name(e.code), e.msg, err_code_name(code));
+	if (field)
+		ck_assert_msg(strcmp(e.field, field) == 0,
+			      "%s: field \"%s\", wanted %s: %s",
+			      allocation_action_name(action), e.field, field,
+			      e.msg);
+}
+
+/* Run the sharing problem as w; the run id, or 0 with e set. */
+static int64_t share_as(const struct identity *w, int floor_days, struct err *e)
+{
+	struct allocation_params p;
+	int64_t id = 0;
+
+	allocation_params_default(&p, ALLOCATION_SHARE);
+	p.products = &prod;
+	p.nproducts = 1;
+	p.floor_days = floor_days;
+	err_clear(e);
+	if (auth_begin(app, w, e) < 0)
+		return 0;
+	if (allocation_run(app, w, &p, &id, e) < 0 || db_commit(app, e) < 0) {
+		db_rollback(app);
+		return 0;
+	}
+	return id;
+}
+
+static int64_t share(void)
+{
+	struct err e = {0};
+	int64_t id = share_as(&coord, -1, &e);
+
+	ck_assert_msg(id > 0, "share: %s", e.msg);
+	return id;
+}
+
+/* The proposal of run to region (the first, if several). */
+static int64_t proposal_to(int64_t run, const char *region)
+{
+	char r[24];
+	const char *params[2] = {r, region};
+
+	snprintf(r, sizeof(r), "%lld", (long long)run);
+	return testdb_scalar_params(owner,
+				    "SELECT coalesce(min(id), 0) FROM proposal"
+				    " WHERE run_id = $1::bigint"
+				    " AND to_region = $2",
+				    2, params);
+}
+
+static int64_t proposal_qty(int64_t id)
+{
+	return scalar1("SELECT quantity FROM proposal WHERE id = $1::bigint",
+		       id);
+}
+
+/* Sum of a region's balances of the product. */
+static int64_t held(const char *region)
+{
+	const char *params[1] = {region};
+
+	return testdb_scalar_params(
+		owner,
+		"SELECT coalesce(sum(quantity), 0)"
+		" FROM stock_balance WHERE region_code = $1",
+		1, params);
+}
+
+static const char *status_of(int64_t id, char buf[16])
+{
+	char s[24];
+	const char *params[1] = {s};
+	struct err e = {0};
+	PGresult *q;
+
+	snprintf(s, sizeof(s), "%lld", (long long)id);
+	q = db_exec(owner, "SELECT status FROM proposal WHERE id = $1::bigint",
+		    1, params, &e);
+	ck_assert_msg(q && PQntuples(q) == 1, "status of %lld: %s",
+		      (long long)id, e.msg);
+	snprintf(buf, 16, "%s", db_text(q, 0, 0));
+	PQclear(q);
+	return buf;
+}
+
+#define ck_status(id, want)                                              \
+	do {                                                             \
+		char sb_[16];                                            \
+		ck_assert_msg(strcmp(status_of((id), sb_), (want)) == 0, \
+			      "proposal %lld is %s, wanted %s",          \
+			      (long long)(id), sb_, (want));             \
+	} while (0)
+
+/* Read a run as w. */
+static json_t *run_as_seen_by(const struct identity *w, int64_t run)
+{
+	struct err e = {0};
+	json_t *j = NULL;
+
+	ck_assert_msg(auth_begin(app, w, &e) == 0, "%s", e.msg);
+	ck_assert_msg(allocation_get(app, w, run, &j, &e) == 0, "get: %s",
+		      e.msg);
+	db_rollback(app);
+	return j;
+}
+
+/* The result row of region in a run's first product. */
+static json_t *region_result(json_t *run, const char *region)
+{
+	json_t *regions = json_object_get(
+		json_object_get(
+			json_array_get(json_object_get(run, "products"), 0),
+			"result"),
+		"regions");
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(
+		regions, i,
+		r) if (strcmp(json_string_value(json_object_get(r, "region")),
+			      region) == 0) return r;
+	ck_abort_msg("region %s not in the result", region);
+	return NULL;
+}
+
+/* ---- the whole chain ---- */
+
+START_TEST(test_chain_invariant)
+{
+	int64_t run, p12, p14, q12, q14, before12, before01;
+	json_t *j, *r12;
+	double level;
+
+	callers();
+	invariant("start");
+	run = share();
+	invariant("run");
+	j = run_as_seen_by(&coord, run);
+	level = json_real_value(json_object_get(
+		json_array_get(json_object_get(j, "products"), 0), "level"));
+	ck_assert_msg(level > 100 && level < 200, "level L %f", level);
+	ck_assert_str_eq(
+		json_string_value(json_object_get(j, "algorithm_version")),
+		ALLOCATOR_VERSION);
+	r12 = region_result(j, "12");
+	ck_assert_msg(json_real_value(json_object_get(r12, "days_before")) < 3,
+		      "12 had about 2 days");
+	ck_assert_msg(json_real_value(json_object_get(r12, "days_after")) > 100,
+		      "12 gets to L");
+	ck_assert_int_eq(json_array_size(json_object_get(j, "proposals")), 2);
+	json_decref(j);
+
+	p12 = proposal_to(run, "12");
+	p14 = proposal_to(run, "14");
+	ck_assert_msg(p12 > 0 && p14 > 0, "proposals to 12 and 14");
+	q12 = proposal_qty(p12);
+	q14 = proposal_qty(p14);
+	ck_assert_msg(q12 % 10 == 0 && q14 % 10 == 0, "whole packs");
+	before12 = held("12");
+	before01 = held("01");
+
+	ok_step(&rc01, p12, ALLOCATION_APPROVE, NULL, -1);
+	invariant("approve");
+	ok_step(&rc01, p12, ALLOCATION_SHIP, NULL, -1);
+	invariant("ship");
+	ck_assert_int_eq(held("01"), before01 - q12);
+	ck_assert_int_eq(scalar1("SELECT in_transit FROM allocation_in_transit"
+				 " WHERE product_id = $1::bigint",
+				 prod),
+			 q12);
+	ok_step(&rc12, p12, ALLOCATION_RECEIVE, NULL, -1);
+	invariant("receive");
+	ck_assert_int_eq(held("12"), before12 + q12);
+	ck_status(p12, "received");
+
+	/* The second: short by one pack, which is lost, on record. */
+	ok_step(&rc01, p14, ALLOCATION_APPROVE, "gärna", -1);
+	ok_step(&rc01, p14, ALLOCATION_SHIP, NULL, -1);
+	invariant("ship 2");
+	ok_step(&rc14, p14, ALLOCATION_RECEIVE, "en kartong saknades",
+		q14 - 10);
+	invariant("short receipt");
+	ck_assert_int_eq(scalar1("SELECT lost FROM allocation_national_total"
+				 " WHERE product_id = $1::bigint",
+				 prod),
+			 10);
+	ck_assert_int_eq(scalar1("SELECT discrepancy FROM shipment"
+				 " WHERE proposal_id = $1::bigint",
+				 p14),
+			 10);
+	/* Received at the receiving region's central store, with the lot's
+	 * expiry. */
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM stock_balance"
+				 " WHERE site_id = $1::bigint AND lot = 'L01'"
+				 " AND expiry = '2030-01-01'",
+				 site14),
+			 1);
+}
+END_TEST
+
+START_TEST(test_cancel_and_return)
+{
+	int64_t run, p12, p14, before01;
+	char reason[] = "lastbilen vände";
+
+	callers();
+	run = share();
+	p12 = proposal_to(run, "12");
+	p14 = proposal_to(run, "14");
+	before01 = held("01");
+	/* A coordinator withdraws a suggestion before it ships. */
+	ok_step(&coord, p12, ALLOCATION_CANCEL, "behovet löst", -1);
+	ck_status(p12, "cancelled");
+	invariant("cancel");
+	refused_step(&rc01, p12, ALLOCATION_APPROVE, NULL, ERR_CONFLICT,
+		     "status");
+	refused_step(&rc01, p12, ALLOCATION_SHIP, NULL, ERR_CONFLICT, "status");
+	/* Shipped, then back: the giver has it all again. */
+	ok_step(&rc01, p14, ALLOCATION_APPROVE, NULL, -1);
+	ok_step(&rc01, p14, ALLOCATION_SHIP, NULL, -1);
+	refused_step(&rc01, p14, ALLOCATION_CANCEL, NULL, ERR_CONFLICT,
+		     "status");
+	refused_step(&rc01, p14, ALLOCATION_RETURN, NULL, ERR_INVALID,
+		     "reason");
+	refused_step(&rc14, p14, ALLOCATION_RETURN, reason, ERR_FORBIDDEN,
+		     NULL);
+	ok_step(&rc01, p14, ALLOCATION_RETURN, reason, -1);
+	invariant("return");
+	ck_status(p14, "returned");
+	ck_assert_int_eq(held("01"), before01);
+	refused_step(&rc14, p14, ALLOCATION_RECEIVE, NULL, ERR_CONFLICT,
+		     "status");
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM stock_event"
+				 " WHERE kind = 'transfer_in'"
+				 " AND site_id = $1::bigint",
+				 site01),
+			 1);
+}
+END_TEST
+
+/* ---- who may ---- */
+
+START_TEST(test_who_decides)
+{
+	int64_t run, p12, p14;
+	struct err e = {0};
+	json_t *j;
+
+	callers();
+	/* Only coordinators (and the system) run the allocator. */
+	ck_assert_int_eq(share_as(&rc01, -1, &e), 0);
+	ck_assert_int_eq(e.code, ERR_FORBIDDEN);
+	ck_assert_int_eq(share_as(&viewer, -1, &e), 0);
+	ck_assert_int_eq(e.code, ERR_FORBIDDEN);
+	run = share();
+	p12 = proposal_to(run, "12");
+	p14 = proposal_to(run, "14");
+	/* The giver decides: not a coordinator, not the receiver, not a
+	 * third region, not a viewer or an import job. */
+	refused_step(&coord, p12, ALLOCATION_APPROVE, NULL, ERR_FORBIDDEN,
+		     NULL);
+	refused_step(&coord, p12, ALLOCATION_DECLINE, "nej", ERR_FORBIDDEN,
+		     NULL);
+	refused_step(&rc12, p12, ALLOCATION_APPROVE, NULL, ERR_FORBIDDEN, NULL);
+	refused_step(&rc14, p12, ALLOCATION_APPROVE, NULL, ERR_FORBIDDEN, NULL);
+	refused_step(&viewer, p12, ALLOCATION_APPROVE, NULL, ERR_FORBIDDEN,
+		     NULL);
+	refused_step(&importer, p12, ALLOCATION_APPROVE, NULL, ERR_FORBIDDEN,
+		     NULL);
+	ck_status(p12, "proposed");
+	ok_step(&rc01, p12, ALLOCATION_APPROVE, NULL, -1);
+	refused_step(&coord, p12, ALLOCATION_SHIP, NULL, ERR_FORBIDDEN, NULL);
+	refused_step(&rc12, p12, ALLOCATION_SHIP, NULL, ERR_FORBIDDEN, NULL);
+	ok_step(&rc01, p12, ALLOCATION_SHIP, NULL, -1);
+	/* The receiver receives; the giver does not. */
+	refused_step(&rc01, p12, ALLOCATION_RECEIVE, NULL, ERR_FORBIDDEN, NULL);
+	refused_step(&coord, p12, ALLOCATION_RECEIVE, NULL, ERR_FORBIDDEN,
+		     NULL);
+	ok_step(&rc12, p12, ALLOCATION_RECEIVE, NULL, -1);
+	/* The giver declines the other. */
+	ok_step(&rc01, p14, ALLOCATION_DECLINE, NULL, -1);
+	ck_status(p14, "declined");
+	invariant("after the refusals");
+
+	/* Reading: a third region sees neither proposal. */
+	ck_assert_msg(auth_begin(app, &rc14, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(allocation_proposal_get(app, &rc14, p12, &j, &e), -1);
+	ck_assert_int_eq(e.code, ERR_FORBIDDEN);
+	db_rollback(app);
+	ck_assert_msg(auth_begin(app, &rc12, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(allocation_proposal_get(app, &rc12, p12, &j, &e), 0);
+	json_decref(j);
+	ck_assert_int_eq(allocation_proposal_get(app, &rc12, 999999, &j, &e),
+			 -1);
+	ck_assert_int_eq(e.code, ERR_NOT_FOUND);
+	db_rollback(app);
+	ck_assert_msg(auth_begin(app, &importer, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(allocation_get(app, &importer, run, &j, &e), -1);
+	ck_assert_int_eq(e.code, ERR_FORBIDDEN);
+	db_rollback(app);
+}
+END_TEST
+
+/* Row-level security refuses what the handlers would, whatever path. */
+START_TEST(test_rls_backstop)
+{
+	int64_t run, p12, p14;
+	char s[24];
+	const char *params[1] = {s};
+	struct err e = {0};
+	PGresult *q;
+
+	callers();
+	run = share();
+	p12 = proposal_to(run, "12");
+	p14 = proposal_to(run, "14");
+	snprintf(s, sizeof(s), "%lld", (long long)p12);
+	/* The receiver cannot approve for the giver. */
+	ck_assert_msg(auth_begin(app, &rc12, &e) == 0, "%s", e.msg);
+	ck_assert_msg(db_command(app,
+				 "UPDATE proposal SET status = 'approved'"
+				 " WHERE id = $1::bigint",
+				 1, params, &e) < 0,
+		      "the receiver approved");
+	db_rollback(app);
+	/* A coordinator cannot either. */
+	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+	ck_assert_msg(db_command(app,
+				 "UPDATE proposal SET status = 'approved'"
+				 " WHERE id = $1::bigint",
+				 1, params, &e) < 0,
+		      "a coordinator approved");
+	db_rollback(app);
+	/* A third region does not even see it. */
+	snprintf(s, sizeof(s), "%lld", (long long)p14);
+	ck_assert_msg(auth_begin(app, &rc12, &e) == 0, "%s", e.msg);
+	q = db_exec(app,
+		    "UPDATE proposal SET status = 'approved'"
+		    " WHERE id = $1::bigint RETURNING id",
+		    1, params, &e);
+	ck_assert_msg(q != NULL && PQntuples(q) == 0, "%s", e.msg);
+	PQclear(q);
+	db_rollback(app);
+	/* And the lifecycle is the database's too: no jump to received. */
+	ck_assert_msg(db_command(owner,
+				 "UPDATE proposal SET status = 'received'"
+				 " WHERE id = $1::bigint",
+				 1, params, &e) < 0,
+		      "proposed -> received");
+	ck_assert_int_eq(e.code, ERR_CONFLICT);
+	ck_status(p14, "proposed");
+}
+END_TEST
+
+/* ---- obligatory help ---- */
+
+static void set_state(const char *region, const char *state)
+{
+	const char *params[2] = {region, state};
+
+	own_exec("INSERT INTO region_state_history (region_code, state,"
+		 " reason, set_by) VALUES ($1, $2::region_state, 'test',"
+		 " 'test')",
+		 2, params);
+}
+
+static int64_t open_alerts(const char *rule, const char *region)
+{
+	const char *params[2] = {rule, region};
+
+	return testdb_scalar_params(
+		owner,
+		"SELECT count(*) FROM alert WHERE rule::text = $1"
+		" AND region_code = $2 AND resolved_at IS NULL",
+		2, params);
+}
+
+START_TEST(test_obligatory_decline)
+{
+	int64_t run, p12, p14;
+	struct err e = {0};
+
+	callers();
+	set_state("12", "disaster");
+	run = share();
+	p12 = proposal_to(run, "12");
+	p14 = proposal_to(run, "14");
+	ck_assert_int_eq(scalar1("SELECT obligatory::int FROM proposal"
+				 " WHERE id = $1::bigint",
+				 p12),
+			 1);
+	ck_assert_int_eq(scalar1("SELECT obligatory::int FROM proposal"
+				 " WHERE id = $1::bigint",
+				 p14),
+			 0);
+	/* Declining help to a region in disaster needs a reason ... */
+	refused_step(&rc01, p12, ALLOCATION_DECLINE, NULL, ERR_INVALID,
+		     "reason");
+	ck_assert_int_eq(open_alerts("obligatory_decline", "12"), 0);
+	/* ... and alerts national coordination. */
+	ck_assert_msg(step_as(&rc01, p12, ALLOCATION_DECLINE,
+			      "vi har själva brist", -1, NULL, NULL, &e) == 0,
+		      "%s", e.msg);
+	ck_assert_int_eq(open_alerts("obligatory_decline", "12"), 1);
+	ck_assert_int_eq(
+		scalar1("SELECT count(*) FROM alert"
+			" WHERE rule::text = 'obligatory_decline'"
+			" AND severity = 'critical'"
+			" AND details->>'reason' = 'vi har själva brist'"
+			" AND scope_key = 'proposal:' || $1::bigint",
+			p12),
+		1);
+	/* The history says who declined and why. */
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_event"
+				 " WHERE proposal_id = $1::bigint"
+				 " AND status = 'declined'"
+				 " AND reason = 'vi har själva brist'"
+				 " AND actor = 'region_contact.01'",
+				 p12),
+			 1);
+	/* A region that enters disaster after the proposal is made is
+	 * obliged all the same. */
+	set_state("14", "disaster");
+	refused_step(&rc01, p14, ALLOCATION_DECLINE, NULL, ERR_INVALID,
+		     "reason");
+	/* Help from elsewhere clears the alert: 12 receives a new one. */
+	run = share();
+	p12 = proposal_to(run, "12");
+	ck_assert_msg(p12 > 0, "a new proposal to 12");
+	ok_step(&rc01, p12, ALLOCATION_APPROVE, NULL, -1);
+	ok_step(&rc01, p12, ALLOCATION_SHIP, NULL, -1);
+	ck_assert_int_eq(open_alerts("obligatory_decline", "12"), 1);
+	ok_step(&rc12, p12, ALLOCATION_RECEIVE, NULL, -1);
+	ck_assert_int_eq(open_alerts("obligatory_decline", "12"), 0);
+	invariant("obligatory");
+}
+END_TEST
+
+/* ---- retries ---- */
+
+START_TEST(test_retries)
+{
+	int64_t run, p12, q;
+	bool replayed = false;
+	struct err e = {0};
+
+	callers();
+	run = share();
+	p12 = proposal_to(run, "12");
+	q = proposal_qty(p12);
+	ok_step(&rc01, p12, ALLOCATION_APPROVE, NULL, -1);
+	ck_assert_int_eq(step_as(&rc01, p12, ALLOCATION_APPROVE, NULL, -1, NULL,
+				 &replayed, &e),
+			 0);
+	ck_assert(replayed);
+	ck_assert_int_eq(step_as(&rc01, p12, ALLOCATION_SHIP, NULL, -1, NULL,
+				 &replayed, &e),
+			 0);
+	ck_assert(!replayed);
+	ck_assert_int_eq(step_as(&rc01, p12, ALLOCATION_SHIP, NULL, -1, NULL,
+				 &replayed, &e),
+			 0);
+	ck_assert(replayed);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM stock_event"
+				 " WHERE kind = 'transfer_out'"
+				 " AND product_id = $1::bigint",
+				 prod),
+			 1);
+	invariant("ship twice");
+	ck_assert_int_eq(step_as(&rc12, p12, ALLOCATION_RECEIVE, NULL, q, NULL,
+				 &replayed, &e),
+			 0);
+	ck_assert(!replayed);
+	ck_assert_int_eq(step_as(&rc12, p12, ALLOCATION_RECEIVE, NULL, -1, NULL,
+				 &replayed, &e),
+			 0);
+	ck_assert(replayed);
+	/* A retry that says something else is a conflict, not a second
+	 * receipt. */
+	ck_assert_int_eq(step_as(&rc12, p12, ALLOCATION_RECEIVE, "x", q - 10,
+				 NULL, &replayed, &e),
+			 -1);
+	ck_assert_int_eq(e.code, ERR_CONFLICT);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM stock_event"
+				 " WHERE kind = 'transfer_in'"
+				 " AND product_id = $1::bigint",
+				 prod),
+			 1);
+	/* The ledger itself refuses the step's key for another event. */
+	ck_assert_int_eq(scalar1("SELECT count(DISTINCT idempotency_key)"
+				 " FROM stock_event WHERE source = 'allocation'"
+				 " AND product_id = $1::bigint",
+				 prod),
+			 2);
+	invariant("receive twice");
+}
+END_TEST
+
+/* A ship that the ledger refuses writes nothing. */
+START_TEST(test_ship_refused_writes_nothing)
+{
+	int64_t run, p12, shipments;
+	struct err e = {0};
+
+	callers();
+	run = share();
+	p12 = proposal_to(run, "12");
+	ok_step(&rc01, p12, ALLOCATION_APPROVE, NULL, -1);
+	/* The lot is used up meanwhile. */
+	event(site01, "issue", held("01") - 10, "L01", NULL, 0);
+	ck_assert_int_eq(
+		step_as(&rc01, p12, ALLOCATION_SHIP, NULL, -1, NULL, NULL, &e),
+		-1);
+	ck_assert_int_eq(e.code, ERR_CONFLICT);
+	ck_assert_msg(strstr(e.msg, "negative") != NULL, "%s", e.msg);
+	shipments = scalar1("SELECT count(*) FROM shipment"
+			    " WHERE proposal_id = $1::bigint",
+			    p12);
+	ck_assert_int_eq(shipments, 0);
+	ck_status(p12, "approved");
+}
+END_TEST
+
+START_TEST(test_short_receipts)
+{
+	int64_t run, p12, p14, q;
+	struct err e = {0};
+
+	callers();
+	run = share();
+	p12 = proposal_to(run, "12");
+	p14 = proposal_to(run, "14");
+	q = proposal_qty(p12);
+	ok_step(&rc01, p12, ALLOCATION_APPROVE, NULL, -1);
+	ok_step(&rc01, p12, ALLOCATION_SHIP, NULL, -1);
+	/* More than shipped cannot arrive; less needs a reason. */
+	ck_assert_int_eq(step_as(&rc12, p12, ALLOCATION_RECEIVE, NULL, q + 10,
+				 NULL, NULL, &e),
+			 -1);
+	ck_assert_str_eq(e.field, "quantity");
+	ck_assert_int_eq(step_as(&rc12, p12, ALLOCATION_RECEIVE, NULL, q - 10,
+				 NULL, NULL, &e),
+			 -1);
+	ck_assert_str_eq(e.field, "reason");
+	/* Another region's site is not the receiver's. */
+	ck_assert_int_eq(step_as(&rc12, p12, ALLOCATION_RECEIVE, NULL, -1,
+				 "14-CL", NULL, &e),
+			 -1);
+	ck_assert_str_eq(e.field, "site");
+	ck_status(p12, "shipped");
+	invariant("refused receipts");
+	/* Nothing arrived at all: no transfer_in, all of it lost. */
+	ck_assert_int_eq(step_as(&rc12, p12, ALLOCATION_RECEIVE,
+				 "pallen försvann", 0, NULL, NULL, &e),
+			 0);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM stock_event"
+				 " WHERE kind = 'transfer_in'"
+				 " AND product_id = $1::bigint",
+				 prod),
+			 0);
+	invariant("lost shipment");
+	ck_assert_int_eq(scalar1("SELECT lost FROM allocation_national_total"
+				 " WHERE product_id = $1::bigint",
+				 prod),
+			 q);
+	/* Received at a site the receiver names. */
+	ok_step(&rc01, p14, ALLOCATION_APPROVE, NULL, -1);
+	ok_step(&rc01, p14, ALLOCATION_SHIP, NULL, -1);
+	own_exec("INSERT INTO site (region_code, code, name, kind,"
+		 " host_region_code) VALUES ('14', '14-SU', 'Sahlgrenska',"
+		 " 'hospital', '14')",
+		 0, NULL);
+	ck_assert_int_eq(step_as(&rc14, p14, ALLOCATION_RECEIVE, NULL, -1,
+				 "14-SU", NULL, &e),
+			 0);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM stock_balance b"
+				 " JOIN site s ON s.id = b.site_id"
+				 " WHERE s.code = '14-SU' AND b.quantity ="
+				 " (SELECT quantity FROM proposal"
+				 "  WHERE id = $1::bigint)",
+				 p14),
+			 1);
+	invariant("received at a named site");
+}
+END_TEST
+
+/* ---- help requests ---- */
+
+static int64_t help_as(const struct identity *w, const char *region,
+		       int64_t qty, const char *days, int64_t *run,
+		       struct err *e)
+{
+	struct allocation_help h = {.region = region,
+				    .product_id = prod,
+				    .quantity = qty,
+				    .days = days,
+				    .urgency = "urgent",
+				    .reason = "slut på lagret"};
+	int64_t id = 0;
+
+	*run = 0;
+	err_clear(e);
+	if (auth_begin(app, w, e) < 0)
+		return 0;
+	if (allocation_help_create(app, w, &h, true, &id, run, e) < 0 ||
+	    db_commit(app, e) < 0) {
+		db_rollback(app);
+		return 0;
+	}
+	return id;
+}
+
+static int close_as(const struct identity *w, int64_t id, const char *status,
+		    struct err *e)
+{
+	err_clear(e);
+	if (auth_begin(app, w, e) < 0)
+		return -1;
+	if (allocation_help_close(app, w, id, status, "klart", e) < 0 ||
+	    db_commit(app, e) < 0) {
+		db_rollback(app);
+		return -1;
+	}
+	return 0;
+}
+
+START_TEST(test_help_request)
+{
+	int64_t id, run, total, rate_run;
+	struct err e = {0};
+	json_t *j, *r12, *lots;
+
+	callers();
+	/* Asking is the region's own, or a coordinator's on its word. */
+	ck_assert_int_eq(help_as(&rc14, "12", 500, NULL, &run, &e), 0);
+	ck_assert_int_eq(e.code, ERR_FORBIDDEN);
+	ck_assert_int_eq(help_as(&viewer, "12", 500, NULL, &run, &e), 0);
+	ck_assert_int_eq(e.code, ERR_FORBIDDEN);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM help_request"
+				 " WHERE product_id = $1::bigint",
+				 prod),
+			 0);
+	id = help_as(&rc12, "12", 505, NULL, &run, &e);
+	ck_assert_msg(id > 0 && run > 0, "help: %s", e.msg);
+	/* Proposals to the asking region only, at most what it asked, in
+	 * whole packs. */
+	total = scalar1("SELECT coalesce(sum(quantity), 0) FROM proposal"
+			" WHERE run_id = $1::bigint",
+			run);
+	ck_assert_int_eq(total, 500);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal WHERE run_id"
+				 " = $1::bigint AND to_region <> '12'",
+				 run),
+			 0);
+	/* The run explains what was proposed, not what was solved. */
+	j = run_as_seen_by(&rc14, run);
+	r12 = region_result(j, "12");
+	ck_assert_int_eq(json_integer_value(json_object_get(r12, "after")),
+			 20 + 500);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+				 region_result(j, "14"), "after")),
+			 20);
+	/* A third region's contact person sees the run, and its own lot
+	 * but not 01's or 12's. */
+	lots = json_object_get(
+		json_object_get(
+			json_array_get(json_object_get(j, "products"), 0),
+			"inputs"),
+		"lots");
+	ck_assert_int_eq(json_array_size(lots), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(
+				 json_array_get(lots, 0), "region")),
+			 "14");
+	json_decref(j);
+	j = run_as_seen_by(&coord, run);
+	ck_assert_int_eq(
+		json_array_size(json_object_get(
+			json_object_get(
+				json_array_get(json_object_get(j, "products"),
+					       0),
+				"inputs"),
+			"lots")),
+		3);
+	json_decref(j);
+	/* Everyone but import jobs sees help requests. */
+	ck_assert_msg(auth_begin(app, &rc14, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(allocation_help_get(app, &rc14, id, &j, &e), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "urgency")),
+			 "urgent");
+	json_decref(j);
+	db_rollback(app);
+	/* Days: ten days of 14's own consumption. */
+	ck_assert_msg(help_as(&coord, "14", 0, "10", &rate_run, &e) > 0, "%s",
+		      e.msg);
+	total = scalar1("SELECT coalesce(sum(quantity), 0) FROM proposal"
+			" WHERE run_id = $1::bigint",
+			rate_run);
+	ck_assert_msg(total > 0 && total <= 110 && total % 10 == 0,
+		      "ten days of about ten a day: %lld", (long long)total);
+	/* Closing: not a third region; a coordinator closes but does not
+	 * withdraw; the region withdraws; once. */
+	ck_assert_int_eq(close_as(&rc14, id, "closed", &e), -1);
+	ck_assert_int_eq(e.code, ERR_FORBIDDEN);
+	ck_assert_int_eq(close_as(&coord, id, "withdrawn", &e), -1);
+	ck_assert_int_eq(e.code, ERR_FORBIDDEN);
+	ck_assert_int_eq(close_as(&rc12, id, "open", &e), -1);
+	ck_assert_int_eq(e.code, ERR_INVALID);
+	ck_assert_int_eq(close_as(&rc12, id, "withdrawn", &e), 0);
+	ck_assert_int_eq(close_as(&rc12, id, "closed", &e), -1);
+	ck_assert_int_eq(e.code, ERR_CONFLICT);
+	invariant("help requests");
+}
+END_TEST
+
+/* A help request whose run fails leaves no request behind. */
+START_TEST(test_help_request_all_or_nothing)
+{
+	struct allocation_help h = {
+		.region = "12", .product_id = 0, .quantity = 10, .reason = "x"};
+	int64_t id, run;
+	struct err e = {0};
+
+	callers();
+	h.product_id = 999999;
+	ck_assert_msg(auth_begin(app, &rc12, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(
+		allocation_help_create(app, &rc12, &h, true, &id, &run, &e),
+		-1);
+	ck_assert_int_eq(e.code, ERR_NOT_FOUND);
+	ck_assert_str_eq(e.field, "product");
+	db_rollback(app);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM"
+					      " help_request"),
+			 0);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM"
+					      " allocation_run"),
+			 0);
+}
+END_TEST
+
+/* ---- supply and plans ---- */
+
+START_TEST(test_supply)
+{
+	struct allocation_params p;
+	struct err e = {0};
+	int64_t id, sum = 0;
+	json_t *j, *r;
+	size_t i;
+
+	callers();
+	allocation_params_default(&p, ALLOCATION_SUPPLY);
+	p.products = &prod;
+	p.nproducts = 1;
+	p.quantity = 15; /* not whole packs of 10 */
+	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(allocation_run(app, &coord, &p, &id, &e), -1);
+	ck_assert_str_eq(e.field, "quantity");
+	db_rollback(app);
+	p.quantity = 1000;
+	p.key = ALLOC_KEY_MAXMIN;
+	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+	ck_assert_msg(allocation_run(app, &coord, &p, &id, &e) == 0, "%s",
+		      e.msg);
+	ck_assert_int_eq(allocation_get(app, &coord, id, &j, &e), 0);
+	ck_assert_int_eq(db_commit(app, &e), 0);
+	json_array_foreach(
+		json_object_get(
+			json_object_get(
+				json_array_get(json_object_get(j, "products"),
+					       0),
+				"result"),
+			"regions"),
+		i, r) sum += json_integer_value(json_object_get(r, "packs"));
+	ck_assert_int_eq(sum, 100);
+	/* The two short regions get it; Stockholm, far above, nothing. */
+	ck_assert_int_eq(json_integer_value(json_object_get(
+				 region_result(j, "01"), "packs")),
+			 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+				 region_result(j, "12"), "packs")),
+			 50);
+	json_decref(j);
+	/* Supply makes no proposals and moves nothing. */
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal"
+				 " WHERE run_id = $1::bigint",
+				 id),
+			 0);
+	invariant("supply");
+}
+END_TEST
+
+static int64_t plan_as(const struct identity *w, const int64_t *cap, int weeks,
+		       const char *start, struct err *e)
+{
+	struct allocation_params p;
+	int64_t id = 0;
+
+	allocation_params_default(&p, ALLOCATION_PLAN);
+	p.products = &prod;
+	p.nproducts = 1;
+	p.capacity = cap;
+	p.weeks = weeks;
+	p.start = start;
+	err_clear(e);
+	if (auth_begin(app, w, e) < 0)
+		return 0;
+	if (allocation_run(app, w, &p, &id, e) < 0 || db_commit(app, e) < 0) {
+		db_rollback(app);
+		return 0;
+	}
+	return id;
+}
+
+START_TEST(test_plan_csv_and_behind)
+{
+	static const int64_t cap[] = {30, 30, 30, 30};
+	struct err e = {0};
+	int64_t first, plan, lines = 0;
+	char *csv = NULL, start[16];
+	size_t len;
+	PGresult *q;
+
+	callers();
+	ck_assert_int_eq(plan_as(&rc01, cap, 4, NULL, &e), 0);
+	ck_assert_int_eq(e.code, ERR_FORBIDDEN);
+	first = plan_as(&coord, cap, 4, NULL, &e);
+	ck_assert_msg(first > 0, "%s", e.msg);
+	/* Begun three weeks ago: weeks 1-3 have ended. */
+	q = db_exec(owner, "SELECT (lb_today() - 21)::text", 0, NULL, &e);
+	snprintf(start, sizeof(start), "%s", db_text(q, 0, 0));
+	PQclear(q);
+	plan = plan_as(&coord, cap, 4, start, &e);
+	ck_assert_msg(plan > 0, "%s", e.msg);
+	/* The newer plan replaces the older. */
+	ck_assert_int_eq(scalar1("SELECT superseded_by FROM allocation_plan"
+				 " WHERE run_id = $1::bigint",
+				 first),
+			 plan);
+	/* Quotas never exceed a week's capacity; they go to the regions
+	 * below target, 12 and 14 (01 is far above). */
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM (SELECT week,"
+				 " sum(quota_packs) s FROM allocation_plan_row"
+				 " WHERE run_id = $1::bigint GROUP BY week) w"
+				 " WHERE s > 30",
+				 plan),
+			 0);
+	ck_assert_int_eq(
+		scalar1("SELECT sum(quota_packs) FROM"
+			" allocation_plan_row WHERE run_id = $1::bigint"
+			" AND region_code = '01'",
+			plan),
+		0);
+	ck_assert_msg(scalar1("SELECT sum(quota_packs) FROM allocation_plan_row"
+			      " WHERE run_id = $1::bigint"
+			      " AND region_code IN ('12', '14')",
+			      plan) > 0,
+		      "12 and 14 are planned");
+	/* The CSV: a header and a line per region and week. */
+	ck_assert_msg(auth_begin(app, &rc14, &e) == 0, "%s", e.msg);
+	ck_assert_msg(allocation_plan_csv(app, &rc14, plan, &csv, &len, &e) ==
+			      0,
+		      "%s", e.msg);
+	db_rollback(app);
+	ck_assert_msg(strncmp(csv,
+			      "product,product_name,region,region_name,week,",
+			      44) == 0,
+		      "%.200s", csv);
+	for (size_t i = 0; i < len; i++)
+		lines += csv[i] == '\n';
+	ck_assert_int_eq(lines,
+			 1 + scalar1("SELECT count(*) FROM allocation_plan_row"
+				     " WHERE run_id = $1::bigint",
+				     plan));
+	ck_assert_msg(strstr(csv, "\r\n123456,Alvedon 500 mg,12,Skåne,1,") !=
+			      NULL,
+		      "%.400s", csv);
+	free(csv);
+	/* Nothing has arrived since: 12 and 14 are behind their plan. */
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM"
+					      " allocation_plan_behind()"
+					      " WHERE rule = 'behind_plan'"),
+			 2);
+	ck_assert_int_eq(testdb_scalar(owner,
+				       "SELECT count(*) FROM"
+				       " allocation_plan_behind('12', NULL)"),
+			 1);
+	/* 12 buys what the plan asked: no longer behind. */
+	event(site12, "receipt",
+	      scalar1("SELECT planned_holding FROM allocation_plan_row"
+		      " WHERE run_id = $1::bigint AND region_code = '12'"
+		      " AND week = 3",
+		      plan) -
+		      held("12"),
+	      "L12", "2030-01-01", 0);
+	ck_assert_int_eq(testdb_scalar(owner,
+				       "SELECT count(*) FROM"
+				       " allocation_plan_behind('12', NULL)"),
+			 0);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM"
+					      " allocation_plan_behind()"),
+			 1);
+	/* Its rows fit the alert table as they are. */
+	own_exec("INSERT INTO alert (rule, severity, region_code, product_id,"
+		 " site_id, lot, scope_key, title, details)"
+		 " SELECT rule::alert_rule, severity::alert_severity,"
+		 " region_code, product_id, site_id, lot, scope_key, title,"
+		 " details FROM allocation_plan_behind()",
+		 0, NULL);
+	ck_assert_int_eq(open_alerts("behind_plan", "14"), 1);
+}
+END_TEST
+
+/* ---- bad input, without the database ---- */
+
+START_TEST(test_capacity_file)
+{
+	static const struct {
+		const char *text;
+		int weeks; /* -1: refused */
+		const char *msg;
+	} cases[] = {
+		{"week,packs\n1,10\n2,0\n3,5\n", 3, NULL},
+		{"\xef\xbb\xbfWeek;Packs\r\n1;10\r\n2;20\r\n", 2, NULL},
+		{"week,packs\n1,10\n\n2,4\n", 2, NULL},
+		{"\"week\",\"packs\"\n\"1\",\"10\"\n", 1, NULL},
+		{"", -1, "no weeks"},
+		{"week,packs\n", -1, "no weeks"},
+		{"vecka,förpackningar\n1,10\n", -1, "header"},
+		{"week,packs\n2,10\n", -1, "line 2: week 1 expected"},
+		{"week,packs\n1,10\n3,10\n", -1, "line 3: week 2 expected"},
+		{"week,packs\n1,-5\n", -1, "line 2"},
+		{"week,packs\n1,ten\n", -1, "line 2"},
+		{"week,packs\n1,10,3\n", -1, "3 fields"},
+		{"week,packs\n1\n", -1, "1 fields"},
+		{"week,packs\n1,\"10\n", -1, "malformed"},
+	};
+	int64_t cap[ALLOCATOR_WEEKS_MAX];
+	struct err e = {0};
+	int weeks;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = allocation_capacity_parse(
+			cases[i].text, strlen(cases[i].text), cap,
+			ALLOCATOR_WEEKS_MAX, &weeks, &e);
+
+		if (cases[i].weeks >= 0) {
+			ck_assert_msg(rc == 0 && weeks == cases[i].weeks,
+				      "case %zu: %s", i, e.msg);
+		} else {
+			ck_assert_msg(rc < 0, "case %zu accepted", i);
+			ck_assert_msg(e.code == ERR_INVALID &&
+					      strcmp(e.field, "capacity") == 0,
+				      "case %zu: %s %s", i, e.field, e.msg);
+			ck_assert_msg(strstr(e.msg, cases[i].msg) != NULL,
+				      "case %zu: \"%s\" lacks \"%s\"", i, e.msg,
+				      cases[i].msg);
+		}
+	}
+	ck_assert_int_eq(allocation_capacity_parse("week,packs\n1,7\n2,9\n", 21,
+						   cap, 1, &weeks, &e),
+			 -1);
+	ck_assert_msg(strstr(e.msg, "more than the 1 weeks") != NULL, "%s",
+		      e.msg);
+}
+END_TEST
+
+START_TEST(test_checks)
+{
+	struct allocation_params p;
+	struct allocation_help h;
+	struct allocation_act a;
+	int64_t ids[2] = {1, 2}, cap[2] = {1, -1};
+	struct err e = {0};
+
+	allocation_params_default(&p, ALLOCATION_SHARE);
+	ck_assert_int_eq(allocation_params_check(&p, &e), -1);
+	ck_assert_str_eq(e.field, "product");
+	p.products = ids;
+	p.nproducts = 1;
+	ck_assert_int_eq(allocation_params_check(&p, &e), 0);
+	p.floor_days = ALLOCATION_DAYS_MAX + 1;
+	ck_assert_int_eq(allocation_params_check(&p, &e), -1);
+	ck_assert_str_eq(e.field, "floor_days");
+	p.floor_days = -1;
+	p.min_transfer = -1;
+	ck_assert_int_eq(allocation_params_check(&p, &e), -1);
+	ck_assert_str_eq(e.field, "min_transfer");
+	allocation_params_default(&p, ALLOCATION_SUPPLY);
+	p.products = ids;
+	p.nproducts = 1;
+	ck_assert_int_eq(allocation_params_check(&p, &e), -1);
+	ck_assert_str_eq(e.field, "quantity");
+	p.quantity = 10;
+	p.reserve_pct = 10;
+	ck_assert_int_eq(allocation_params_check(&p, &e), -1);
+	ck_assert_str_eq(e.field, "reserve");
+	p.key = ALLOC_KEY_HYBRID;
+	p.hybrid_key = ALLOC_KEY_HYBRID;
+	ck_assert_int_eq(allocation_params_check(&p, &e), -1);
+	ck_assert_str_eq(e.field, "hybrid_key");
+	p.hybrid_key = ALLOC_KEY_POPULATION;
+	ck_assert_int_eq(allocation_params_check(&p, &e), 0);
+	allocation_params_default(&p, ALLOCATION_PLAN);
+	p.products = ids;
+	p.nproducts = 2;
+	ck_assert_int_eq(allocation_params_check(&p, &e), -1);
+	ck_assert_str_eq(e.field, "product");
+	p.nproducts = 1;
+	p.weeks = 2;
+	p.capacity = cap;
+	ck_assert_int_eq(allocation_params_check(&p, &e), -1);
+	ck_assert_str_eq(e.field, "capacity");
+	cap[1] = 3;
+	p.start = "2026-13-01";
+	ck_assert_int_eq(allocation_params_check(&p, &e), -1);
+	ck_assert_str_eq(e.field, "start");
+
+	h = (struct allocation_help){
+		.region = "01", .product_id = 1, .quantity = 10, .reason = "x"};
+	ck_assert_int_eq(allocation_help_check(&h, &e), 0);
+	h.region = "02";
+	ck_assert_int_eq(allocation_help_check(&h, &e), -1);
+	ck_assert_str_eq(e.field, "region");
+	h.region = "01";
+	h.days = "5";
+	ck_assert_int_eq(allocation_help_check(&h, &e), -1);
+	ck_assert_str_eq(e.field, "quantity");
+	h.quantity = 0;
+	ck_assert_int_eq(allocation_help_check(&h, &e), 0);
+	h.days = "5,5";
+	ck_assert_int_eq(allocation_help_check(&h, &e), 0);
+	h.days = "0";
+	ck_assert_int_eq(allocation_help_check(&h, &e), -1);
+	ck_assert_str_eq(e.field, "days");
+	h.days = "5";
+	h.urgency = "whenever";
+	ck_assert_int_eq(allocation_help_check(&h, &e), -1);
+	ck_assert_str_eq(e.field, "urgency");
+	h.urgency = NULL;
+	h.reason = "a\nb";
+	ck_assert_int_eq(allocation_help_check(&h, &e), -1);
+	ck_assert_str_eq(e.field, "reason");
+
+	a = (struct allocation_act){.action = ALLOCATION_SHIP, .quantity = 5};
+	ck_assert_int_eq(allocation_act_check(&a, &e), -1);
+	ck_assert_str_eq(e.field, "quantity");
+	a = (struct allocation_act){.action = ALLOCATION_RECEIVE,
+				    .quantity = -1,
+				    .site = "bad site"};
+	ck_assert_int_eq(allocation_act_check(&a, &e), -1);
+	ck_assert_str_eq(e.field, "site");
+	a = (struct allocation_act){.action = ALLOCATION_RETURN,
+				    .quantity = -1};
+	ck_assert_int_eq(allocation_act_check(&a, &e), -1);
+	ck_assert_str_eq(e.field, "reason");
+}
+END_TEST
+
+/* A run naming a product that does not exist writes nothing. */
+START_TEST(test_run_all_or_nothing)
+{
+	struct allocation_params p;
+	int64_t ids[2], id;
+	struct err e = {0};
+
+	callers();
+	ids[0] = prod;
+	ids[1] = 999999;
+	allocation_params_default(&p, ALLOCATION_SHARE);
+	p.products = ids;
+	p.nproducts = 2;
+	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(allocation_run(app, &coord, &p, &id, &e), -1);
+	ck_assert_int_eq(e.code, ERR_NOT_FOUND);
+	ck_assert_str_eq(e.field, "product");
+	db_rollback(app);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM"
+					      " allocation_run"),
+			 0);
+	ids[1] = prod;
+	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(allocation_run(app, &coord, &p, &id, &e), -1);
+	ck_assert_str_eq(e.field, "product");
+	db_rollback(app);
+}
+END_TEST
+
+/* ---- the command line ---- */
+
+struct cli_out {
+	int code;
+	char out[65536];
+	char err[8192];
+};
+
+static void read_into(int fd, char *buf, size_t cap)
+{
+	size_t n = 0;
+	ssize_t k;
+
+	lseek(fd, 0, SEEK_SET);
+	while (n + 1 < cap && (k = read(fd, buf + n, cap - 1 - n)) > 0)
+		n += (size_t)k;
+	buf[n] = '\0';
+	close(fd);
+}
+
+/* Run the binary with args (NULL-terminated) on this test's database. */
+static void cli(struct cli_out *r, const char *const *args)
+{
+	const char *bin = getenv("LAGERBILD_BIN");
+	char outp[] = "/tmp/lb-alloc-out.XXXXXX",
+	     errp[] = "/tmp/lb-alloc-err.XXXXXX";
+	char dbvar[512], *argv[32], *envp[256];
+	int out, err, status, n = 0, k = 0;
+	pid_t pid;
+
+	ck_assert_msg(bin && bin[0], "LAGERBILD_BIN is not set");
+	out = mkstemp(outp);
+	err = mkstemp(errp);
+	ck_assert_msg(out >= 0 && err >= 0, "mkstemp: %s", strerror(errno));
+	unlink(outp);
+	unlink(errp);
+	argv[n++] = (char *)bin;
+	for (int i = 0; args[i] && n < 31; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	snprintf(dbvar, sizeof(dbvar), "DATABASE_URL=%s", dburl);
+	for (int i = 0; environ[i] && k < 254; i++)
+		if (strncmp(environ[i], "DATABASE_URL=", 13) != 0)
+			envp[k++] = environ[i];
+	envp[k++] = dbvar;
+	envp[k] = NULL;
+	pid = fork();
+	ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (dup2(out, STDOUT_FILENO) < 0 ||
+		    dup2(err, STDERR_FILENO) < 0)
+			_exit(126);
+		execve(bin, argv, envp);
+		_exit(127);
+	}
+	ck_assert_msg(waitpid(pid, &status, 0) == pid, "waitpid");
+	r->code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	read_into(out, r->out, sizeof(r->out));
+	read_into(err, r->err, sizeof(r->err));
+}
+
+#define CLI(r, ...) cli((r), (const char *const[]){__VA_ARGS__, NULL})
+
+START_TEST(test_cli)
+{
+	static struct cli_out r;
+	char id[24], path[] = "/tmp/lb-alloc-cap.XXXXXX";
+	int64_t run, p12;
+	int fd;
+
+	callers();
+	CLI(&r, "allocate", "--help");
+	ck_assert_msg(r.code == 0 && strstr(r.out, "allocate share"), "%s",
+		      r.err);
+	CLI(&r, "proposal", "--help");
+	ck_assert_int_eq(r.code, 0);
+	CLI(&r, "help-request", "--help");
+	ck_assert_int_eq(r.code, 0);
+	/* Bad input: exit 2, the field named, nothing written. */
+	CLI(&r, "allocate", "share", "--product", "123456", "--floor-days",
+	    "x");
+	ck_assert_msg(r.code == 2 && strstr(r.err, "floor-days"), "%d %s",
+		      r.code, r.err);
+	CLI(&r, "allocate", "supply", "--product", "123456", "--quantity",
+	    "100", "--key", "lottery");
+	ck_assert_msg(r.code == 2 && strstr(r.err, "key"), "%d %s", r.code,
+		      r.err);
+	CLI(&r, "allocate", "supply", "--product", "123456", "--quantity", "15",
+	    "--key", "maxmin");
+	ck_assert_msg(r.code == 2 && strstr(r.err, "whole packs"), "%d %s",
+		      r.code, r.err);
+	CLI(&r, "proposal", "approve");
+	ck_assert_msg(r.code == 2 && strstr(r.err, "id"), "%d %s", r.code,
+		      r.err);
+	CLI(&r, "proposal", "approve", "x1");
+	ck_assert_int_eq(r.code, 2);
+	fd = mkstemp(path);
+	ck_assert_msg(fd >= 0 && write(fd, "week,packs\n1,5\n3,5\n", 19) == 19,
+		      "capacity file");
+	close(fd);
+	CLI(&r, "allocate", "plan", "--product", "123456", "--capacity-file",
+	    path);
+	ck_assert_msg(r.code == 2 && strstr(r.err, "line 3"), "%d %s", r.code,
+		      r.err);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM"
+					      " allocation_run"),
+			 0);
+	/* The chain from the command line. */
+	CLI(&r, "allocate", "share", "--product", "123456");
+	ck_assert_msg(r.code == 0 && strstr(r.out, "level L ="), "%d %s %s",
+		      r.code, r.out, r.err);
+	run = testdb_scalar(owner, "SELECT max(id) FROM allocation_run");
+	p12 = proposal_to(run, "12");
+	snprintf(id, sizeof(id), "%lld", (long long)p12);
+	CLI(&r, "proposal", "approve", id);
+	ck_assert_msg(r.code == 0 && strstr(r.out, "approved"), "%s", r.err);
+	CLI(&r, "proposal", "ship", id);
+	ck_assert_msg(r.code == 0 && strstr(r.out, "shipped"), "%s", r.err);
+	CLI(&r, "proposal", "ship", id);
+	ck_assert_msg(r.code == 0 && strstr(r.out, "already"), "%s", r.out);
+	CLI(&r, "proposal", "receive", id, "--quantity", "10");
+	ck_assert_msg(r.code == 2 && strstr(r.err, "reason"), "%d %s", r.code,
+		      r.err);
+	CLI(&r, "proposal", "receive", id);
+	ck_assert_msg(r.code == 0 && strstr(r.out, "received"), "%s", r.err);
+	invariant("the command line");
+	CLI(&r, "allocate", "in-transit", "--product", "123456", "--json");
+	ck_assert_msg(r.code == 0 && strstr(r.out, "\"total\": 4760"), "%s",
+		      r.out);
+	/* A plan from a capacity file, as CSV. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	ck_assert_msg(fd >= 0 && write(fd, "week;packs\n1;5\n2;5\n", 19) == 19,
+		      "capacity file");
+	close(fd);
+	CLI(&r, "allocate", "plan", "--product", "123456", "--capacity-file",
+	    path, "--weeks", "2", "--csv");
+	unlink(path);
+	ck_assert_msg(r.code == 0 &&
+			      strncmp(r.out, "product,product_name,", 21) == 0,
+		      "%d %s %s", r.code, r.out, r.err);
+	CLI(&r, "help-request", "create", "--region", "14", "--product",
+	    "123456", "--days", "5", "--urgency", "critical", "--reason",
+	    "akut");
+	ck_assert_msg(r.code == 0 && strstr(r.out, "help request"), "%s",
+		      r.err);
+	CLI(&r, "help-request", "create", "--region", "14", "--product",
+	    "123456", "--quantity", "5", "--days", "5", "--reason", "akut");
+	ck_assert_msg(r.code == 2 && strstr(r.err, "quantity"), "%d %s", r.code,
+		      r.err);
+}
+END_TEST
+
+Suite *allocation_suite(void)
+{
+	Suite *s = suite_create("allocation");
+	TCase *tc = tcase_create("pure");
+
+	tcase_add_test(tc, test_capacity_file);
+	tcase_add_test(tc, test_checks);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("workflow");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_chain_invariant);
+	tcase_add_test(tc, test_cancel_and_return);
+	tcase_add_test(tc, test_who_decides);
+	tcase_add_test(tc, test_rls_backstop);
+	tcase_add_test(tc, test_obligatory_decline);
+	tcase_add_test(tc, test_retries);
+	tcase_add_test(tc, test_ship_refused_writes_nothing);
+	tcase_add_test(tc, test_short_receipts);
+	tcase_add_test(tc, test_help_request);
+	tcase_add_test(tc, test_help_request_all_or_nothing);
+	tcase_add_test(tc, test_supply);
+	tcase_add_test(tc, test_plan_csv_and_behind);
+	tcase_add_test(tc, test_run_all_or_nothing);
+	tcase_add_test(tc, test_cli);
+	suite_add_tcase(s, tc);
+	return s;
+}
