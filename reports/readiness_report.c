@@ -196,6 +196,15 @@ static int row_from(const PGresult *res, int r, const char *scope, int window,
 	return 0;
 }
 
+#define SCAN_SQL                                                            \
+	"DECLARE readiness_scan NO SCROLL CURSOR FOR"                       \
+	" SELECT * FROM readiness_inputs($1, $2, $3, $4, $5::bigint[], $6," \
+	" $7::integer) r"
+static const char scan_sql[] = SCAN_SQL;
+static const char scan_ordered_sql[] =
+	SCAN_SQL " ORDER BY r.region_code, r.healthcare_region, r.site_code,"
+		 " r.product_name, r.product_id";
+
 int readiness_scan(struct db *db, const struct readiness_filter *f,
 		   readiness_row_fn *fn, void *arg, struct err *e)
 {
@@ -229,11 +238,8 @@ int readiness_scan(struct db *db, const struct readiness_filter *f,
 		free(products);
 		return -1;
 	}
-	if (db_command(db,
-		       "DECLARE readiness_scan NO SCROLL CURSOR FOR"
-		       " SELECT * FROM readiness_inputs($1, $2, $3, $4,"
-		       " $5::bigint[], $6, $7::integer)",
-		       7, params, e) < 0)
+	if (db_command(db, f->any_order ? scan_sql : scan_ordered_sql, 7,
+		       params, e) < 0)
 		goto out;
 	open = true;
 	for (;;) {

@@ -42,6 +42,7 @@ struct readiness_filter {
 	size_t nproducts;
 	const char *agreement; /* agreement code or NULL */
 	bool short_only;       /* only stockout / below floor / below target */
+	bool any_order;	       /* rows in whatever order comes cheapest */
 	int window_days;       /* 0: READINESS_WINDOW_DEFAULT */
 };
 
@@ -80,7 +81,7 @@ char *readiness_products_text(const int64_t *ids, size_t n);
 
 /*
  * Call fn for each (scope key, product) the filter selects, in order of
- * region, sjukvårdsregion, site and product name.  Rows are fetched from a
+ * region, sjukvårdsregion, site and product name (unless f->any_order).  Rows are fetched from a
  * cursor in pages, so memory stays flat at national scale.  When db is in
  * a transaction (a request's, begun with auth_begin) the scan reads in it,
  * as that caller: site rows are then the caller's region's only unless the

@@ -188,7 +188,9 @@ DROP FUNCTION readiness_inputs(text, text, text, text, bigint, text, integer);
 
 -- One row per (scope key, product) with a record at the scope; the columns
 -- and their meaning are 007's (see there).  p_products NULL: every
--- product; an empty array: none.
+-- product; an empty array: none.  Unlike 007's, in no particular order:
+-- sorting a national scan by name costs seconds, and the alert sweep does
+-- not need it; a caller that does sorts (reports/readiness_report.c).
 CREATE FUNCTION readiness_inputs(p_scope text, p_region text,
 				 p_healthcare_region text, p_category text,
 				 p_products bigint[], p_agreement text,
@@ -494,7 +496,6 @@ BEGIN
 	 WHERE $7::text IS NULL
 	    OR coalesce(tr.agreement_code, tn.agreement_code,
 			p.agreement_code) = $7
-	 ORDER BY gr.g_region, gr.g_hc, si.code, p.name, gr.product_id
 	$q$, f, format(stock, f), format(win, f))
 	USING today, wstart, regions, p_products, p_category, p_scope,
 	      p_agreement, cur_factor;

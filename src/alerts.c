@@ -254,6 +254,7 @@ static int readiness_rules(struct db *db, const char *region,
 	struct readiness_filter f = {.scope = "region",
 				     .region = region,
 				     .short_only = true,
+				     .any_order = true,
 				     .window_days = o->window_days,
 				     .product_ids = products,
 				     .nproducts = products ? n : 0};

@@ -1279,6 +1279,7 @@ static int run_as(struct db *db, const struct allocation_params *p,
 	f.scope = "region";
 	f.product_ids = ids;
 	f.nproducts = g.nids;
+	f.any_order = true; /* sorted here */
 	f.window_days = p->window_days;
 	if (readiness_scan(db, &f, on_rate, &g, e) < 0)
 		goto out;

@@ -27,7 +27,8 @@
 #define PRODUCTS_MAX 64
 
 static const char allocate_usage[] =
-	"Usage: lagerbild allocate share --product P [--product P ...]\n"
+	"Usage: lagerbild allocate share (--product P [--product P ...] |\n"
+	"                --agreement CODE)\n"
 	"                [--floor-days N] [--min-transfer N]\n"
 	"                [--min-shelf-days N] [--idle-gives]\n"
 	"                [--idle-keep-packs N] [--window DAYS] [--json]\n"
@@ -49,6 +50,8 @@ static const char allocate_usage[] =
 	"           many days of supply as possible (max-min fair), no giver\n"
 	"           below its floor.  Proposes transfers, which the giving\n"
 	"           regions approve or decline (lagerbild proposal).\n"
+	"           --agreement CODE: every product under that agreement\n"
+	"           (e.g. TO2022_LM), in one run.\n"
 	"  supply   divide --quantity base units (whole packs) of new supply:\n"
 	"           maxmin (water-filling on days of supply), population\n"
 	"           (befolkningsandel), consumption, or hybrid (a national\n"
@@ -136,6 +139,7 @@ enum {
 	O_STATUS,
 	O_RUN,
 	O_SITE,
+	O_AGREEMENT,
 	O_HELP
 };
 
@@ -167,6 +171,7 @@ static const struct option opts[] = {
 	{"status", required_argument, NULL, O_STATUS},
 	{"run", required_argument, NULL, O_RUN},
 	{"site", required_argument, NULL, O_SITE},
+	{"agreement", required_argument, NULL, O_AGREEMENT},
 	{"help", no_argument, NULL, O_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -179,7 +184,7 @@ struct args {
 	const char *floor, *min_transfer, *min_shelf, *idle_keep, *window;
 	const char *quantity, *key, *hybrid_key, *reserve, *weeks, *capacity;
 	const char *start, *target, *problem, *limit, *region, *days;
-	const char *urgency, *reason, *status, *run, *site;
+	const char *urgency, *reason, *status, *run, *site, *agreement;
 	bool idle_gives, json, csv, no_run, help;
 	int nwords;
 	char *words[3];
@@ -234,6 +239,7 @@ static int parse(int argc, char **argv, struct args *a)
 		case O_STATUS: a->status = optarg; break;
 		case O_RUN: a->run = optarg; break;
 		case O_SITE: a->site = optarg; break;
+		case O_AGREEMENT: a->agreement = optarg; break;
 		case O_HELP: a->help = true; break;
 		default: return cli_bad_option(a->cmd, argv);
 		}
@@ -479,7 +485,11 @@ static int allocate_params(const struct args *a, enum allocation_problem pr,
 	int weeks = 0, rc = -1;
 
 	allocation_params_default(p, pr);
-	if (a->nproducts == 0)
+	if (a->agreement && (pr != ALLOCATION_SHARE || a->nproducts > 0))
+		return err_set(e, ERR_INVALID, "agreement",
+			       "--agreement is for allocate share, instead of "
+			       "--product");
+	if (a->nproducts == 0 && !a->agreement)
 		return err_set(e, ERR_INVALID, "product",
 			       "--product is required");
 	for (int i = 0; i < a->nproducts; i++)
@@ -546,7 +556,7 @@ static int allocate_params(const struct args *a, enum allocation_problem pr,
 		p->capacity = capacity;
 	}
 	/* The form is checked with placeholder ids; the real ones follow. */
-	p->nproducts = (size_t)a->nproducts;
+	p->nproducts = a->agreement ? 1 : (size_t)a->nproducts;
 	rc = 0;
 out:
 	free(text);
@@ -557,7 +567,8 @@ static int run_allocate(struct args *a)
 {
 	enum allocation_problem pr;
 	struct allocation_params p;
-	int64_t capacity[ALLOCATOR_WEEKS_MAX], ids[PRODUCTS_MAX];
+	int64_t capacity[ALLOCATOR_WEEKS_MAX], few[PRODUCTS_MAX], *ids = few;
+	PGresult *q = NULL;
 	struct product_ref ref;
 	struct identity who;
 	struct db *db = NULL;
@@ -574,8 +585,8 @@ static int run_allocate(struct args *a)
 	if (a->nwords != 1)
 		return cli_usage_error(a->cmd, "unexpected argument %s",
 				       a->words[1]);
-	for (int i = 0; i < a->nproducts; i++)
-		ids[i] = i + 1;
+	for (size_t i = 0; i < p.nproducts; i++)
+		ids[i] = (int64_t)i + 1;
 	p.products = ids;
 	if (allocation_params_check(&p, &e) < 0)
 		return cli_fail(&e, true);
@@ -585,6 +596,38 @@ static int run_allocate(struct args *a)
 		if (catalog_find_product(db, a->products[i], &ref, &e) < 0)
 			goto out;
 		ids[i] = ref.id;
+	}
+	if (a->agreement) {
+		const char *params[] = {a->agreement};
+
+		q = db_exec(db,
+			    "SELECT id FROM product WHERE agreement_code = $1"
+			    " ORDER BY id",
+			    1, params, &e);
+		if (!q)
+			goto out;
+		if (PQntuples(q) == 0) {
+			err_set(&e, ERR_NOT_FOUND, "agreement",
+				"no product is under agreement \"%.40s\"",
+				a->agreement);
+			goto out;
+		}
+		if (PQntuples(q) > ALLOCATION_PRODUCTS_MAX) {
+			err_set(&e, ERR_INVALID, "agreement",
+				"agreement %.40s has more than %d products: "
+				"more than one run takes",
+				a->agreement, ALLOCATION_PRODUCTS_MAX);
+			goto out;
+		}
+		ids = malloc((size_t)PQntuples(q) * sizeof(*ids));
+		if (!ids) {
+			err_set(&e, ERR_INTERNAL, "", "out of memory");
+			goto out;
+		}
+		for (int i = 0; i < PQntuples(q); i++)
+			ids[i] = db_int64(q, i, 0);
+		p.products = ids;
+		p.nproducts = (size_t)PQntuples(q);
 	}
 	if (allocation_run(db, &who, &p, &id, &e) < 0 ||
 	    allocation_get(db, &who, id, &run, &e) < 0 ||
@@ -604,6 +647,9 @@ out:
 	}
 	free(csv);
 	json_decref(run);
+	PQclear(q);
+	if (ids != few)
+		free(ids);
 	db_close(db);
 	return rc < 0 ? cli_fail(&e, true) : EXIT_OK;
 }

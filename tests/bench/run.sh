@@ -576,7 +576,7 @@ fi
 bench_alerts() {
 	local db=lb_alerts lua="$scratch/alerts.lua" r token port out t0 t1
 	local run1 run2 run3 rps_off rps_on p99_off p99_on p50_off p50_on
-	local open_alerts
+	local open_alerts share proposals products
 
 	note "alerts: creating $db (national-scale data, set-wise)"
 	sql "DROP DATABASE IF EXISTS $db"
@@ -599,7 +599,8 @@ INSERT INTO import_batch (feed, region_code, source, sha256, bytes, status,
 VALUES ('stock', NULL, 'bench', repeat('0', 64), 0, 'done', 0, 0, 0, now());
 CREATE TEMP TABLE k AS
 SELECT s.region_code, s.id AS site_id, p.id AS product_id,
-       CASE p.id % 10 WHEN 0 THEN 0 WHEN 1 THEN 50 WHEN 2 THEN 150
+       CASE (p.id + s.region_code::int) % 10
+	    WHEN 0 THEN 0 WHEN 1 THEN 50 WHEN 2 THEN 150
 	    ELSE 1000 END AS balance,
        CASE WHEN p.id % 50 = 3 THEN current_date + 30 END AS expiry
   FROM product p
@@ -668,6 +669,20 @@ SQL
 	run3=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 	open_alerts=$("$psql" -X -A -t -d "$db" -c \
 		"SELECT count(*) FROM alert WHERE resolved_at IS NULL")
+
+	# Issue 6: a sharing run over every product and region, end to end
+	# (reading the state, solving, storing the run and its proposals).
+	note "alerts: allocate share over all 20000 products"
+	mapfile -t products < <("$psql" -X -A -t -d "$db" -c \
+		"SELECT '--product=' || vnr FROM product ORDER BY id")
+	checkpoint
+	t0=$(now)
+	DATABASE_URL=dbname=$db LAGERBILD_LOG_LEVEL=warning \
+		"$build/lagerbild" allocate share "${products[@]}" >&2
+	t1=$(now)
+	share=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+	proposals=$("$psql" -X -A -t -d "$db" -c \
+		"SELECT count(*) FROM proposal")
 
 	note "alerts: a contact person and a token for every region"
 	{
@@ -742,6 +757,10 @@ LUA
 	printf '%-34s  %8s\n' "first: opens every alert" "$run1"
 	printf '%-34s  %8s\n' "second: steady state" "$run2"
 	printf '%-34s  %8s\n' "steady state, --no-verify" "$run3"
+	echo
+	echo "bench: allocate share over 20000 products x 21 regions, end to" \
+		"end: $share s, $proposals proposals (goal <= 2 s:" \
+		"$(awk -v s="$share" 'BEGIN { print (s <= 2 ? "met" : "MISSED") }'))"
 	echo
 	echo "HTTP stock-event writes, $http_clients connections, ${seconds}s each:" \
 		"alert thread off vs on"
