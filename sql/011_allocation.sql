@@ -174,6 +174,16 @@ CREATE TABLE allocation_run (
 	params jsonb NOT NULL CHECK (jsonb_typeof(params) = 'object'),
 	algorithm_version text NOT NULL
 		CHECK (length(algorithm_version) BETWEEN 1 AND 32),
+	-- The regions as the run saw them, in the order of every per-region
+	-- array of its products: [{region, healthcare_region, population,
+	-- in_disaster}].
+	regions jsonb NOT NULL DEFAULT '[]'
+		CHECK (jsonb_typeof(regions) = 'array'),
+	-- The whole run at a glance, as it was written: products,
+	-- products_moved, transfers, dropped, min_level, max_level,
+	-- proposals, quantity, obligatory.
+	summary jsonb NOT NULL DEFAULT '{}'
+		CHECK (jsonb_typeof(summary) = 'object'),
 	help_region char(2),
 	help_request_id bigint,
 	created_by text NOT NULL,
@@ -187,19 +197,44 @@ CREATE INDEX allocation_run_help ON allocation_run (help_region,
 						    help_request_id)
 	WHERE help_request_id IS NOT NULL;
 
--- Per product of a run: the input snapshot (each region's available stock,
--- rate, floor, target, population, state; the lots considered), the level
--- L reached (days; NULL where the problem has none), and the result (each
--- region's holding and days of supply before and after, or its share of a
--- supply, or its plan).
+-- Per product of a run: the input snapshot, the level L reached (days;
+-- NULL where the problem has none), and what the result needs beyond the
+-- proposals.  Compact, because a national run has 20,000 of these: the
+-- per-region inputs are arrays in the order of allocation_run.regions
+-- (available stock, rate per day -- 0 when not known --, whether it is
+-- known, floor and target days); the lots considered are four parallel
+-- arrays (site, lot, expiry, quantity; the region is the site's).
+-- receives: per region, what a supply or plan gives it (NULL for share,
+-- whose gives and receives are its proposals').  result: the problem's
+-- scalars (share: transfers, transfers_solved, dropped, help_request;
+-- supply: packs, reserve_packs; plan: unused, week_reached, shortfall).
+-- allocation_product_json puts it back together as the API shows it.
 CREATE TABLE allocation_run_product (
 	run_id bigint NOT NULL REFERENCES allocation_run (id),
 	product_id bigint NOT NULL REFERENCES product (id),
 	pack_size integer NOT NULL CHECK (pack_size >= 1),
 	level double precision,
-	inputs jsonb NOT NULL CHECK (jsonb_typeof(inputs) = 'object'),
+	stock bigint[] NOT NULL DEFAULT '{}',
+	rate double precision[] NOT NULL DEFAULT '{}',
+	rate_known boolean[] NOT NULL DEFAULT '{}',
+	floor_days double precision[] NOT NULL DEFAULT '{}',
+	target_days double precision[] NOT NULL DEFAULT '{}',
+	receives bigint[],
+	lot_site bigint[] NOT NULL DEFAULT '{}',
+	lot_name text[] NOT NULL DEFAULT '{}',
+	lot_expiry date[] NOT NULL DEFAULT '{}',
+	lot_qty bigint[] NOT NULL DEFAULT '{}',
 	result jsonb NOT NULL CHECK (jsonb_typeof(result) = 'object'),
-	PRIMARY KEY (run_id, product_id)
+	PRIMARY KEY (run_id, product_id),
+	CHECK (cardinality(rate) = cardinality(stock)
+	       AND cardinality(rate_known) = cardinality(stock)
+	       AND cardinality(floor_days) = cardinality(stock)
+	       AND cardinality(target_days) = cardinality(stock)
+	       AND (receives IS NULL
+		    OR cardinality(receives) = cardinality(stock))),
+	CHECK (cardinality(lot_name) = cardinality(lot_site)
+	       AND cardinality(lot_expiry) = cardinality(lot_site)
+	       AND cardinality(lot_qty) = cardinality(lot_site))
 );
 CREATE INDEX allocation_run_product_product
 	ON allocation_run_product (product_id, run_id);
@@ -242,11 +277,14 @@ CREATE POLICY allocation_run_insert ON allocation_run FOR INSERT
 ALTER TABLE allocation_run_product ENABLE ROW LEVEL SECURITY;
 CREATE POLICY allocation_run_product_read ON allocation_run_product
 	FOR SELECT TO lagerbild_app USING (lb_allocation_reader());
+-- A coordinator's rows pass without the run's lookup (OR stops there).
 CREATE POLICY allocation_run_product_insert ON allocation_run_product
 	FOR INSERT TO lagerbild_app
-	WITH CHECK (lb_may_run((SELECT r.help_region FROM allocation_run r
-				 WHERE r.id = run_id)));
-GRANT SELECT, INSERT (problem, params, algorithm_version, help_region,
+	WITH CHECK (lb_coordinates()
+		    OR lb_may_run((SELECT r.help_region FROM allocation_run r
+				    WHERE r.id = run_id)));
+GRANT SELECT, INSERT (problem, params, algorithm_version, regions, summary,
+		      help_region,
 		      help_request_id) ON allocation_run TO lagerbild_app;
 GRANT SELECT, INSERT ON allocation_run_product TO lagerbild_app;
 
@@ -256,10 +294,14 @@ GRANT SELECT, INSERT ON allocation_run_product TO lagerbild_app;
 -- last), site and lot.  Site-level
 -- detail of every region, so it reads as its owner, for coordinators, the
 -- system and a contact person's help request only.
+--
+-- A national run reads some 400,000 lots: they are sorted in memory, and
+-- the quarantine is looked at per lot only when some lot is in one.
 CREATE FUNCTION allocation_lots(p_products bigint[])
 RETURNS TABLE (product_id bigint, region_code text, site_id bigint,
 	       site_code text, lot text, expiry date, quantity bigint)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT
+SET work_mem = '64MB' AS $$
 #variable_conflict use_column
 BEGIN
 	IF NOT coalesce(lb_role() IN ('coordinator', 'system',
@@ -274,11 +316,13 @@ BEGIN
 	  JOIN site s ON s.id = b.site_id
 	 WHERE b.product_id = ANY (p_products) AND b.quantity > 0
 	   AND (b.expiry IS NULL OR b.expiry >= lb_today())
-	   AND NOT EXISTS (
+	   AND (NOT EXISTS (SELECT 1 FROM lot_quarantine q
+			     WHERE q.released_at IS NULL)
+		OR NOT EXISTS (
 		SELECT 1 FROM lot_quarantine q
 		 WHERE q.region_code = b.region_code AND q.site_id = b.site_id
 		   AND q.product_id = b.product_id AND q.lot = b.lot
-		   AND q.released_at IS NULL)
+		   AND q.released_at IS NULL))
 	 ORDER BY b.product_id, b.region_code, b.expiry NULLS LAST, s.code,
 		  b.lot;
 END
@@ -292,15 +336,21 @@ GRANT EXECUTE ON FUNCTION allocation_lots(bigint[]) TO lagerbild_app;
 -- receiving region.  obligatory: the receiver was in disaster state when
 -- it was proposed or when it was decided; a decline then needs a reason
 -- and opens an alert.  Leads with the giving region, which decides.
+-- A national run writes hundreds of thousands at once, and a foreign key
+-- is a lookup per row: what they would check -- the run's product, the
+-- giving site in the giving region, the receiving region and site -- is
+-- checked once per statement by proposal_proposed instead.  None of it
+-- can change afterwards: proposal_stamp keeps those columns, sites are
+-- kept (site_kept), run products are never changed or deleted.
 CREATE TABLE proposal (
-	from_region char(2) NOT NULL REFERENCES region (code),
+	from_region char(2) NOT NULL,
 	id bigint GENERATED ALWAYS AS IDENTITY,
 	run_id bigint NOT NULL,
-	product_id bigint NOT NULL REFERENCES product (id),
+	product_id bigint NOT NULL,
 	from_site_id bigint NOT NULL,
 	lot text NOT NULL DEFAULT '',
 	expiry date,
-	to_region char(2) NOT NULL REFERENCES region (code),
+	to_region char(2) NOT NULL,
 	to_site_id bigint,
 	quantity bigint NOT NULL CHECK (quantity BETWEEN 1 AND 1000000000000),
 	obligatory boolean NOT NULL DEFAULT false,
@@ -310,13 +360,9 @@ CREATE TABLE proposal (
 	decided_at timestamptz,
 	decision_reason text CHECK (length(decision_reason) BETWEEN 1 AND 1000),
 	status_reason text CHECK (length(status_reason) BETWEEN 1 AND 1000),
-	updated_by text,
+	updated_by text DEFAULT coalesce(lb_setting('actor'), session_user),
 	updated_at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (from_region, id),
-	FOREIGN KEY (run_id, product_id)
-		REFERENCES allocation_run_product (run_id, product_id),
-	FOREIGN KEY (from_region, from_site_id) REFERENCES site (region_code, id),
-	FOREIGN KEY (to_region, to_site_id) REFERENCES site (region_code, id),
 	CHECK (from_region <> to_region),
 	CHECK (status = 'proposed' OR status = 'cancelled'
 	       OR decided_at IS NOT NULL),
@@ -325,10 +371,12 @@ CREATE TABLE proposal (
 );
 CREATE INDEX proposal_by_id ON proposal (id);
 CREATE INDEX proposal_to ON proposal (to_region, status);
-CREATE INDEX proposal_run ON proposal (run_id);
+CREATE INDEX proposal_run ON proposal (run_id, product_id);
 
 -- What a proposal's lifecycle leaves behind: one row per status it took,
--- with who, when and why.  Written by trigger only.
+-- with who, when and why.  Written by the proposal's triggers only, from
+-- the proposal's own row (which is never deleted), so without a foreign
+-- key to check per row.
 CREATE TABLE proposal_event (
 	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	from_region char(2) NOT NULL,
@@ -337,8 +385,7 @@ CREATE TABLE proposal_event (
 	at timestamptz NOT NULL DEFAULT clock_timestamp(),
 	actor text NOT NULL,
 	role text,
-	reason text,
-	FOREIGN KEY (from_region, proposal_id) REFERENCES proposal (from_region, id)
+	reason text
 );
 CREATE INDEX proposal_event_proposal ON proposal_event (proposal_id, id);
 CREATE TRIGGER proposal_event_no_update BEFORE UPDATE OR DELETE
@@ -356,17 +403,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	actor text := coalesce(lb_setting('actor'), session_user);
 BEGIN
-	IF TG_OP = 'INSERT' THEN
-		NEW.status := 'proposed';
-		NEW.created_at := now();
-		NEW.updated_at := now();
-		NEW.updated_by := actor;
-		NEW.decided_by := NULL;
-		NEW.decided_at := NULL;
-		NEW.decision_reason := NULL;
-		NEW.status_reason := NULL;
-		RETURN NEW;
-	END IF;
 	IF (NEW.from_region, NEW.id, NEW.run_id, NEW.product_id,
 	    NEW.from_site_id, NEW.lot, NEW.expiry, NEW.to_region,
 	    NEW.to_site_id, NEW.quantity, NEW.created_at)
@@ -409,21 +445,66 @@ BEGIN
 	RETURN NEW;
 END
 $$;
-CREATE TRIGGER proposal_stamp BEFORE INSERT OR UPDATE ON proposal
+CREATE TRIGGER proposal_stamp BEFORE UPDATE ON proposal
 	FOR EACH ROW EXECUTE FUNCTION proposal_stamp();
 CREATE TRIGGER proposal_no_delete BEFORE DELETE ON proposal
 	FOR EACH ROW EXECUTE FUNCTION stock_event_immutable();
 CREATE TRIGGER proposal_no_truncate BEFORE TRUNCATE ON proposal
 	FOR EACH STATEMENT EXECUTE FUNCTION stock_event_immutable();
 
+-- A new proposal starts proposed, undecided, stamped now by the actor:
+-- the columns' defaults (the application may insert no others); it
+-- belongs to a product of its run, gives from a site of the giving region
+-- and goes to a region (and a site of it, if named).  Checked here once
+-- per statement rather than per row; then its first history row, for all
+-- of them in one statement.
 CREATE FUNCTION proposal_proposed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
+	-- Once per distinct product and per distinct pair of sites, not once
+	-- per row: a national run has 20,000 products and some 100 sites.
+	IF EXISTS (SELECT 1
+		     FROM (SELECT DISTINCT run_id, product_id
+			     FROM new_proposals) n
+		    WHERE NOT EXISTS (
+			SELECT 1 FROM allocation_run_product rp
+			 WHERE rp.run_id = n.run_id
+			   AND rp.product_id = n.product_id))
+	   OR EXISTS (SELECT 1
+			FROM (SELECT DISTINCT from_region, from_site_id,
+					      to_region, to_site_id
+				FROM new_proposals) n
+			LEFT JOIN site fs
+			       ON fs.id = n.from_site_id
+			      AND fs.region_code = n.from_region
+			LEFT JOIN region g ON g.code = n.to_region
+			LEFT JOIN site ts
+			       ON ts.id = n.to_site_id
+			      AND ts.region_code = n.to_region
+		       WHERE fs.id IS NULL OR g.code IS NULL
+			  OR (n.to_site_id IS NOT NULL AND ts.id IS NULL)) THEN
+		RAISE EXCEPTION USING ERRCODE = '23503',
+			MESSAGE = 'a proposal names a product of its run, a '
+				  'site of the giving region and a site of '
+				  'the receiving region';
+	END IF;
+	IF EXISTS (SELECT 1 FROM new_proposals
+		    WHERE status <> 'proposed' OR decided_by IS NOT NULL
+		       OR decided_at IS NOT NULL OR decision_reason IS NOT NULL
+		       OR status_reason IS NOT NULL
+		       OR created_at <> now() OR updated_at <> now()
+		       OR updated_by IS DISTINCT FROM
+			  coalesce(lb_setting('actor'), session_user)) THEN
+		RAISE EXCEPTION USING ERRCODE = 'LB007',
+			MESSAGE = 'a proposal starts proposed and undecided, '
+				  'stamped by its run';
+	END IF;
+	-- The transition table holds the rows as inserted, so in id order.
 	INSERT INTO proposal_event (from_region, proposal_id, status, actor,
 				    role)
 	SELECT from_region, id, 'proposed',
 	       coalesce(lb_setting('actor'), session_user), lb_role()
-	  FROM new_proposals ORDER BY id;
+	  FROM new_proposals;
 	RETURN NULL;
 END
 $$;
@@ -521,8 +602,9 @@ ALTER TABLE proposal ENABLE ROW LEVEL SECURITY;
 CREATE POLICY proposal_read ON proposal FOR SELECT TO lagerbild_app
 	USING (lb_proposal_visible(from_region, to_region));
 CREATE POLICY proposal_insert ON proposal FOR INSERT TO lagerbild_app
-	WITH CHECK (lb_may_run((SELECT r.help_region FROM allocation_run r
-				 WHERE r.id = run_id)));
+	WITH CHECK (lb_coordinates()
+		    OR lb_may_run((SELECT r.help_region FROM allocation_run r
+				    WHERE r.id = run_id)));
 -- Behind src/allocation.c's checks: the giving region's contact person
 -- takes every step but the receipt, the receiving region's only the
 -- receipt, a coordinator only cancels.
@@ -554,6 +636,125 @@ CREATE POLICY proposal_event_read ON proposal_event FOR SELECT
 			WHERE p.from_region = proposal_event.from_region
 			  AND p.id = proposal_event.proposal_id));
 GRANT SELECT ON proposal_event TO lagerbild_app;
+
+-- ---- a run's product as the API shows it ----
+
+-- Days of supply of holding at rate, to the hundredth; NULL (infinite)
+-- without consumption.
+CREATE FUNCTION allocation_days(p_holding bigint, p_rate double precision)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN p_rate > 0
+		    THEN round((p_holding / p_rate)::numeric, 2) END
+$$;
+
+-- What a sharing run's proposals of one product give and bring each
+-- region, whatever became of them since, whoever asks: the region-level
+-- result is the shared national picture (the proposals themselves are
+-- their two regions' and the national roles').
+CREATE FUNCTION allocation_moved(p_run bigint, p_product bigint)
+RETURNS TABLE (region_code text, gives bigint, receives bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+	SELECT x.region, sum(x.gives)::bigint, sum(x.receives)::bigint
+	  FROM (SELECT q.from_region::text AS region, q.quantity AS gives,
+		       0 AS receives
+		  FROM proposal q
+		 WHERE q.run_id = p_run AND q.product_id = p_product
+		UNION ALL
+		SELECT q.to_region::text, 0, q.quantity FROM proposal q
+		 WHERE q.run_id = p_run AND q.product_id = p_product) x
+	 WHERE lb_allocation_reader()
+	 GROUP BY x.region
+$$;
+REVOKE ALL ON FUNCTION allocation_moved(bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION allocation_moved(bigint, bigint) TO lagerbild_app;
+
+-- One product of run p_run as the API explains it: {product_id, product,
+-- product_name, base_unit, pack_size, level, inputs: {regions, lots},
+-- result: {regions, level, and the problem's scalars}}, the per-region
+-- rows in the run's region order.  Reads as the caller: a region-scoped
+-- caller sees only its own region's lots.
+CREATE FUNCTION allocation_product_json(p_run allocation_run,
+					 rp allocation_run_product)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	WITH reg AS (
+		SELECT x.i::int AS i, x.g->>'region' AS region, x.g,
+		       rp.stock[x.i] AS stock, rp.rate[x.i] AS rate,
+		       rp.rate_known[x.i] AS known,
+		       rp.floor_days[x.i] AS floor_days,
+		       rp.target_days[x.i] AS target_days,
+		       coalesce(m.gives, 0) AS gives,
+		       coalesce(rp.receives[x.i], m.receives, 0) AS receives
+		  FROM jsonb_array_elements(p_run.regions)
+		       WITH ORDINALITY AS x(g, i)
+		  LEFT JOIN allocation_moved(rp.run_id, rp.product_id) m
+			 ON p_run.problem = 'share'
+			AND m.region_code = x.g->>'region'
+	)
+	SELECT jsonb_build_object(
+		'product_id', rp.product_id,
+		'product', coalesce(p.vnr, p.npl_pack_id, p.gtin),
+		'product_name', p.name, 'base_unit', p.base_unit,
+		'pack_size', rp.pack_size, 'level', rp.level,
+		'inputs', jsonb_build_object(
+			'regions', coalesce((SELECT jsonb_agg(jsonb_build_object(
+				'region', r.region,
+				'healthcare_region', r.g->'healthcare_region',
+				'stock', r.stock,
+				'rate', round(r.rate::numeric, 4),
+				'rate_known', r.known,
+				'floor_days', r.floor_days,
+				'target_days', r.target_days,
+				'population', r.g->'population',
+				'in_disaster', r.g->'in_disaster')
+				ORDER BY r.i) FROM reg r), '[]'),
+			'lots', coalesce((SELECT jsonb_agg(jsonb_build_object(
+				'region', s.region_code, 'site', s.code,
+				'site_id', l.site_id, 'lot', l.lot,
+				'expiry', l.expiry, 'quantity', l.quantity)
+				ORDER BY l.n)
+			  FROM unnest(rp.lot_site, rp.lot_name, rp.lot_expiry,
+				      rp.lot_qty)
+			       WITH ORDINALITY AS l(site_id, lot, expiry,
+						    quantity, n)
+			  JOIN site s ON s.id = l.site_id
+			 WHERE lb_national() OR s.region_code = lb_region()),
+			'[]')),
+		'result', (rp.result - 'week_reached' - 'shortfall')
+			|| jsonb_build_object('regions', coalesce((SELECT jsonb_agg(
+			CASE p_run.problem
+			WHEN 'share' THEN jsonb_build_object(
+				'region', r.region, 'stock', r.stock,
+				'days_before', allocation_days(r.stock, r.rate),
+				'after', r.stock - r.gives + r.receives,
+				'days_after', allocation_days(
+					r.stock - r.gives + r.receives, r.rate),
+				'gives', r.gives, 'receives', r.receives)
+			WHEN 'supply' THEN jsonb_build_object(
+				'region', r.region, 'stock', r.stock,
+				'packs', r.receives / rp.pack_size,
+				'quantity', r.receives,
+				'days_before', allocation_days(r.stock, r.rate),
+				'days_after', allocation_days(
+					r.stock + r.receives, r.rate))
+			ELSE jsonb_build_object(
+				'region', r.region,
+				'planned', r.rate > 0 AND r.target_days > 0,
+				'stock', r.stock,
+				'rate', round(r.rate::numeric, 4),
+				'target_days', r.target_days,
+				'target', ceil(r.target_days * r.rate)::bigint,
+				'packs', r.receives / rp.pack_size,
+				'quantity', r.receives,
+				'week_reached',
+				rp.result->'week_reached'->(r.i - 1),
+				'shortfall', rp.result->'shortfall'->(r.i - 1))
+			END ORDER BY r.i) FROM reg r), '[]'))
+			|| CASE WHEN rp.level IS NULL THEN '{}'::jsonb
+				ELSE jsonb_build_object('level', rp.level) END)
+	  FROM product p WHERE p.id = rp.product_id
+$$;
 
 -- ---- shipments ----
 

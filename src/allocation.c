@@ -4,9 +4,10 @@
  *
  * A run reads its inputs (readiness_scan at region scope, the lots from
  * allocation_lots()), solves each product with the pure allocator, and
- * writes the run, its products and its proposals with one statement each
- * from a JSON document, so that a run over thousands of products is a
- * handful of round trips.  Reads answer JSON built by the database
+ * writes the run, its products and its proposals with one statement each,
+ * every column one array parameter, so that a run over 20,000 products is
+ * a handful of round trips and no large document is built or parsed.
+ * A run is read back a page of products at a time.  Reads answer JSON built by the database
  * (jsonb_build_object), so that numbers stay numbers.
  */
 #include <inttypes.h>
@@ -53,6 +54,70 @@ static bool one_of(const char *s, const char *const *set, size_t n)
 static void i64s(char buf[I64_LEN], int64_t v)
 {
 	snprintf(buf, I64_LEN, "%" PRId64, v);
+}
+
+/* A growable text with a sticky failed flag, checked once at the end. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void buf_add(struct buf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *np;
+
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np) {
+			b->failed = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void buf_str(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+static void buf_i64(struct buf *b, int64_t v)
+{
+	char t[I64_LEN], *c = t + sizeof(t);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	/* By hand: a national run writes millions of these. */
+	do {
+		*--c = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--c = '-';
+	buf_add(b, c, (size_t)(t + sizeof(t) - c));
+}
+
+/* A finite double, exactly enough to read back; whole ones as integers. */
+static void buf_f64(struct buf *b, double v)
+{
+	char t[32];
+	int n;
+
+	if (v == floor(v) && fabs(v) < 1e15) {
+		buf_i64(b, (int64_t)v);
+		return;
+	}
+	n = snprintf(t, sizeof(t), "%.17g", v);
+	buf_add(b, t, (size_t)n);
 }
 
 /* ---- names ---- */
@@ -458,20 +523,6 @@ static int query_json(struct db *db, const char *sql, int n,
 	return 0;
 }
 
-/* A day count as JSON: null for no consumption (infinite days). */
-static json_t *days_json(double d)
-{
-	if (!isfinite(d))
-		return json_null();
-	return json_real(round(d * 100.0) / 100.0);
-}
-
-/* Days of supply of holding at rate: infinite without consumption. */
-static double days_of(int64_t holding, double rate)
-{
-	return rate > 0 ? (double)holding / rate : INFINITY;
-}
-
 /* ---- runs: the inputs ---- */
 
 struct region_in {
@@ -479,6 +530,8 @@ struct region_in {
 	char hc[33];
 	int64_t population;
 	bool disaster;
+	int64_t site; /* where it receives (allocation_receiving_site); 0:
+			 none */
 };
 
 /* What readiness_scan says of one (product, region). */
@@ -561,7 +614,8 @@ static int load_regions(struct db *db, struct gather *g, struct err *e)
 	PGresult *q = db_exec(db,
 			      "SELECT code, healthcare_region,"
 			      " coalesce(population, 0),"
-			      " allocation_in_disaster(code)"
+			      " allocation_in_disaster(code),"
+			      " allocation_receiving_site(code)"
 			      " FROM region ORDER BY code",
 			      0, NULL, e);
 
@@ -575,6 +629,7 @@ static int load_regions(struct db *db, struct gather *g, struct err *e)
 		snprintf(r->hc, sizeof(r->hc), "%s", db_text(q, i, 1));
 		r->population = db_int64(q, i, 2);
 		r->disaster = db_text(q, i, 3)[0] == 't';
+		r->site = db_int64(q, i, 4);
 	}
 	PQclear(q);
 	return 0;
@@ -582,13 +637,54 @@ static int load_regions(struct db *db, struct gather *g, struct err *e)
 
 /* ---- runs: one product ---- */
 
-/* What solving one product leaves for the run's documents. */
+/*
+ * A run's rows go to the database as one statement each, whatever their
+ * number: every column is one array parameter, unnested in SQL.  A
+ * product's own arrays (its regions' inputs, its lots) are elements of a
+ * text[] cast to their type per row, so the text is an array literal
+ * inside an array literal.
+ */
+enum {
+	PC_ID,
+	PC_PACK,
+	PC_LEVEL,
+	PC_STOCK,
+	PC_RATE,
+	PC_KNOWN,
+	PC_FLOOR,
+	PC_TARGET,
+	PC_RECEIVES,
+	PC_LOT_SITE,
+	PC_LOT_NAME,
+	PC_LOT_EXPIRY,
+	PC_LOT_QTY,
+	PC_RESULT,
+	PC_N
+};
+enum {
+	QC_PRODUCT,
+	QC_FROM,
+	QC_SITE,
+	QC_LOT,
+	QC_EXPIRY,
+	QC_TO,
+	QC_TO_SITE,
+	QC_QTY,
+	QC_OBLIGATORY,
+	QC_N
+};
+
+/* What solving the products leaves for storing. */
 struct solved {
-	json_t *products;  /* [{product_id, pack_size, level, inputs,
-			      result}] */
-	json_t *proposals; /* [{product_id, from_region, ...}] */
-	json_t *plan_rows; /* [{region, week, quota_packs, ...}] */
+	struct buf prod[PC_N]; /* array literals, one element per product */
+	struct buf prop[QC_N]; /* array literals, one element per proposal */
+	size_t nproducts;
 	int64_t nproposals;
+	int64_t pack_size0; /* the first product's (a plan has one) */
+	json_t *plan_rows;  /* [{region, week, quota_packs, ...}] */
+	/* the run's summary */
+	int64_t moved, transfers, dropped, quantity, obligatory, nlevels;
+	double min_level, max_level;
 };
 
 /* The help request a run serves, if any. */
@@ -605,38 +701,134 @@ struct product_in {
 	const char *key, *name;
 };
 
-static json_t *inputs_json(const struct gather *g, const struct alloc_region *r,
-			   const bool *known, const PGresult *lots, int l0,
-			   int l1)
+/* Start the next element of an array literal (opened with "{"). */
+static void elem(struct buf *b)
 {
-	json_t *regions = json_array(), *jl = json_array();
+	if (b->len > 1)
+		buf_add(b, ",", 1);
+}
 
-	for (size_t i = 0; i < g->nregions; i++)
-		json_array_append_new(
-			regions,
-			json_pack("{s:s, s:s, s:I, s:f, s:b, s:f, s:f, s:I, "
-				  "s:b}",
-				  "region", r[i].code, "healthcare_region",
-				  r[i].hc_region, "stock",
-				  (json_int_t)r[i].stock, "rate",
-				  round(r[i].rate * 1e4) / 1e4, "rate_known",
-				  known[i], "floor_days", r[i].floor_days,
-				  "target_days", r[i].target_days, "population",
-				  (json_int_t)r[i].population, "in_disaster",
-				  g->regions[i].disaster));
-	for (int k = l0; k < l1; k++)
-		json_array_append_new(
-			jl, json_pack("{s:s, s:s, s:I, s:s, s:o, s:I}",
-				      "region", db_text(lots, k, 1), "site",
-				      db_text(lots, k, 3), "site_id",
-				      (json_int_t)db_int64(lots, k, 2), "lot",
-				      db_text(lots, k, 4), "expiry",
-				      PQgetisnull(lots, k, 5) ?
-					      json_null() :
-					      json_string(db_text(lots, k, 5)),
-				      "quantity",
-				      (json_int_t)db_int64(lots, k, 6)));
-	return json_pack("{s:o, s:o}", "regions", regions, "lots", jl);
+/* A product's per-region array as one quoted element: "{v1,v2,...}". */
+enum region_col {
+	RC_STOCK,
+	RC_RATE,
+	RC_KNOWN,
+	RC_FLOOR,
+	RC_TARGET
+};
+
+static void region_array(struct buf *b, const struct alloc_region *r,
+			 const bool *known, size_t n, enum region_col c)
+{
+	elem(b);
+	buf_add(b, "\"{", 2);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_add(b, ",", 1);
+		switch (c) {
+		case RC_STOCK: buf_i64(b, r[i].stock); break;
+		case RC_RATE: buf_f64(b, r[i].rate); break;
+		case RC_KNOWN: buf_add(b, known[i] ? "t" : "f", 1); break;
+		case RC_FLOOR: buf_f64(b, r[i].floor_days); break;
+		case RC_TARGET: buf_f64(b, r[i].target_days); break;
+		}
+	}
+	buf_add(b, "}\"", 2);
+}
+
+/* Text as a quoted element of an array literal; nested: as an element of
+ * an array literal that is itself a quoted element. */
+static void quoted(struct buf *b, const char *s, bool nested)
+{
+	buf_add(b, nested ? "\\\"" : "\"", nested ? 2 : 1);
+	for (const char *c = s; *c; c++) {
+		if (*c == '"' || *c == '\\') {
+			if (nested)
+				buf_add(b, "\\\\", 2);
+			buf_add(b, "\\", 1);
+		}
+		buf_add(b, c, 1);
+	}
+	buf_add(b, nested ? "\\\"" : "\"", nested ? 2 : 1);
+}
+
+/* The inputs of one product: its regions' and its lots (rows l0..l1 of
+ * the lots query). */
+static void product_inputs(struct solved *s, const struct gather *g,
+			   const struct product_in *pi,
+			   const struct alloc_region *r, const bool *known,
+			   const PGresult *lq, int l0, int l1)
+{
+	struct buf *c = s->prod;
+
+	elem(&c[PC_ID]);
+	buf_i64(&c[PC_ID], pi->id);
+	elem(&c[PC_PACK]);
+	buf_i64(&c[PC_PACK], pi->pack_size);
+	region_array(&c[PC_STOCK], r, known, g->nregions, RC_STOCK);
+	region_array(&c[PC_RATE], r, known, g->nregions, RC_RATE);
+	region_array(&c[PC_KNOWN], r, known, g->nregions, RC_KNOWN);
+	region_array(&c[PC_FLOOR], r, known, g->nregions, RC_FLOOR);
+	region_array(&c[PC_TARGET], r, known, g->nregions, RC_TARGET);
+	for (int k = PC_LOT_SITE; k <= PC_LOT_QTY; k++) {
+		elem(&c[k]);
+		buf_add(&c[k], "\"{", 2);
+	}
+	for (int k = l0; k < l1; k++) {
+		if (k > l0)
+			for (int x = PC_LOT_SITE; x <= PC_LOT_QTY; x++)
+				buf_add(&c[x], ",", 1);
+		buf_i64(&c[PC_LOT_SITE], db_int64(lq, k, 2));
+		quoted(&c[PC_LOT_NAME], db_text(lq, k, 4), true);
+		if (PQgetisnull(lq, k, 5))
+			buf_add(&c[PC_LOT_EXPIRY], "NULL", 4);
+		else
+			buf_str(&c[PC_LOT_EXPIRY], db_text(lq, k, 5));
+		buf_i64(&c[PC_LOT_QTY], db_int64(lq, k, 6));
+	}
+	for (int k = PC_LOT_SITE; k <= PC_LOT_QTY; k++)
+		buf_add(&c[k], "}\"", 2);
+	s->nproducts++;
+}
+
+/* The outputs of one product: level, what each region receives (NULL
+ * for share, whose proposals say it), the problem's scalars. */
+static int product_outputs(struct solved *s, bool has_level, double level,
+			   const int64_t *receives, size_t nregions,
+			   json_t *result, struct err *e)
+{
+	struct buf *c = s->prod;
+	char *text = json_dumps(result, JSON_STORE);
+
+	if (!text)
+		return err_set(e, ERR_INTERNAL, "", "out of memory");
+	elem(&c[PC_LEVEL]);
+	if (has_level && isfinite(level)) {
+		buf_f64(&c[PC_LEVEL], level);
+		if (s->nlevels == 0 || level < s->min_level)
+			s->min_level = level;
+		if (s->nlevels == 0 || level > s->max_level)
+			s->max_level = level;
+		s->nlevels++;
+	} else {
+		buf_add(&c[PC_LEVEL], "NULL", 4);
+	}
+	elem(&c[PC_RECEIVES]);
+	if (receives) {
+		buf_add(&c[PC_RECEIVES], "\"{", 2);
+		for (size_t i = 0; i < nregions; i++) {
+			if (i)
+				buf_add(&c[PC_RECEIVES], ",", 1);
+			buf_i64(&c[PC_RECEIVES], receives[i]);
+		}
+		buf_add(&c[PC_RECEIVES], "}\"", 2);
+	} else {
+		buf_add(&c[PC_RECEIVES], "NULL", 4);
+	}
+	elem(&c[PC_RESULT]);
+	quoted(&c[PC_RESULT], text, false);
+	free(text);
+	return 0;
 }
 
 /*
@@ -683,10 +875,8 @@ static int solve_share(const struct allocation_params *p,
 		.idle_keep_packs = p->idle_keep_packs,
 	};
 	struct alloc_share_result res = {0};
-	int64_t *after = NULL, *gives = NULL, *gets = NULL;
-	json_t *regions;
+	struct buf *c = out->prop;
 	size_t nt;
-	int rc = -1;
 
 	if (allocator_share(r, g->nregions, lots, nlots, &sp, &res, e) < 0) {
 		err_prefix(e, "product %s: ", pi->key);
@@ -710,70 +900,52 @@ static int solve_share(const struct allocation_params *p,
 					      (json_int_t)cap, "rate_known",
 					      known[hi]));
 	}
-	after = calloc(g->nregions, sizeof(*after));
-	gives = calloc(g->nregions, sizeof(*gives));
-	gets = calloc(g->nregions, sizeof(*gets));
-	if (!after || !gives || !gets) {
-		err_set(e, ERR_INTERNAL, "", "out of memory");
-		goto out;
-	}
-	/* Holdings after the transfers proposed, whichever were kept. */
+	/* The transfers kept are the proposals; the holdings after are
+	 * theirs (allocation_product_json). */
 	for (size_t i = 0; i < nt; i++) {
 		const struct alloc_transfer *t = &res.transfers[i];
 		const int k = l0 + (int)t->lot;
 
-		gives[t->from] += t->quantity;
-		gets[t->to] += t->quantity;
-		json_array_append_new(
-			out->proposals,
-			json_pack("{s:I, s:s, s:I, s:s, s:o, s:s, s:I}",
-				  "product_id", (json_int_t)pi->id,
-				  "from_region", r[t->from].code,
-				  "from_site_id",
-				  (json_int_t)lots[t->lot].site_id, "lot",
-				  lots[t->lot].lot, "expiry",
-				  PQgetisnull(lq, k, 5) ?
-					  json_null() :
-					  json_string(db_text(lq, k, 5)),
-				  "to_region", r[t->to].code, "quantity",
-				  (json_int_t)t->quantity));
+		for (int x = 0; x < QC_N; x++)
+			elem(&c[x]);
+		buf_i64(&c[QC_PRODUCT], pi->id);
+		buf_str(&c[QC_FROM], r[t->from].code);
+		buf_i64(&c[QC_SITE], lots[t->lot].site_id);
+		quoted(&c[QC_LOT], lots[t->lot].lot, false);
+		if (PQgetisnull(lq, k, 5))
+			buf_add(&c[QC_EXPIRY], "NULL", 4);
+		else
+			buf_str(&c[QC_EXPIRY], db_text(lq, k, 5));
+		buf_str(&c[QC_TO], r[t->to].code);
+		if (g->regions[t->to].site)
+			buf_i64(&c[QC_TO_SITE], g->regions[t->to].site);
+		else
+			buf_add(&c[QC_TO_SITE], "NULL", 4);
+		buf_i64(&c[QC_QTY], t->quantity);
+		buf_add(&c[QC_OBLIGATORY],
+			g->regions[t->to].disaster ? "t" : "f", 1);
 		out->nproposals++;
+		out->quantity += t->quantity;
+		out->obligatory += g->regions[t->to].disaster;
 	}
-	regions = json_array();
-	for (size_t i = 0; i < g->nregions; i++) {
-		after[i] = r[i].stock - gives[i] + gets[i];
-		json_array_append_new(
-			regions,
-			json_pack("{s:s, s:I, s:o, s:I, s:o, s:I, s:I}",
-				  "region", r[i].code, "stock",
-				  (json_int_t)r[i].stock, "days_before",
-				  days_json(days_of(r[i].stock, r[i].rate)),
-				  "after", (json_int_t)after[i], "days_after",
-				  days_json(days_of(after[i], r[i].rate)),
-				  "gives", (json_int_t)gives[i], "receives",
-				  (json_int_t)gets[i]));
-	}
-	json_object_set_new(result, "regions", regions);
-	json_object_set_new(result, "level", json_real(res.level));
+	out->moved += nt > 0;
+	out->transfers += (int64_t)nt;
+	out->dropped += (int64_t)res.dropped;
 	json_object_set_new(result, "transfers", json_integer((json_int_t)nt));
 	json_object_set_new(result, "transfers_solved",
 			    json_integer((json_int_t)res.ntransfers));
 	json_object_set_new(result, "dropped",
 			    json_integer((json_int_t)res.dropped));
 	*level = res.level;
-	rc = 0;
-out:
-	free(after);
-	free(gives);
-	free(gets);
 	allocator_share_free(&res);
-	return rc;
+	return 0;
 }
 
 static int solve_supply(const struct allocation_params *p,
 			const struct gather *g, const struct product_in *pi,
-			const struct alloc_region *r, json_t *result,
-			double *level, bool *has_level, struct err *e)
+			const struct alloc_region *r, int64_t *receives,
+			json_t *result, double *level, bool *has_level,
+			struct err *e)
 {
 	struct alloc_supply_params sp = {
 		.packs = p->quantity / pi->pack_size,
@@ -783,7 +955,6 @@ static int solve_supply(const struct allocation_params *p,
 		.reserve_pct = p->reserve_pct,
 	};
 	struct alloc_supply_result res = {0};
-	json_t *regions;
 
 	if (p->quantity % pi->pack_size != 0)
 		return err_set(e, ERR_INVALID, "quantity",
@@ -792,22 +963,8 @@ static int solve_supply(const struct allocation_params *p,
 			       p->quantity, pi->key, pi->pack_size);
 	if (allocator_supply(r, g->nregions, &sp, &res, e) < 0)
 		return err_prefix(e, "product %s: ", pi->key);
-	regions = json_array();
-	for (size_t i = 0; i < g->nregions; i++) {
-		int64_t q = res.packs[i] * pi->pack_size;
-
-		json_array_append_new(
-			regions,
-			json_pack(
-				"{s:s, s:I, s:I, s:I, s:o, s:o}", "region",
-				r[i].code, "stock", (json_int_t)r[i].stock,
-				"packs", (json_int_t)res.packs[i], "quantity",
-				(json_int_t)q, "days_before",
-				days_json(days_of(r[i].stock, r[i].rate)),
-				"days_after",
-				days_json(days_of(r[i].stock + q, r[i].rate))));
-	}
-	json_object_set_new(result, "regions", regions);
+	for (size_t i = 0; i < g->nregions; i++)
+		receives[i] = res.packs[i] * pi->pack_size;
 	json_object_set_new(result, "packs", json_integer(sp.packs));
 	json_object_set_new(result, "reserve_packs",
 			    json_integer(res.reserve_packs));
@@ -815,15 +972,14 @@ static int solve_supply(const struct allocation_params *p,
 		     (p->key == ALLOC_KEY_HYBRID &&
 		      p->hybrid_key == ALLOC_KEY_MAXMIN);
 	*level = res.level;
-	if (*has_level)
-		json_object_set_new(result, "level", json_real(res.level));
 	allocator_supply_free(&res);
 	return 0;
 }
 
 static int solve_plan(const struct allocation_params *p, const struct gather *g,
 		      const struct product_in *pi, const struct alloc_region *r,
-		      struct solved *out, json_t *result, struct err *e)
+		      int64_t *receives, struct solved *out, json_t *result,
+		      struct err *e)
 {
 	struct alloc_plan_params pp = {
 		.weeks = p->weeks,
@@ -831,22 +987,23 @@ static int solve_plan(const struct allocation_params *p, const struct gather *g,
 		.pack_size = pi->pack_size,
 	};
 	struct alloc_plan_result res = {0};
-	json_t *regions = json_array(), *unused = json_array();
+	json_t *unused = json_array(), *reached = json_array(),
+	       *shortfall = json_array();
 
 	if (allocator_plan(r, g->nregions, &pp, &res, e) < 0) {
-		json_decref(regions);
 		json_decref(unused);
+		json_decref(reached);
+		json_decref(shortfall);
 		return err_prefix(e, "product %s: ", pi->key);
 	}
 	for (size_t i = 0; i < g->nregions; i++) {
-		int64_t cum = 0, packs = 0;
+		int64_t cum = 0;
 		bool planned = r[i].rate > 0 && r[i].target_days > 0;
 
 		for (int w = 0; w < p->weeks; w++) {
 			int64_t qp =
 				res.quota[i * (size_t)p->weeks + (size_t)w];
 
-			packs += qp;
 			cum += qp * pi->pack_size;
 			if (planned)
 				json_array_append_new(
@@ -861,25 +1018,17 @@ static int solve_plan(const struct allocation_params *p, const struct gather *g,
 						  (json_int_t)(r[i].stock +
 							       cum)));
 		}
-		json_array_append_new(
-			regions,
-			json_pack(
-				"{s:s, s:b, s:I, s:f, s:f, s:I, s:I, s:I, "
-				"s:i, s:I}",
-				"region", r[i].code, "planned", planned,
-				"stock", (json_int_t)r[i].stock, "rate",
-				round(r[i].rate * 1e4) / 1e4, "target_days",
-				r[i].target_days, "target",
-				(json_int_t)ceil(r[i].target_days * r[i].rate),
-				"packs", (json_int_t)packs, "quantity",
-				(json_int_t)cum, "week_reached",
-				res.week_reached[i], "shortfall",
-				(json_int_t)res.shortfall[i]));
+		receives[i] = cum;
+		json_array_append_new(reached,
+				      json_integer(res.week_reached[i]));
+		json_array_append_new(shortfall,
+				      json_integer(res.shortfall[i]));
 	}
 	for (int w = 0; w < p->weeks; w++)
 		json_array_append_new(unused, json_integer(res.unused[w]));
-	json_object_set_new(result, "regions", regions);
 	json_object_set_new(result, "unused", unused);
+	json_object_set_new(result, "week_reached", reached);
+	json_object_set_new(result, "shortfall", shortfall);
 	allocator_plan_free(&res);
 	return 0;
 }
@@ -896,9 +1045,10 @@ static int solve_product(const struct allocation_params *p,
 {
 	struct alloc_region r[ALLOCATOR_REGIONS_MAX];
 	bool known[ALLOCATOR_REGIONS_MAX];
+	int64_t receives[ALLOCATOR_REGIONS_MAX];
 	struct alloc_lot *lots = NULL;
 	size_t nlots = (size_t)(l1 - l0);
-	json_t *result = json_object(), *inputs = NULL;
+	json_t *result = json_object();
 	double level = 0;
 	bool has_level = true;
 	int rc = -1;
@@ -963,31 +1113,29 @@ static int solve_product(const struct allocation_params *p,
 		lots[k].quantity = db_int64(lq, row, 6);
 		r[ri].stock += lots[k].quantity;
 	}
-	inputs = inputs_json(g, r, known, lq, l0, l1);
+	if (out->nproducts == 0)
+		out->pack_size0 = pi->pack_size;
+	product_inputs(out, g, pi, r, known, lq, l0, l1);
 	switch (p->problem) {
 	case ALLOCATION_SHARE:
 		rc = solve_share(p, g, pi, r, known, lots, nlots, lq, l0, today,
 				 help, out, result, &level, e);
 		break;
 	case ALLOCATION_SUPPLY:
-		rc = solve_supply(p, g, pi, r, result, &level, &has_level, e);
+		rc = solve_supply(p, g, pi, r, receives, result, &level,
+				  &has_level, e);
 		break;
 	case ALLOCATION_PLAN:
 		has_level = false;
-		rc = solve_plan(p, g, pi, r, out, result, e);
+		rc = solve_plan(p, g, pi, r, receives, out, result, e);
 		break;
 	}
 	if (rc < 0)
 		goto out;
-	json_array_append_new(
-		out->products,
-		json_pack("{s:I, s:I, s:o, s:O, s:O}", "product_id",
-			  (json_int_t)pi->id, "pack_size",
-			  (json_int_t)pi->pack_size, "level",
-			  has_level ? json_real(level) : json_null(), "inputs",
-			  inputs, "result", result));
+	rc = product_outputs(out, has_level, level,
+			     p->problem == ALLOCATION_SHARE ? NULL : receives,
+			     g->nregions, result, e);
 out:
-	json_decref(inputs);
 	json_decref(result);
 	free(lots);
 	return rc;
@@ -1059,33 +1207,67 @@ static json_t *params_json(const struct allocation_params *p,
 	return j;
 }
 
-/* Run statement sql with $1 the run id and $2 doc as JSON. */
-static int store_doc(struct db *db, const char *sql, const char *run,
-		     const json_t *doc, const char *more, struct err *e)
+/* The regions as the run saw them, in the order of its arrays. */
+static json_t *regions_json(const struct gather *g)
 {
-	char *text = json_dumps(doc, JSON_STORE);
-	const char *params[3] = {run, text, more};
-	int rc;
+	json_t *a = json_array();
 
-	if (!text)
-		return err_set(e, ERR_INTERNAL, "", "out of memory");
-	rc = db_command(db, sql, more ? 3 : 2, params, e);
-	free(text);
-	return rc;
+	for (size_t i = 0; i < g->nregions; i++)
+		json_array_append_new(
+			a, json_pack("{s:s, s:s, s:I, s:b}", "region",
+				     g->regions[i].code, "healthcare_region",
+				     g->regions[i].hc, "population",
+				     (json_int_t)g->regions[i].population,
+				     "in_disaster", g->regions[i].disaster));
+	return a;
+}
+
+static json_t *summary_json(const struct solved *s)
+{
+	json_t *j = json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "products",
+		(json_int_t)s->nproducts, "products_moved",
+		(json_int_t)s->moved, "transfers", (json_int_t)s->transfers,
+		"dropped", (json_int_t)s->dropped, "proposals",
+		(json_int_t)s->nproposals, "quantity", (json_int_t)s->quantity,
+		"obligatory", (json_int_t)s->obligatory);
+
+	json_object_set_new(j, "min_level",
+			    s->nlevels ? json_real(s->min_level) : json_null());
+	json_object_set_new(j, "max_level",
+			    s->nlevels ? json_real(s->max_level) : json_null());
+	return j;
+}
+
+/* Close every array literal of n columns; -1 when one ran out of memory. */
+static int close_cols(struct buf *c, int n, struct err *e)
+{
+	bool failed = false;
+
+	for (int i = 0; i < n; i++) {
+		buf_add(&c[i], "}", 1);
+		failed = failed || c[i].failed;
+	}
+	return failed ? err_set(e, ERR_INTERNAL, "", "out of memory") : 0;
 }
 
 static int store_run(struct db *db, const struct allocation_params *p,
-		     const struct help_target *help, const struct solved *s,
-		     const char *start, int64_t *run_id, struct err *e)
+		     const struct help_target *help, const struct gather *g,
+		     struct solved *s, const char *start, int64_t *run_id,
+		     struct err *e)
 {
-	json_t *params = params_json(p, help);
+	json_t *params = params_json(p, help), *regions = regions_json(g);
+	json_t *summary = summary_json(s);
 	char *ptext = json_dumps(params, JSON_STORE);
+	char *rtext = json_dumps(regions, JSON_STORE);
+	char *stext = json_dumps(summary, JSON_STORE);
 	char hid[I64_LEN], run[I64_LEN];
-	const char *qp[5];
+	const char *qp[PC_N + 1];
 	PGresult *q = NULL;
 	int rc = -1;
 
-	if (!ptext) {
+	if (!ptext || !rtext || !stext || close_cols(s->prod, PC_N, e) < 0 ||
+	    close_cols(s->prop, QC_N, e) < 0) {
 		err_set(e, ERR_INTERNAL, "", "out of memory");
 		goto out;
 	}
@@ -1094,50 +1276,70 @@ static int store_run(struct db *db, const struct allocation_params *p,
 	qp[0] = allocation_problem_name(p->problem);
 	qp[1] = ptext;
 	qp[2] = ALLOCATOR_VERSION;
-	qp[3] = help ? help->region : NULL;
-	qp[4] = help ? hid : NULL;
+	qp[3] = rtext;
+	qp[4] = stext;
+	qp[5] = help ? help->region : NULL;
+	qp[6] = help ? hid : NULL;
 	q = db_exec(db,
 		    "INSERT INTO allocation_run (problem, params,"
-		    " algorithm_version, help_region, help_request_id)"
-		    " VALUES ($1::allocation_problem, $2::jsonb, $3, $4,"
-		    " $5::bigint) RETURNING id",
-		    5, qp, e);
+		    " algorithm_version, regions, summary, help_region,"
+		    " help_request_id)"
+		    " VALUES ($1::allocation_problem, $2::jsonb, $3,"
+		    " $4::jsonb, $5::jsonb, $6, $7::bigint) RETURNING id",
+		    7, qp, e);
 	if (!q)
 		goto out;
 	*run_id = db_int64(q, 0, 0);
 	i64s(run, *run_id);
-	if (store_doc(db,
-		      "INSERT INTO allocation_run_product (run_id, product_id,"
-		      " pack_size, level, inputs, result)"
-		      " SELECT $1::bigint, x.product_id, x.pack_size, x.level,"
-		      " x.inputs, x.result"
-		      " FROM jsonb_to_recordset($2::jsonb) AS x(product_id"
-		      " bigint, pack_size integer, level double precision,"
-		      " inputs jsonb, result jsonb)",
-		      run, s->products, NULL, e) < 0)
+	qp[0] = run;
+	for (int i = 0; i < PC_N; i++)
+		qp[i + 1] = s->prod[i].p;
+	/* One statement for every product: its arrays come as text and are
+	 * cast per row. */
+	if (db_command(db,
+		       "INSERT INTO allocation_run_product (run_id,"
+		       " product_id, pack_size, level, stock, rate,"
+		       " rate_known, floor_days, target_days, receives,"
+		       " lot_site, lot_name, lot_expiry, lot_qty, result)"
+		       " SELECT $1::bigint, x.id, x.pack, x.level,"
+		       " x.stock::bigint[], x.rate::float8[],"
+		       " x.known::boolean[], x.fl::float8[], x.tg::float8[],"
+		       " x.rc::bigint[], x.ls::bigint[], x.ln::text[],"
+		       " x.le::date[], x.lq::bigint[], x.res::jsonb"
+		       " FROM unnest($2::bigint[], $3::integer[],"
+		       " $4::float8[], $5::text[], $6::text[], $7::text[],"
+		       " $8::text[], $9::text[], $10::text[], $11::text[],"
+		       " $12::text[], $13::text[], $14::text[], $15::text[])"
+		       " AS x(id, pack, level, stock, rate, known, fl, tg, rc,"
+		       " ls, ln, le, lq, res)",
+		       PC_N + 1, qp, e) < 0)
 		goto out;
+	for (int i = 0; i < QC_N; i++)
+		qp[i + 1] = s->prop[i].p;
+	/* One statement for every proposal.  Where each receiver receives
+	 * and whether it is in disaster state were read with the regions
+	 * (load_regions), in this transaction: no lookup per row, no join,
+	 * and the one scan of the arrays inserts them, and numbers them, in
+	 * the allocator's order. */
 	if (s->nproposals > 0 &&
-	    store_doc(db,
-		      "INSERT INTO proposal (from_region, run_id, product_id,"
-		      " from_site_id, lot, expiry, to_region, to_site_id,"
-		      " quantity, obligatory)"
-		      " SELECT x.from_region, $1::bigint, x.product_id,"
-		      " x.from_site_id, x.lot, x.expiry, x.to_region,"
-		      " allocation_receiving_site(x.to_region), x.quantity,"
-		      " allocation_in_disaster(x.to_region)"
-		      " FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS"
-		      " (product_id bigint, from_region char(2),"
-		      " from_site_id bigint, lot text, expiry date,"
-		      " to_region char(2), quantity bigint)) WITH ORDINALITY"
-		      " AS x(product_id, from_region, from_site_id, lot,"
-		      " expiry, to_region, quantity, n)"
-		      " ORDER BY x.n",
-		      run, s->proposals, NULL, e) < 0)
+	    db_command(db,
+		       "INSERT INTO proposal (from_region, run_id,"
+		       " product_id, from_site_id, lot, expiry, to_region,"
+		       " to_site_id, quantity, obligatory)"
+		       " SELECT x.from_region, $1::bigint, x.product_id,"
+		       " x.site, x.lot, x.expiry, x.to_region, x.to_site,"
+		       " x.quantity, x.obligatory"
+		       " FROM unnest($2::bigint[], $3::char(2)[],"
+		       " $4::bigint[], $5::text[], $6::date[], $7::char(2)[],"
+		       " $8::bigint[], $9::bigint[], $10::boolean[])"
+		       " AS x(product_id, from_region, site, lot, expiry,"
+		       " to_region, to_site, quantity, obligatory)",
+		       QC_N + 1, qp, e) < 0)
 		goto out;
 	if (p->problem == ALLOCATION_PLAN) {
 		json_t *cap = json_array();
 		char pid[I64_LEN], weeks[16], pack[I64_LEN];
-		char *ctext;
+		char *ctext, *rows;
 		const char *pp[6];
 		int r;
 
@@ -1148,9 +1350,7 @@ static int store_run(struct db *db, const struct allocation_params *p,
 		json_decref(cap);
 		i64s(pid, p->products[0]);
 		snprintf(weeks, sizeof(weeks), "%d", p->weeks);
-		i64s(pack,
-		     json_integer_value(json_object_get(
-			     json_array_get(s->products, 0), "pack_size")));
+		i64s(pack, s->pack_size0);
 		pp[0] = run;
 		pp[1] = pid;
 		pp[2] = start;
@@ -1177,25 +1377,38 @@ static int store_run(struct db *db, const struct allocation_params *p,
 				"$5::jsonb)::bigint), $6::integer",
 				6, pp, e);
 		free(ctext);
-		if (r < 0 ||
-		    store_doc(db,
-			      "INSERT INTO allocation_plan_row (run_id,"
-			      " region_code, week, week_start, quota_packs,"
-			      " quota, planned_holding)"
-			      " SELECT $1::bigint, x.region, x.week,"
-			      " $3::date + 7 * (x.week - 1), x.quota_packs,"
-			      " x.quota, x.planned_holding"
-			      " FROM jsonb_to_recordset($2::jsonb) AS"
-			      " x(region char(2), week integer, quota_packs"
-			      " bigint, quota bigint, planned_holding bigint)",
-			      run, s->plan_rows, start, e) < 0)
+		if (r < 0)
+			goto out;
+		rows = json_dumps(s->plan_rows, JSON_STORE);
+		if (!rows) {
+			err_set(e, ERR_INTERNAL, "", "out of memory");
+			goto out;
+		}
+		pp[1] = rows;
+		r = db_command(db,
+			       "INSERT INTO allocation_plan_row (run_id,"
+			       " region_code, week, week_start, quota_packs,"
+			       " quota, planned_holding)"
+			       " SELECT $1::bigint, x.region, x.week,"
+			       " $3::date + 7 * (x.week - 1), x.quota_packs,"
+			       " x.quota, x.planned_holding"
+			       " FROM jsonb_to_recordset($2::jsonb) AS"
+			       " x(region char(2), week integer, quota_packs"
+			       " bigint, quota bigint, planned_holding bigint)",
+			       3, pp, e);
+		free(rows);
+		if (r < 0)
 			goto out;
 	}
 	rc = 0;
 out:
 	PQclear(q);
 	free(ptext);
+	free(rtext);
+	free(stext);
 	json_decref(params);
+	json_decref(regions);
+	json_decref(summary);
 	return rc;
 }
 
@@ -1292,9 +1505,11 @@ static int run_as(struct db *db, const struct allocation_params *p,
 		     1, params, e);
 	if (!lq)
 		goto out;
-	s.products = json_array();
-	s.proposals = json_array();
 	s.plan_rows = json_array();
+	for (int i = 0; i < PC_N; i++)
+		buf_add(&s.prod[i], "{", 1);
+	for (int i = 0; i < QC_N; i++)
+		buf_add(&s.prop[i], "{", 1);
 	for (size_t i = 0; i < g.nids; i++) {
 		int l0;
 
@@ -1307,10 +1522,12 @@ static int run_as(struct db *db, const struct allocation_params *p,
 				  e) < 0)
 			goto out;
 	}
-	rc = store_run(db, p, help, &s, start, run_id, e);
+	rc = store_run(db, p, help, &g, &s, start, run_id, e);
 out:
-	json_decref(s.products);
-	json_decref(s.proposals);
+	for (int i = 0; i < PC_N; i++)
+		free(s.prod[i].p);
+	for (int i = 0; i < QC_N; i++)
+		free(s.prop[i].p);
 	json_decref(s.plan_rows);
 	PQclear(lq);
 	PQclear(pq);
@@ -1336,43 +1553,65 @@ int allocation_run(struct db *db, const struct identity *who,
 }
 
 int allocation_get(struct db *db, const struct identity *who, int64_t run_id,
-		   json_t **out, struct err *e)
+		   const struct allocation_page *pg, json_t **out,
+		   struct err *e)
 {
-	char id[I64_LEN];
-	const char *params[1] = {id};
+	char id[I64_LEN], pid[I64_LEN], after[I64_LEN], lim[I64_LEN];
+	const char *params[4] = {id, NULL, NULL, lim};
+	struct allocation_page def = {.limit = ALLOCATION_PAGE_DEFAULT};
 
 	*out = NULL;
 	if (may_read(who, e) < 0)
 		return -1;
+	if (!pg)
+		pg = &def;
+	if (pg->limit < 1 || pg->limit > ALLOCATION_PAGE_MAX)
+		return err_set(e, ERR_INVALID, "limit",
+			       "limit %ld: 1 to %d products a page", pg->limit,
+			       ALLOCATION_PAGE_MAX);
 	i64s(id, run_id);
-	/* A region-scoped caller sees the region-level inputs of every
-	 * region (the shared picture) but only its own lots. */
+	i64s(pid, pg->product_id);
+	i64s(after, pg->after);
+	i64s(lim, pg->limit);
+	params[1] = pg->product_id ? pid : NULL;
+	params[2] = pg->after ? after : NULL;
+	/* The header and a summary of the whole run, then one page of its
+	 * products (keyset: ids above after) with their proposals; next is
+	 * the cursor of the following page.  A region-scoped caller sees the
+	 * region-level inputs of every region (the shared picture) but only
+	 * its own lots and proposals. */
 	if (query_json(
 		    db,
-		    "SELECT jsonb_build_object('id', r.id,"
+		    "WITH pg AS (SELECT rp.product_id"
+		    "  FROM allocation_run_product rp"
+		    "  WHERE rp.run_id = $1::bigint"
+		    "  AND ($2::bigint IS NULL OR rp.product_id = $2)"
+		    "  AND ($3::bigint IS NULL OR rp.product_id > $3)"
+		    "  ORDER BY rp.product_id LIMIT $4::bigint + 1),"
+		    " shown AS (SELECT product_id FROM pg"
+		    "  ORDER BY product_id LIMIT $4::bigint)"
+		    " SELECT jsonb_build_object('id', r.id,"
 		    " 'problem', r.problem, 'params', r.params,"
 		    " 'algorithm_version', r.algorithm_version,"
 		    " 'help_request', CASE WHEN r.help_request_id IS NOT NULL"
 		    "  THEN jsonb_build_object('region', r.help_region,"
 		    "  'id', r.help_request_id) END,"
 		    " 'created_by', r.created_by, 'created_role', r.created_role,"
-		    " 'created_at', r.created_at,"
-		    " 'products', coalesce((SELECT jsonb_agg(jsonb_build_object("
-		    "  'product_id', rp.product_id,"
-		    "  'product', coalesce(p.vnr, p.npl_pack_id, p.gtin),"
-		    "  'product_name', p.name, 'base_unit', p.base_unit,"
-		    "  'pack_size', rp.pack_size, 'level', rp.level,"
-		    "  'inputs', jsonb_set(rp.inputs, '{lots}', coalesce(("
-		    "   SELECT jsonb_agg(l) FROM jsonb_array_elements("
-		    "    rp.inputs->'lots') l WHERE lb_national()"
-		    "    OR l->>'region' = lb_region()), '[]')),"
-		    "  'result', rp.result) ORDER BY rp.product_id)"
-		    "  FROM allocation_run_product rp"
-		    "  JOIN product p ON p.id = rp.product_id"
-		    "  WHERE rp.run_id = r.id), '[]'),"
+		    " 'created_at', r.created_at, 'regions', r.regions,"
+		    " 'summary', r.summary,"
+		    " 'products', coalesce((SELECT jsonb_agg("
+		    "  allocation_product_json(r, rp) ORDER BY rp.product_id)"
+		    "  FROM allocation_run_product rp WHERE rp.run_id = r.id"
+		    "  AND rp.product_id IN (SELECT product_id FROM shown)),"
+		    "  '[]'),"
+		    " 'next', CASE WHEN (SELECT count(*) FROM pg) > $4::bigint"
+		    "  THEN (SELECT max(product_id) FROM shown) END,"
 		    " 'proposals', coalesce((SELECT jsonb_agg(to_jsonb(d)"
 		    "  ORDER BY d.id) FROM proposal_detail d"
-		    "  WHERE d.run_id = r.id), '[]'),"
+		    "  WHERE d.run_id = r.id"
+		    "  AND d.product_id = ANY (ARRAY(SELECT product_id"
+		    "   FROM shown))),"
+		    "  '[]'),"
 		    " 'plan', (SELECT jsonb_build_object('start', pl.start_date,"
 		    "  'weeks', pl.weeks, 'capacity', to_jsonb(pl.capacity),"
 		    "  'pack_size', pl.pack_size, 'current',"
@@ -1387,7 +1626,7 @@ int allocation_get(struct db *db, const struct identity *who, int64_t run_id,
 		    "   '[]'))"
 		    "  FROM allocation_plan pl WHERE pl.run_id = r.id))"
 		    " FROM allocation_run r WHERE r.id = $1::bigint",
-		    1, params, out, e) < 0)
+		    4, params, out, e) < 0)
 		return -1;
 	if (!*out)
 		return err_set(e, ERR_NOT_FOUND, "id",
@@ -1416,13 +1655,16 @@ int allocation_list(struct db *db, const struct identity *who,
 		    "SELECT coalesce(jsonb_agg(x ORDER BY x.id DESC), '[]')"
 		    " FROM (SELECT r.id, r.problem, r.algorithm_version,"
 		    "  r.help_region, r.help_request_id, r.created_by,"
-		    "  r.created_role, r.created_at, r.params,"
+		    "  r.created_role, r.created_at, r.summary,"
+		    "  CASE WHEN jsonb_array_length(r.params->'products') > 20"
+		    "   THEN r.params - 'products' ELSE r.params END AS params,"
 		    "  (SELECT jsonb_agg(jsonb_build_object('product_id',"
 		    "   rp.product_id, 'product', coalesce(p.vnr, p.npl_pack_id,"
 		    "   p.gtin), 'product_name', p.name, 'level', rp.level)"
-		    "   ORDER BY rp.product_id) FROM allocation_run_product rp"
-		    "   JOIN product p ON p.id = rp.product_id"
-		    "   WHERE rp.run_id = r.id) AS products,"
+		    "   ORDER BY rp.product_id) FROM (SELECT * FROM"
+		    "   allocation_run_product rp WHERE rp.run_id = r.id"
+		    "   ORDER BY rp.product_id LIMIT 20) rp"
+		    "   JOIN product p ON p.id = rp.product_id) AS products,"
 		    "  (SELECT count(*) FROM proposal q WHERE q.run_id = r.id)"
 		    "   AS proposals"
 		    "  FROM allocation_run r"
@@ -1615,7 +1857,8 @@ int allocation_help_get(struct db *db, const struct identity *who, int64_t id,
 		       " || jsonb_build_object('runs', coalesce((SELECT"
 		       "  jsonb_agg(jsonb_build_object('id', r.id,"
 		       "  'created_at', r.created_at, 'level', rp.level,"
-		       "  'result', rp.result) ORDER BY r.id)"
+		       "  'result', allocation_product_json(r, rp)->'result')"
+		       "  ORDER BY r.id)"
 		       "  FROM allocation_run r JOIN allocation_run_product rp"
 		       "  ON rp.run_id = r.id WHERE r.help_region ="
 		       "  h.region_code AND r.help_request_id = h.id), '[]'),"
@@ -2148,12 +2391,14 @@ int allocation_proposal_get(struct db *db, const struct identity *who,
 
 int allocation_proposal_list(struct db *db, const struct identity *who,
 			     const struct allocation_filter *f, json_t **out,
-			     struct err *e)
+			     int64_t *next, struct err *e)
 {
-	char run[I64_LEN], pid[I64_LEN], lim[I64_LEN];
-	const char *params[5];
+	char run[I64_LEN], pid[I64_LEN], lim[I64_LEN], before[I64_LEN];
+	const char *params[6];
+	json_t *page = NULL;
 
 	*out = NULL;
+	*next = 0;
 	if (may_read(who, e) < 0)
 		return -1;
 	if (f->status &&
@@ -2163,6 +2408,9 @@ int allocation_proposal_list(struct db *db, const struct identity *who,
 			       "approved, declined, shipped, received, "
 			       "cancelled, returned",
 			       f->status);
+	if (f->limit < 1 || f->limit > ALLOCATION_LIST_MAX)
+		return err_set(e, ERR_INVALID, "limit", "limit %ld: 1 to %d",
+			       f->limit, ALLOCATION_LIST_MAX);
 	if (f->region && validate_region_code(f->region, "region", e) < 0)
 		return -1;
 	if (f->region && regional(who) && strcmp(f->region, who->region) != 0)
@@ -2173,55 +2421,45 @@ int allocation_proposal_list(struct db *db, const struct identity *who,
 	i64s(run, f->run_id);
 	i64s(pid, f->product_id);
 	i64s(lim, f->limit);
+	i64s(before, f->before);
 	params[0] = f->status;
 	params[1] = f->region;
 	params[2] = f->run_id ? run : NULL;
 	params[3] = f->product_id ? pid : NULL;
 	params[4] = lim;
+	params[5] = f->before ? before : NULL;
+	/* The page's ids from the table first (its id index, whatever the
+	 * view's joins would make of 400,000 rows), one more than asked to
+	 * tell whether a next page exists; then each one's detail. */
 	if (query_json(db,
-		       "SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.id"
-		       " DESC), '[]') FROM (SELECT * FROM proposal_detail d"
-		       "  WHERE ($1::text IS NULL OR d.status = $1)"
-		       "  AND ($2::char(2) IS NULL OR $2 IN (d.from_region,"
-		       "   d.to_region))"
-		       "  AND ($3::bigint IS NULL OR d.run_id = $3)"
-		       "  AND ($4::bigint IS NULL OR d.product_id = $4)"
-		       "  ORDER BY d.id DESC LIMIT $5::bigint) x",
-		       5, params, out, e) < 0)
+		       "SELECT jsonb_build_object('list', coalesce(jsonb_agg("
+		       " (SELECT to_jsonb(d) FROM proposal_detail d"
+		       "  WHERE d.from_region = k.from_region AND d.id = k.id)"
+		       " ORDER BY k.id DESC) FILTER (WHERE k.n <= $5::bigint),"
+		       " '[]'), 'more', count(*) > $5::bigint)"
+		       " FROM (SELECT p.from_region, p.id, row_number() OVER"
+		       "  (ORDER BY p.id DESC) AS n"
+		       "  FROM (SELECT q.from_region, q.id FROM proposal q"
+		       "   WHERE ($1::proposal_status IS NULL OR q.status = $1)"
+		       "   AND ($2::char(2) IS NULL OR $2 IN (q.from_region,"
+		       "    q.to_region))"
+		       "   AND ($3::bigint IS NULL OR q.run_id = $3)"
+		       "   AND ($4::bigint IS NULL OR q.product_id = $4)"
+		       "   AND ($6::bigint IS NULL OR q.id < $6)"
+		       "   ORDER BY q.id DESC LIMIT $5::bigint + 1) p) k",
+		       6, params, &page, e) < 0)
 		return -1;
-	return *out ? 0 : err_set(e, ERR_INTERNAL, "", "no proposal list");
+	if (!page)
+		return err_set(e, ERR_INTERNAL, "", "no proposal list");
+	*out = json_incref(json_object_get(page, "list"));
+	if (json_is_true(json_object_get(page, "more")))
+		*next = json_integer_value(json_object_get(
+			json_array_get(*out, json_array_size(*out) - 1), "id"));
+	json_decref(page);
+	return 0;
 }
 
 /* ---- plans as CSV ---- */
-
-struct buf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *np;
-
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (!np) {
-			b->failed = true;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
 
 /* One CSV field: quoted when it holds a delimiter, quote or line break. */
 static void csv_field(struct buf *b, const char *s, bool last)
@@ -2275,11 +2513,13 @@ int allocation_plan_csv(struct db *db, const struct identity *who,
 		" coalesce(rr.r->>'shortfall', '')"
 		" FROM allocation_plan pl"
 		" JOIN product p ON p.id = pl.product_id"
+		" JOIN allocation_run ar ON ar.id = pl.run_id"
 		" JOIN allocation_run_product rp ON rp.run_id = pl.run_id"
 		" JOIN allocation_plan_row x ON x.run_id = pl.run_id"
 		" JOIN region g ON g.code = x.region_code"
 		" LEFT JOIN LATERAL (SELECT r FROM jsonb_array_elements("
-		"  rp.result->'regions') r WHERE r->>'region' ="
+		"  allocation_product_json(ar, rp)->'result'->'regions') r"
+		"  WHERE r->>'region' ="
 		"  x.region_code) rr ON true"
 		" WHERE pl.run_id = $1::bigint"
 		" ORDER BY x.region_code, x.week",

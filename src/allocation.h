@@ -52,6 +52,10 @@
  * The system identity (the command line) may do all of it; the ledger and
  * the audit log name the person behind it (cli_actor).
  *
+ * A national run (20,000 products, some 400,000 proposals) is written
+ * with one statement per table and read back a page of products at a time
+ * (allocation_get); lists page by keyset (allocation_proposal_list).
+ *
  * Every function taking a db runs in the caller's open transaction (begun
  * with auth_begin as who, or db_begin on a connection acting as the
  * system) and neither commits nor rolls back; on -1 the caller rolls back,
@@ -79,6 +83,9 @@
 #define ALLOCATION_DAYS_MAX 3650
 /* Rows a list answers at most. */
 #define ALLOCATION_LIST_MAX 1000
+/* Products a page of a run explained has, by default and at most. */
+#define ALLOCATION_PAGE_DEFAULT 100
+#define ALLOCATION_PAGE_MAX 1000
 
 /* ---- runs ---- */
 
@@ -140,20 +147,37 @@ int allocation_run(struct db *db, const struct identity *who,
 		   const struct allocation_params *p, int64_t *run_id,
 		   struct err *e);
 
+/* Which products of a run to explain: keyset paging by product id. */
+struct allocation_page {
+	int64_t product_id; /* only this product; 0: every product */
+	int64_t after;	    /* products with a larger id; 0: from the first */
+	long limit;	    /* products a page, 1..ALLOCATION_PAGE_MAX */
+};
+
 /*
- * A run explained (a new reference): id, problem, params,
- * algorithm_version, help request, who and when; per product its level L,
- * inputs (regions, and lots -- a region-scoped caller's own only) and
- * result (each region's days before and after); the proposals the caller
- * may see; a plan's weeks and rows.  ERR_NOT_FOUND when there is none.
+ * A run explained (a new reference), one page of its products at a time,
+ * so that a national run of 20,000 products answers in bounded size:
+ * id, problem, params, algorithm_version, help request, who and when,
+ * regions (as the run saw them), summary (the whole run's national
+ * totals as written: products, products_moved, transfers, dropped,
+ * min_level, max_level, proposals, quantity, obligatory); products: the
+ * page, per product
+ * its level L, inputs (regions, and lots -- a region-scoped caller's own
+ * only) and result (each region's days before and after); next: the
+ * after of the following page, or null; proposals: those of the page's
+ * products the caller may see; a plan's weeks and rows.  pg NULL: the
+ * first ALLOCATION_PAGE_DEFAULT products.  ERR_NOT_FOUND when there is no
+ * such run, ERR_INVALID (field "limit") for a limit out of range.
  */
 int allocation_get(struct db *db, const struct identity *who, int64_t run_id,
-		   json_t **out, struct err *e);
+		   const struct allocation_page *pg, json_t **out,
+		   struct err *e);
 
 /*
  * Runs newest first as a JSON array (a new reference), without their
  * inputs: of problem (NULL: all), touching product (0: all), at most
- * limit.
+ * limit.  Each with its summary and its first 20 products; a run of more
+ * has its params without the product list (allocation_get pages them).
  */
 int allocation_list(struct db *db, const struct identity *who,
 		    const char *problem, int64_t product_id, long limit,
@@ -255,13 +279,18 @@ struct allocation_filter {
 	const char *region; /* giving or receiving, or NULL */
 	int64_t run_id;	    /* 0: all */
 	int64_t product_id; /* 0: all */
+	int64_t before;	    /* keyset: ids below this; 0: from the newest */
 	long limit;	    /* 1..ALLOCATION_LIST_MAX */
 };
 
-/* Proposals the caller may see, newest first (a new reference). */
+/*
+ * Proposals the caller may see, newest first (a new reference), at most
+ * f->limit; *next is the before of the following page, 0 when this is the
+ * last.
+ */
 int allocation_proposal_list(struct db *db, const struct identity *who,
 			     const struct allocation_filter *f, json_t **out,
-			     struct err *e);
+			     int64_t *next, struct err *e);
 
 /* ---- plans and totals ---- */
 

@@ -9,8 +9,10 @@
  *   POST /api/v1/help-requests/{id}/close   {status, reason}
  *   GET  /api/v1/allocations            ?problem, product, limit
  *   POST /api/v1/allocations            run the allocator (coordinators)
- *   GET  /api/v1/allocations/{id}       the run explained
- *   GET  /api/v1/proposals              ?status, region, run, product, limit
+ *   GET  /api/v1/allocations/{id}       the run explained, a page of its
+ *                                       products: ?product, after, limit
+ *   GET  /api/v1/proposals              ?status, region, run, product,
+ *                                       limit, before
  *   GET  /api/v1/proposals/{id}         with shipment and history
  *   POST /api/v1/proposals/{id}/approve|decline|ship|receive|cancel|return
  *   GET  /api/v1/plans                  ?product, limit
@@ -555,7 +557,7 @@ static void post_run(struct http_request *req, struct http_response *res,
 		goto out;
 	if (body_products(req, body, &rb, &e) < 0 ||
 	    allocation_run(req->db, req->who, &rb.p, &id, &e) < 0 ||
-	    allocation_get(req->db, req->who, id, &out, &e) < 0) {
+	    allocation_get(req->db, req->who, id, NULL, &out, &e) < 0) {
 		fail_tx(req, res, &e);
 		goto out;
 	}
@@ -598,17 +600,38 @@ void api_allocations_get(struct http_request *req, struct http_response *res)
 	list_runs(req, res, http_query(req, "problem"), "allocations");
 }
 
+/* A keyset cursor (?name=, an id >= 1) into *out, 0 when absent.  -1 with
+ * a 400 on res. */
+static int query_cursor(struct http_request *req, struct http_response *res,
+			const char *name, int64_t *out)
+{
+	const char *v = http_query(req, name);
+	struct err e = {0};
+
+	*out = 0;
+	if (v && parse_int64(v, 1, INT64_MAX, out, name, &e) < 0) {
+		http_error_from(res, &e);
+		return -1;
+	}
+	return 0;
+}
+
 void api_allocation_get(struct http_request *req, struct http_response *res)
 {
+	struct allocation_page pg = {0};
 	struct err e = {0};
 	json_t *out = NULL;
 	int64_t id;
 
 	res->status = 500;
 	if (refused_importer(req, res) || path_id(req, res, &id) < 0 ||
+	    api_limit(req, res, ALLOCATION_PAGE_DEFAULT, ALLOCATION_PAGE_MAX,
+		      &pg.limit) < 0 ||
+	    query_cursor(req, res, "after", &pg.after) < 0 ||
 	    api_begin(req, res) < 0)
 		return;
-	if (allocation_get(req->db, req->who, id, &out, &e) < 0) {
+	if (query_product(req, &pg.product_id, &e) < 0 ||
+	    allocation_get(req->db, req->who, id, &pg, &out, &e) < 0) {
 		fail_tx(req, res, &e);
 		return;
 	}
@@ -627,10 +650,12 @@ void api_proposals_get(struct http_request *req, struct http_response *res)
 	};
 	struct err e = {0};
 	json_t *list = NULL;
+	int64_t next;
 
 	res->status = 500;
 	if (refused_importer(req, res) ||
-	    api_limit(req, res, 100, ALLOCATION_LIST_MAX, &f.limit) < 0)
+	    api_limit(req, res, 100, ALLOCATION_LIST_MAX, &f.limit) < 0 ||
+	    query_cursor(req, res, "before", &f.before) < 0)
 		return;
 	if (run && parse_int64(run, 1, INT64_MAX, &f.run_id, "run", &e) < 0) {
 		http_error_from(res, &e);
@@ -639,12 +664,15 @@ void api_proposals_get(struct http_request *req, struct http_response *res)
 	if (api_begin(req, res) < 0)
 		return;
 	if (query_product(req, &f.product_id, &e) < 0 ||
-	    allocation_proposal_list(req->db, req->who, &f, &list, &e) < 0) {
+	    allocation_proposal_list(req->db, req->who, &f, &list, &next, &e) <
+		    0) {
 		fail_tx(req, res, &e);
 		return;
 	}
 	db_rollback(req->db);
-	http_json(res, 200, json_pack("{s:o}", "proposals", list));
+	http_json(res, 200,
+		  json_pack("{s:o, s:o}", "proposals", list, "next",
+			    next ? json_integer(next) : json_null()));
 }
 
 void api_proposal_get(struct http_request *req, struct http_response *res)
@@ -817,7 +845,7 @@ void api_plan_get(struct http_request *req, struct http_response *res)
 		res->content_type = "text/csv; charset=utf-8";
 		return;
 	}
-	if (allocation_get(req->db, req->who, id, &out, &e) < 0) {
+	if (allocation_get(req->db, req->who, id, NULL, &out, &e) < 0) {
 		fail_tx(req, res, &e);
 		return;
 	}

@@ -38,7 +38,8 @@ static const char allocate_usage[] =
 	"       lagerbild allocate plan --product P --capacity-file F\n"
 	"                [--weeks N] [--start DATE] [--target-days N]\n"
 	"                [--json | --csv]\n"
-	"       lagerbild allocate show ID [--json | --csv]\n"
+	"       lagerbild allocate show ID [--product P] [--limit N]\n"
+	"                [--after ID] [--json | --csv]\n"
 	"       lagerbild allocate list [--problem P] [--product P]\n"
 	"                [--limit N] [--json]\n"
 	"       lagerbild allocate in-transit [--product P] [--json]\n"
@@ -62,7 +63,10 @@ static const char allocate_usage[] =
 	"           plan is stored, replaces the product's previous plan and\n"
 	"           prints as CSV with --csv (for suppliers and regions).\n"
 	"  show     a run explained: inputs, the level L, each region's days\n"
-	"           of supply before and after, proposals.\n"
+	"           of supply before and after, proposals.  A run of many\n"
+	"           products shows its summary and a line per product, a\n"
+	"           page (--limit, default 100) at a time: --after the last\n"
+	"           product id shown; --product P explains one in full.\n"
 	"  in-transit  per product: on hand, in transit, lost in transit.\n"
 	"\n"
 	"  --floor-days N     floor for every region (default: the targets')\n"
@@ -91,7 +95,7 @@ static const char help_usage[] =
 
 static const char proposal_usage[] =
 	"Usage: lagerbild proposal list [--status S] [--region R] [--run ID]\n"
-	"                [--product P] [--limit N] [--json]\n"
+	"                [--product P] [--limit N] [--before ID] [--json]\n"
 	"       lagerbild proposal show ID [--json]\n"
 	"       lagerbild proposal approve ID [--reason TEXT]\n"
 	"       lagerbild proposal decline ID [--reason TEXT]\n"
@@ -140,6 +144,8 @@ enum {
 	O_RUN,
 	O_SITE,
 	O_AGREEMENT,
+	O_AFTER,
+	O_BEFORE,
 	O_HELP
 };
 
@@ -172,6 +178,8 @@ static const struct option opts[] = {
 	{"run", required_argument, NULL, O_RUN},
 	{"site", required_argument, NULL, O_SITE},
 	{"agreement", required_argument, NULL, O_AGREEMENT},
+	{"after", required_argument, NULL, O_AFTER},
+	{"before", required_argument, NULL, O_BEFORE},
 	{"help", no_argument, NULL, O_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -185,6 +193,7 @@ struct args {
 	const char *quantity, *key, *hybrid_key, *reserve, *weeks, *capacity;
 	const char *start, *target, *problem, *limit, *region, *days;
 	const char *urgency, *reason, *status, *run, *site, *agreement;
+	const char *after, *before;
 	bool idle_gives, json, csv, no_run, help;
 	int nwords;
 	char *words[3];
@@ -240,6 +249,8 @@ static int parse(int argc, char **argv, struct args *a)
 		case O_RUN: a->run = optarg; break;
 		case O_SITE: a->site = optarg; break;
 		case O_AGREEMENT: a->agreement = optarg; break;
+		case O_AFTER: a->after = optarg; break;
+		case O_BEFORE: a->before = optarg; break;
 		case O_HELP: a->help = true; break;
 		default: return cli_bad_option(a->cmd, argv);
 		}
@@ -318,8 +329,50 @@ static void print_plan_region(const json_t *x, const json_t *o)
 	       T(o, "shortfall"));
 }
 
+/* Runs with more products than this show a line per product unless one
+ * is asked for. */
+#define DETAIL_PRODUCTS_MAX 10
+
+/* The whole run in a few lines. */
+static void print_summary(const json_t *s)
+{
+	printf("%s products, %s with transfers; %s proposals (%s obligatory) "
+	       "moving %s; %s transfers dropped",
+	       T(s, "products"), T(s, "products_moved"), T(s, "proposals"),
+	       T(s, "obligatory"), T(s, "quantity"), T(s, "dropped"));
+	if (json_is_number(json_object_get(s, "min_level")))
+		printf("; level L %.2f to %.2f days",
+		       json_number_value(json_object_get(s, "min_level")),
+		       json_number_value(json_object_get(s, "max_level")));
+	printf("\n");
+}
+
+/* A line per product of the page, and how to get the next. */
+static void print_product_lines(const json_t *run)
+{
+	const json_t *next = json_object_get(run, "next");
+	size_t i;
+	json_t *p;
+
+	printf("\n%-10s %-16s %10s %9s  %s\n", "id", "product", "level",
+	       "transfers", "name");
+	json_array_foreach(json_object_get(run, "products"), i, p)
+	{
+		json_t *res = json_object_get(p, "result");
+
+		printf("%-10s %-16s %10s %9s  %s\n", T(p, "product_id"),
+		       T(p, "product"), T(p, "level"), T(res, "transfers"),
+		       T(p, "product_name"));
+	}
+	if (json_is_integer(next))
+		printf("\nmore: lagerbild allocate show %s --after %s\n",
+		       T(run, "id"), T(run, "next"));
+	printf("one product in full: lagerbild allocate show %s --product P\n",
+	       T(run, "id"));
+}
+
 /* A run as a person reads it. */
-static void print_run(const json_t *run)
+static void print_run(const json_t *run, bool detail)
 {
 	const char *problem =
 		json_string_value(json_object_get(run, "problem"));
@@ -331,6 +384,11 @@ static void print_run(const json_t *run)
 	printf("run %s: %s, algorithm %s, by %s at %s\n", T(run, "id"),
 	       T(run, "problem"), T(run, "algorithm_version"),
 	       T(run, "created_by"), T(run, "created_at"));
+	print_summary(json_object_get(run, "summary"));
+	if (!detail) {
+		print_product_lines(run);
+		return;
+	}
 	json_array_foreach(json_object_get(run, "products"), i, p)
 	{
 		json_t *res = json_object_get(p, "result");
@@ -630,7 +688,7 @@ static int run_allocate(struct args *a)
 		p.nproducts = (size_t)PQntuples(q);
 	}
 	if (allocation_run(db, &who, &p, &id, &e) < 0 ||
-	    allocation_get(db, &who, id, &run, &e) < 0 ||
+	    allocation_get(db, &who, id, NULL, &run, &e) < 0 ||
 	    (a->csv && pr == ALLOCATION_PLAN &&
 	     allocation_plan_csv(db, &who, id, &csv, &len, &e) < 0))
 		goto out;
@@ -643,7 +701,7 @@ out:
 		else if (a->json)
 			print_json(run);
 		else
-			print_run(run);
+			print_run(run, p.nproducts <= DETAIL_PRODUCTS_MAX);
 	}
 	free(csv);
 	json_decref(run);
@@ -663,7 +721,8 @@ static int allocate_read(struct args *a)
 	struct db *db = NULL;
 	struct err e = {0};
 	json_t *out = NULL;
-	int64_t id = 0, limit = 50, pid = 0;
+	int64_t id = 0, limit = show ? ALLOCATION_PAGE_DEFAULT : 50, pid = 0;
+	struct allocation_page pg = {0};
 	char *csv = NULL;
 	size_t len = 0;
 	int rc = -1;
@@ -672,7 +731,9 @@ static int allocate_read(struct args *a)
 	    (!show && a->nwords != 1 &&
 	     err_set(&e, ERR_INVALID, "", "unexpected argument %s",
 		     a->words[1]) < 0) ||
-	    num(a->limit, 1, ALLOCATION_LIST_MAX, "limit", &limit, &e) < 0 ||
+	    num(a->limit, 1, show ? ALLOCATION_PAGE_MAX : ALLOCATION_LIST_MAX,
+		"limit", &limit, &e) < 0 ||
+	    num(a->after, 1, INT64_MAX, "after", &pg.after, &e) < 0 ||
 	    (a->nproducts > 1 &&
 	     err_set(&e, ERR_INVALID, "product", "one --product") < 0) ||
 	    (a->nproducts == 1 &&
@@ -687,9 +748,11 @@ static int allocate_read(struct args *a)
 	}
 	if (show && a->csv)
 		rc = allocation_plan_csv(db, &who, id, &csv, &len, &e);
-	else if (show)
-		rc = allocation_get(db, &who, id, &out, &e);
-	else if (transit)
+	else if (show) {
+		pg.product_id = pid;
+		pg.limit = (long)limit;
+		rc = allocation_get(db, &who, id, &pg, &out, &e);
+	} else if (transit)
 		rc = allocation_totals(db, pid, &out, &e);
 	else
 		rc = allocation_list(db, &who, a->problem, pid, (long)limit,
@@ -705,7 +768,13 @@ out:
 		else if (a->json)
 			print_json(out);
 		else if (show)
-			print_run(out);
+			print_run(
+				out,
+				pid != 0 ||
+					json_integer_value(json_object_get(
+						json_object_get(out, "summary"),
+						"products")) <=
+						DETAIL_PRODUCTS_MAX);
 		else if (transit) {
 			printf("%-14s %12s %12s %12s %12s  %s\n", "product",
 			       "on_hand", "in_transit", "lost", "total",
@@ -911,7 +980,7 @@ static int proposal_read(struct args *a)
 	struct db *db = NULL;
 	struct err e = {0};
 	json_t *out = NULL;
-	int64_t id = 0, v = 100;
+	int64_t id = 0, v = 100, next = 0;
 	int rc = -1;
 
 	if (list && a->nwords != 1)
@@ -920,6 +989,7 @@ static int proposal_read(struct args *a)
 	if ((!list && word_id(a, &id, &e) < 0) ||
 	    num(a->limit, 1, ALLOCATION_LIST_MAX, "limit", &v, &e) < 0 ||
 	    num(a->run, 1, INT64_MAX, "run", &f.run_id, &e) < 0 ||
+	    num(a->before, 1, INT64_MAX, "before", &f.before, &e) < 0 ||
 	    (a->nproducts == 1 &&
 	     catalog_check_product_key(a->products[0], &e) < 0))
 		return cli_fail(&e, true);
@@ -931,7 +1001,7 @@ static int proposal_read(struct args *a)
 			goto out;
 		f.product_id = ref.id;
 	}
-	rc = list ? allocation_proposal_list(db, &who, &f, &out, &e) :
+	rc = list ? allocation_proposal_list(db, &who, &f, &out, &next, &e) :
 		    allocation_proposal_get(db, &who, id, &out, &e);
 out:
 	rc = finish(db, rc, &e);
@@ -940,6 +1010,10 @@ out:
 			print_json(out);
 		else
 			print_proposals(out);
+		if (list && !a->json && next)
+			printf("more: lagerbild proposal list --before %" PRId64
+			       " (with the same filters)\n",
+			       next);
 	}
 	json_decref(out);
 	db_close(db);

@@ -34,6 +34,8 @@
 
 extern char **environ;
 
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 static const char *dburl;
 static struct db *owner; /* schema owner, acting as the system */
 static struct db *app;	 /* application role; each step sets its caller */
@@ -344,7 +346,7 @@ static json_t *run_as_seen_by(const struct identity *w, int64_t run)
 	json_t *j = NULL;
 
 	ck_assert_msg(auth_begin(app, w, &e) == 0, "%s", e.msg);
-	ck_assert_msg(allocation_get(app, w, run, &j, &e) == 0, "get: %s",
+	ck_assert_msg(allocation_get(app, w, run, NULL, &j, &e) == 0, "get: %s",
 		      e.msg);
 	db_rollback(app);
 	return j;
@@ -541,7 +543,7 @@ START_TEST(test_who_decides)
 	ck_assert_int_eq(e.code, ERR_NOT_FOUND);
 	db_rollback(app);
 	ck_assert_msg(auth_begin(app, &importer, &e) == 0, "%s", e.msg);
-	ck_assert_int_eq(allocation_get(app, &importer, run, &j, &e), -1);
+	ck_assert_int_eq(allocation_get(app, &importer, run, NULL, &j, &e), -1);
 	ck_assert_int_eq(e.code, ERR_FORBIDDEN);
 	db_rollback(app);
 }
@@ -1008,7 +1010,7 @@ START_TEST(test_supply)
 	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
 	ck_assert_msg(allocation_run(app, &coord, &p, &id, &e) == 0, "%s",
 		      e.msg);
-	ck_assert_int_eq(allocation_get(app, &coord, id, &j, &e), 0);
+	ck_assert_int_eq(allocation_get(app, &coord, id, NULL, &j, &e), 0);
 	ck_assert_int_eq(db_commit(app, &e), 0);
 	json_array_foreach(
 		json_object_get(
@@ -1332,6 +1334,283 @@ START_TEST(test_run_all_or_nothing)
 }
 END_TEST
 
+/* ---- a run big enough to page ---- */
+
+#define BIG_PRODUCTS 300
+
+/* The ids of products as a run's product list, ascending. */
+static size_t product_ids(int64_t *ids, size_t cap)
+{
+	struct err e = {0};
+	PGresult *q = db_exec(owner, "SELECT id FROM product ORDER BY id", 0,
+			      NULL, &e);
+	size_t n = 0;
+
+	ck_assert_msg(q != NULL, "%s", e.msg);
+	for (int i = 0; i < PQntuples(q) && n < cap; i++)
+		ids[n++] = db_int64(q, i, 0);
+	PQclear(q);
+	return n;
+}
+
+/* A page of run as w; ERR_* of a refusal, or 0 with *out set. */
+static int page_as(const struct identity *w, int64_t run, int64_t product,
+		   int64_t after, long limit, json_t **out, struct err *e)
+{
+	struct allocation_page pg = {
+		.product_id = product, .after = after, .limit = limit};
+	int rc;
+
+	*out = NULL;
+	err_clear(e);
+	ck_assert_msg(auth_begin(app, w, e) == 0, "%s", e->msg);
+	rc = allocation_get(app, w, run, &pg, out, e);
+	db_rollback(app);
+	return rc;
+}
+
+/*
+ * 300 more products, each held by Stockholm and short in Skåne: a run over
+ * all of them is read a page at a time, every product once, in order,
+ * each with its own proposals, and the proposals list pages too.
+ */
+START_TEST(test_big_run_paging)
+{
+	static int64_t ids[BIG_PRODUCTS + 8], seen[BIG_PRODUCTS + 8];
+	static const char odd_lot[] = "q\"b\\c,{d} e";
+	struct allocation_params p;
+	struct allocation_filter f = {0};
+	struct err e = {0};
+	json_t *j, *x, *s;
+	int64_t run, after = 0, total, next, before = 0, last = INT64_MAX;
+	size_t n, nseen = 0, i, k;
+	int64_t props_seen = 0, listed = 0;
+	int pages = 0;
+
+	callers();
+	own_exec(
+		"INSERT INTO product (category, name, vnr, atc, pack_size)"
+		" SELECT 'medicine', 'Big ' || g, (200000 + g)::text, 'N01AX10', 10"
+		" FROM generate_series(1, 300) g",
+		0, NULL);
+	/* A delivery 30 days ago, then ten a day used, as for the first. */
+	own_exec("INSERT INTO stock_event (site_id, product_id, kind,"
+		 " quantity, lot, expiry, idempotency_key, payload_hash,"
+		 " occurred_at, recorded_by, delta, balance_after, seq)"
+		 " SELECT s.id, p.id, 'receipt', s.q, 'B', DATE '2030-01-01',"
+		 " gen_random_uuid(), sha256(gen_random_uuid()::text::bytea),"
+		 " now() - interval '30 days', 'test', 0, 0, 1"
+		 " FROM product p, (VALUES ((SELECT id FROM site"
+		 "  WHERE code = '01-CL'), 3000), ((SELECT id FROM site"
+		 "  WHERE code = '12-CL'), 300)) s(id, q)"
+		 " WHERE p.name LIKE 'Big %' ORDER BY p.id, s.id",
+		 0, NULL);
+	own_exec("INSERT INTO stock_event (site_id, product_id, kind,"
+		 " quantity, lot, idempotency_key, payload_hash,"
+		 " occurred_at, recorded_by, delta, balance_after, seq)"
+		 " SELECT s.id, p.id, 'issue', 10, 'B', gen_random_uuid(),"
+		 " sha256(gen_random_uuid()::text::bytea),"
+		 " now() - make_interval(days => d), 'test', 0, 0, 1"
+		 " FROM product p, site s, generate_series(1, 28) d"
+		 " WHERE p.name LIKE 'Big %' AND s.code IN ('01-CL', '12-CL')"
+		 " ORDER BY d DESC, p.id, s.id",
+		 0, NULL);
+	/* A lot whose name needs quoting in an array literal goes first
+	 * (earliest expiry) and comes back as it was. */
+	own_exec("INSERT INTO stock_event (site_id, product_id, kind,"
+		 " quantity, lot, expiry, idempotency_key, payload_hash,"
+		 " occurred_at, recorded_by, delta, balance_after, seq)"
+		 " SELECT s.id, p.id, 'receipt', 500, $1, DATE '2029-06-01',"
+		 " gen_random_uuid(), sha256(gen_random_uuid()::text::bytea),"
+		 " now() - interval '29 days', 'test', 0, 0, 1"
+		 " FROM product p, site s WHERE p.name = 'Big 7'"
+		 " AND s.code = '01-CL'",
+		 1, (const char *[]){odd_lot});
+	ck_assert_msg(readiness_refresh(app, NULL, &e) == 0, "refresh: %s",
+		      e.msg);
+	n = product_ids(ids, NELEM(ids));
+	ck_assert_int_eq(n, BIG_PRODUCTS + 1);
+	allocation_params_default(&p, ALLOCATION_SHARE);
+	p.products = ids;
+	p.nproducts = n;
+	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+	ck_assert_msg(allocation_run(app, &coord, &p, &run, &e) == 0 &&
+			      db_commit(app, &e) == 0,
+		      "run: %s", e.msg);
+	total = scalar1("SELECT count(*) FROM proposal WHERE run_id = $1", run);
+	ck_assert_msg(total >= BIG_PRODUCTS + 2, "%lld proposals",
+		      (long long)total);
+
+	/* The first page by default: 100 products, the summary of all. */
+	ck_assert_int_eq(
+		page_as(&coord, run, 0, 0, ALLOCATION_PAGE_DEFAULT, &j, &e), 0);
+	s = json_object_get(j, "summary");
+	ck_assert_int_eq(json_integer_value(json_object_get(s, "products")),
+			 (json_int_t)n);
+	ck_assert_int_eq(json_integer_value(json_object_get(s, "proposals")),
+			 total);
+	ck_assert_int_eq(json_integer_value(json_object_get(s, "quantity")),
+			 scalar1("SELECT sum(quantity) FROM proposal"
+				 " WHERE run_id = $1",
+				 run));
+	ck_assert_int_eq(json_array_size(json_object_get(j, "products")),
+			 ALLOCATION_PAGE_DEFAULT);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "next")),
+			 ids[ALLOCATION_PAGE_DEFAULT - 1]);
+	ck_assert_int_eq(json_array_size(json_object_get(j, "regions")),
+			 testdb_scalar(owner, "SELECT count(*) FROM region"));
+	json_decref(j);
+
+	/* Every page in turn: each product once, ascending; its proposals
+	 * with it. */
+	do {
+		ck_assert_msg(page_as(&coord, run, 0, after, 128, &j, &e) == 0,
+			      "page after %lld: %s", (long long)after, e.msg);
+		pages++;
+		json_array_foreach(json_object_get(j, "products"), i, x)
+		{
+			int64_t id = json_integer_value(
+				json_object_get(x, "product_id"));
+
+			ck_assert_msg(nseen == 0 || id > seen[nseen - 1],
+				      "product %lld out of order",
+				      (long long)id);
+			ck_assert_msg(json_array_size(json_object_get(
+					      json_object_get(x, "inputs"),
+					      "lots")) >= 1,
+				      "product %lld: no lots", (long long)id);
+			seen[nseen++] = id;
+		}
+		json_array_foreach(json_object_get(j, "proposals"), i, x)
+		{
+			int64_t pid = json_integer_value(
+				json_object_get(x, "product_id"));
+			bool on_page = false;
+
+			json_t *y;
+
+			json_array_foreach(json_object_get(j, "products"), k, y)
+				on_page = on_page ||
+					  json_integer_value(json_object_get(
+						  y, "product_id")) == pid;
+			ck_assert_msg(on_page,
+				      "proposal of product %lld off "
+				      "its page",
+				      (long long)pid);
+			props_seen++;
+		}
+		after = json_is_integer(json_object_get(j, "next")) ?
+				json_integer_value(json_object_get(j, "next")) :
+				0;
+		json_decref(j);
+	} while (after && pages < 10);
+	ck_assert_int_eq(pages, 3);
+	ck_assert_int_eq(nseen, n);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(seen[i], ids[i]);
+	ck_assert_int_eq(props_seen, total);
+
+	/* One product: just it, no next page. */
+	ck_assert_int_eq(page_as(&coord, run, ids[200], 0, 10, &j, &e), 0);
+	ck_assert_int_eq(json_array_size(json_object_get(j, "products")), 1);
+	ck_assert_int_eq(
+		json_integer_value(json_object_get(
+			json_array_get(json_object_get(j, "products"), 0),
+			"product_id")),
+		ids[200]);
+	ck_assert(json_is_null(json_object_get(j, "next")));
+	ck_assert_int_eq(json_array_size(json_object_get(j, "proposals")),
+			 scalar1("SELECT count(*) FROM proposal WHERE"
+				 " product_id = $1",
+				 ids[200]));
+	json_decref(j);
+
+	/* The odd lot: in the inputs and proposed, unchanged. */
+	ck_assert_int_eq(testdb_scalar_params(owner,
+					      "SELECT count(*) FROM proposal"
+					      " WHERE lot = $1",
+					      1, (const char *[]){odd_lot}),
+			 1);
+	ck_assert_int_eq(page_as(&coord, run, ids[7], 0, 1, &j, &e), 0);
+	x = json_object_get(
+		json_object_get(
+			json_array_get(json_object_get(j, "products"), 0),
+			"inputs"),
+		"lots");
+	ck_assert_str_eq(
+		json_string_value(json_object_get(json_array_get(x, 0), "lot")),
+		odd_lot);
+	k = 0;
+	json_array_foreach(json_object_get(j, "proposals"), i, x) k +=
+		strcmp(json_string_value(json_object_get(x, "lot")), odd_lot) ==
+		0;
+	ck_assert_int_eq(k, 1);
+	json_decref(j);
+
+	/* A region sees its own lots only, and the same summary. */
+	ck_assert_int_eq(page_as(&rc12, run, ids[5], 0, 1, &j, &e), 0);
+	x = json_object_get(
+		json_object_get(
+			json_array_get(json_object_get(j, "products"), 0),
+			"inputs"),
+		"lots");
+	ck_assert_int_eq(json_array_size(x), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(x, 0),
+							   "region")),
+			 "12");
+	ck_assert_int_eq(json_integer_value(json_object_get(
+				 json_object_get(j, "summary"), "proposals")),
+			 total);
+	json_decref(j);
+
+	/* Out of range: refused, naming the field. */
+	ck_assert_int_eq(page_as(&coord, run, 0, 0, 0, &j, &e), -1);
+	ck_assert_int_eq(e.code, ERR_INVALID);
+	ck_assert_str_eq(e.field, "limit");
+	ck_assert_int_eq(
+		page_as(&coord, run, 0, 0, ALLOCATION_PAGE_MAX + 1, &j, &e),
+		-1);
+	ck_assert_str_eq(e.field, "limit");
+
+	/* The proposals of the run, 70 at a time, newest first. */
+	f.run_id = run;
+	f.limit = 70;
+	pages = 0;
+	do {
+		f.before = before;
+		ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+		ck_assert_msg(allocation_proposal_list(app, &coord, &f, &j,
+						       &next, &e) == 0,
+			      "list: %s", e.msg);
+		db_rollback(app);
+		ck_assert_msg(json_array_size(j) <= 70, "page too long");
+		json_array_foreach(j, i, x)
+		{
+			int64_t id =
+				json_integer_value(json_object_get(x, "id"));
+
+			ck_assert_msg(id < last, "proposal %lld out of order",
+				      (long long)id);
+			last = id;
+			listed++;
+		}
+		ck_assert_msg(next == 0 || next == last, "next %lld",
+			      (long long)next);
+		before = next;
+		json_decref(j);
+		pages++;
+	} while (before && pages < 100);
+	ck_assert_int_eq(listed, total);
+	ck_assert_int_eq(pages, (total + 69) / 70);
+	f.limit = 0;
+	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(
+		allocation_proposal_list(app, &coord, &f, &j, &next, &e), -1);
+	db_rollback(app);
+	ck_assert_str_eq(e.field, "limit");
+}
+END_TEST
+
 /* ---- the command line ---- */
 
 struct cli_out {
@@ -1509,6 +1788,7 @@ Suite *allocation_suite(void)
 	tcase_add_test(tc, test_supply);
 	tcase_add_test(tc, test_plan_csv_and_behind);
 	tcase_add_test(tc, test_run_all_or_nothing);
+	tcase_add_test(tc, test_big_run_paging);
 	tcase_add_test(tc, test_cli);
 	suite_add_tcase(s, tc);
 	return s;

@@ -478,9 +478,8 @@ static size_t expand_allocation(const char *tmpl, const char *region,
 	params[1] = pid_s;
 	ck_assert_msg(db_command(own,
 				 "INSERT INTO allocation_run_product (run_id,"
-				 " product_id, pack_size, inputs, result)"
-				 " VALUES ($1::bigint, $2::bigint, 10, '{}',"
-				 " '{}')",
+				 " product_id, pack_size, result)"
+				 " VALUES ($1::bigint, $2::bigint, 10, '{}')",
 				 2, params, &e) == 0,
 		      "run product: %s", e.msg);
 	id = run;
