@@ -58,11 +58,15 @@
  * every evaluation. */
 #define ALERTS_SEEN_GRANULARITY "5 minutes"
 /* Incremental evaluation of more products of a region than this
- * evaluates the whole region. */
-#define ALERTS_KEYS_PER_REGION_MAX 64
+ * evaluates the whole region.  One readiness scan takes the list (a
+ * hashed match), so a long list costs little beside the region's 20,000
+ * products. */
+#define ALERTS_KEYS_PER_REGION_MAX 2000
 /* Distinct (region, product) keys the server's queue holds; beyond, the
- * region of the key that does not fit is queued whole instead. */
-#define ALERTS_QUEUE_MAX 1024
+ * region of the key that does not fit is queued whole instead.  A touch
+ * looks through the queue under the mutex: 4096 keys is a few
+ * microseconds. */
+#define ALERTS_QUEUE_MAX 4096
 /* The alert thread waits this many times as long as its last incremental
  * round took before the next: under a stream of writes it takes at most a
  * fifth of the time, and keys coalesce while it waits. */
