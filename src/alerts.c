@@ -20,8 +20,10 @@
 #include "readiness_report.h"
 #include "alerts.h"
 #include "auth.h"
+#include "catalog.h"
 #include "log.h"
 #include "mailer.h"
+#include "validate.h"
 #include "verify.h"
 #include "webhook.h"
 
@@ -284,6 +286,41 @@ out:
 	for (int c = 0; c < NCOLS; c++)
 		buf_free(&g.col[c]);
 	return rc;
+}
+
+/* ---- subscription filters ---- */
+
+static int check_list(const char *const *v, size_t n, const char *field,
+		      int (*check)(const char *, const char *, struct err *),
+		      struct err *e)
+{
+	if (n > ALERTS_FILTER_MAX)
+		return err_set(e, ERR_INVALID, field,
+			       "%s: %zu entries; at most %d", field, n,
+			       ALERTS_FILTER_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (check(v[i], field, e) < 0)
+			return -1;
+	return 0;
+}
+
+int alerts_filter_check(const char *const *regions, size_t nregions,
+			const char *const *categories, size_t ncategories,
+			const char *const *rules, size_t nrules,
+			const char *min_severity, const char *description,
+			struct err *e)
+{
+	if (check_list(regions, nregions, "regions", validate_region_code, e) <
+		    0 ||
+	    check_list(categories, ncategories, "categories",
+		       catalog_check_category, e) < 0 ||
+	    check_list(rules, nrules, "rules", alerts_rule_check, e) < 0 ||
+	    (min_severity &&
+	     alerts_severity_check(min_severity, "min_severity", e) < 0) ||
+	    (description &&
+	     validate_text(description, 200, false, "description", e) < 0))
+		return -1;
+	return 0;
 }
 
 /* ---- the rules in SQL ---- */

@@ -103,6 +103,24 @@ int alerts_rule_check(const char *s, const char *field, struct err *e);
 /* Is s a severity ("info", "warning", "critical")?  As above. */
 int alerts_severity_check(const char *s, const char *field, struct err *e);
 
+/* ---- subscription filters (webhooks, email) ---- */
+
+/* Entries a subscription's filter list may hold. */
+#define ALERTS_FILTER_MAX 64
+
+/*
+ * Check the filters a notification subscription takes: region codes,
+ * product categories, rule names (each list at most ALERTS_FILTER_MAX,
+ * empty matching everything), the least severity and a description of
+ * at most 200 characters (both may be NULL).  0, or -1 with ERR_INVALID
+ * naming the field.  Pure.
+ */
+int alerts_filter_check(const char *const *regions, size_t nregions,
+			const char *const *categories, size_t ncategories,
+			const char *const *rules, size_t nrules,
+			const char *min_severity, const char *description,
+			struct err *e);
+
 /* ---- evaluation ---- */
 
 /*

@@ -278,3 +278,30 @@ int64_t db_int64(const PGresult *res, int row, int col)
 	/* The server sent a bigint; strtoll cannot see anything else. */
 	return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
+
+char *db_words_array(const char *const *v, size_t n)
+{
+	size_t len = 3;
+	char *out, *p;
+
+	if (n == 0)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(v[i]) + 1;
+	out = malloc(len);
+	if (!out)
+		return NULL;
+	p = out;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		size_t k = strlen(v[i]);
+
+		if (i > 0)
+			*p++ = ',';
+		memcpy(p, v[i], k);
+		p += k;
+	}
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}

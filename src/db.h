@@ -99,4 +99,11 @@ bool db_lost_race(const struct db *db);
 const char *db_text(const PGresult *res, int row, int col);
 int64_t db_int64(const PGresult *res, int row, int col);
 
+/*
+ * "{a,b,c}": a PostgreSQL array literal of items the caller has checked to
+ * be plain words (no quotes, commas, braces, spaces or backslashes).
+ * NULL when n is 0 or memory is short; the caller frees.
+ */
+char *db_words_array(const char *const *v, size_t n);
+
 #endif

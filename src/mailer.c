@@ -40,7 +40,6 @@
 /* Deliveries claimed per round trip. */
 #define CLAIM_BATCH 20
 /* Filters of a subscription: more is a mistake, not a use. */
-#define FILTER_MAX 64
 #define URL_MAX 1024
 #define LOCAL_MAX 64
 #define LABEL_MAX 63
@@ -317,67 +316,17 @@ int mailer_settings_check(const char *url, const char *from, const char *user,
 	return 0;
 }
 
-static int check_list(const char *const *v, size_t n, const char *field,
-		      int (*check)(const char *, const char *, struct err *),
-		      struct err *e)
-{
-	if (n > FILTER_MAX)
-		return err_set(e, ERR_INVALID, field,
-			       "%s: %zu entries; at most %d", field, n,
-			       FILTER_MAX);
-	for (size_t i = 0; i < n; i++)
-		if (check(v[i], field, e) < 0)
-			return -1;
-	return 0;
-}
-
 int mailer_spec_check(const struct mailer_spec *s, struct err *e)
 {
 	if (mailer_check_address(s->to, "to", e) < 0 ||
-	    check_list(s->regions, s->nregions, "regions", validate_region_code,
-		       e) < 0 ||
-	    check_list(s->categories, s->ncategories, "categories",
-		       catalog_check_category, e) < 0 ||
-	    check_list(s->rules, s->nrules, "rules", alerts_rule_check, e) <
-		    0 ||
-	    (s->min_severity &&
-	     alerts_severity_check(s->min_severity, "min_severity", e) < 0) ||
-	    (s->description &&
-	     validate_text(s->description, 200, false, "description", e) < 0))
+	    alerts_filter_check(s->regions, s->nregions, s->categories,
+				s->ncategories, s->rules, s->nrules,
+				s->min_severity, s->description, e) < 0)
 		return -1;
 	return 0;
 }
 
 /* ---- subscriptions ---- */
-
-/* "{a,b,c}" of items already checked to be plain words; NULL when n is 0
- * or memory is short.  The caller frees. */
-static char *pg_array(const char *const *v, size_t n)
-{
-	size_t len = 3;
-	char *out, *p;
-
-	if (n == 0)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		len += strlen(v[i]) + 1;
-	out = malloc(len);
-	if (!out)
-		return NULL;
-	p = out;
-	*p++ = '{';
-	for (size_t i = 0; i < n; i++) {
-		size_t k = strlen(v[i]);
-
-		if (i > 0)
-			*p++ = ',';
-		memcpy(p, v[i], k);
-		p += k;
-	}
-	*p++ = '}';
-	*p = '\0';
-	return out;
-}
 
 int mailer_subscribe(struct db *db, const struct mailer_spec *s, int64_t *id,
 		     struct err *e)
@@ -390,9 +339,9 @@ int mailer_subscribe(struct db *db, const struct mailer_spec *s, int64_t *id,
 	*id = 0;
 	if (mailer_spec_check(s, e) < 0)
 		return -1;
-	regions = pg_array(s->regions, s->nregions);
-	categories = pg_array(s->categories, s->ncategories);
-	rules = pg_array(s->rules, s->nrules);
+	regions = db_words_array(s->regions, s->nregions);
+	categories = db_words_array(s->categories, s->ncategories);
+	rules = db_words_array(s->rules, s->nrules);
 	if ((s->nregions && !regions) || (s->ncategories && !categories) ||
 	    (s->nrules && !rules)) {
 		err_set(e, ERR_INTERNAL, "", "out of memory");
