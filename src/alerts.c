@@ -683,7 +683,7 @@ int alerts_run(struct db *db, const struct alerts_options *o,
 {
 	struct webhook_counts w;
 	struct err we = {0};
-	struct mailer_counts m;
+	struct webhook_counts m;
 	struct err me = {0};
 
 	if (o->refresh && refresh(db, e) < 0)
@@ -866,7 +866,7 @@ static void *worker(void *arg)
 	}
 	for (;;) {
 		struct webhook_counts wc;
-		struct mailer_counts mc;
+		struct webhook_counts mc;
 		struct err e = {0};
 		bool sweep;
 		size_t n;

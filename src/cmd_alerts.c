@@ -328,7 +328,7 @@ static int alerts_deliver(int argc, char **argv)
 	struct webhook_options o;
 	struct webhook_counts n;
 	struct mailer_options mo;
-	struct mailer_counts m;
+	struct webhook_counts m;
 	struct db *db = NULL;
 	struct err e = {0};
 	int c;

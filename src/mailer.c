@@ -1023,44 +1023,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int record(struct db *db, const struct mailer_options *o, const char *id,
-		  long code, bool ok, const char *why, bool given_up,
-		  int64_t ms, struct mailer_counts *out, struct err *e)
-{
-	char code_s[16], max[16], backoff[24], dur[24];
-	const char *params[8];
-	PGresult *q;
-
-	snprintf(code_s, sizeof(code_s), "%ld", code);
-	snprintf(max, sizeof(max), "%d", o->max_attempts);
-	snprintf(backoff, sizeof(backoff), "%ld", o->backoff_ms);
-	snprintf(dur, sizeof(dur), "%lld", (long long)ms);
-	params[0] = id;
-	params[1] = code ? code_s : NULL;
-	params[2] = why[0] ? why : NULL;
-	params[3] = ok ? "true" : "false";
-	params[4] = given_up ? "true" : "false";
-	params[5] = max;
-	params[6] = backoff;
-	params[7] = dur;
-	q = db_exec(db, record_sql, 8, params, e);
-	if (!q)
-		return -1;
-	out->attempted++;
-	if (PQntuples(q) == 1) {
-		const char *st = db_text(q, 0, 0);
-
-		if (strcmp(st, "delivered") == 0)
-			out->delivered++;
-		else if (strcmp(st, "failed") == 0)
-			out->failed++;
-		else
-			out->retrying++;
-	}
-	PQclear(q);
-	return 0;
-}
-
 /*
  * Try one claimed delivery (row i of the claim): *ok when the relay took
  * it, *final when it must not be tried again, why the reason when not
@@ -1102,7 +1064,7 @@ static void attempt(const struct mailer_options *o, const char *password,
 }
 
 int mailer_deliver_due(struct db *db, const struct mailer_options *opt,
-		       struct mailer_counts *out, struct err *e)
+		       struct webhook_counts *out, struct err *e)
 {
 	char password[PASSWORD_MAX + 1] = "";
 	char lease[24], batch[16], max_age[24];
@@ -1164,8 +1126,18 @@ int mailer_deliver_due(struct db *db, const struct mailer_options *opt,
 				log_warning("email delivery %s (subscription "
 					    "%s): %s",
 					    id, db_text(q, i, 4), why);
-			if (record(db, &o, id, code, ok, why, final && !ok,
-				   now_ms() - t0, out, e) < 0)
+			struct webhook_attempt at = {
+				.id = id,
+				.code = code,
+				.ok = ok,
+				.why = why,
+				.given_up = final && !ok,
+				.ms = now_ms() - t0,
+			};
+
+			if (webhook_record_attempt(db, record_sql, &at,
+						   o.max_attempts, o.backoff_ms,
+						   out, e) < 0)
 				goto out;
 		}
 		done += n;

@@ -41,6 +41,7 @@
 
 #include "db.h"
 #include "err.h"
+#include "webhook.h" /* struct webhook_counts: the same counts */
 
 /* RFC 5321: 64 octets of local part, 254 of address in a path. */
 #define MAILER_ADDRESS_MAX 254
@@ -58,13 +59,6 @@ struct mailer_options {
 	int max_attempts;    /* default 8 */
 	int limit;	     /* deliveries per call, default 100 */
 	long max_age_s;	     /* older ones are given up unsent; 86400 */
-};
-
-struct mailer_counts {
-	int64_t attempted;
-	int64_t delivered;
-	int64_t retrying; /* failed this time, will be tried again */
-	int64_t failed;	  /* gave up */
 };
 
 /* A subscription to make.  Arrays may be empty (match everything). */
@@ -164,6 +158,6 @@ void mailer_options_default(struct mailer_options *o);
  * outcomes, not errors), or -1 with e on database trouble or bad options.
  */
 int mailer_deliver_due(struct db *db, const struct mailer_options *o,
-		       struct mailer_counts *out, struct err *e);
+		       struct webhook_counts *out, struct err *e);
 
 #endif

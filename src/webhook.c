@@ -286,28 +286,28 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int record(struct db *db, const struct webhook_options *o,
-		  const char *id, long status, const char *err, bool given_up,
-		  int64_t ms, struct webhook_counts *out, struct err *e)
+int webhook_record_attempt(struct db *db, const char *sql,
+			   const struct webhook_attempt *a, int max_attempts,
+			   long backoff_ms, struct webhook_counts *out,
+			   struct err *e)
 {
 	char code[16], max[16], backoff[24], dur[24];
 	const char *params[8];
-	bool ok = status >= 200 && status <= 299 && !given_up;
 	PGresult *q;
 
-	snprintf(code, sizeof(code), "%ld", status);
-	snprintf(max, sizeof(max), "%d", o->max_attempts);
-	snprintf(backoff, sizeof(backoff), "%ld", o->backoff_ms);
-	snprintf(dur, sizeof(dur), "%lld", (long long)ms);
-	params[0] = id;
-	params[1] = status ? code : NULL;
-	params[2] = err[0] ? err : NULL;
-	params[3] = ok ? "true" : "false";
-	params[4] = given_up ? "true" : "false";
+	snprintf(code, sizeof(code), "%ld", a->code);
+	snprintf(max, sizeof(max), "%d", max_attempts);
+	snprintf(backoff, sizeof(backoff), "%ld", backoff_ms);
+	snprintf(dur, sizeof(dur), "%lld", (long long)a->ms);
+	params[0] = a->id;
+	params[1] = a->code ? code : NULL;
+	params[2] = a->why[0] ? a->why : NULL;
+	params[3] = a->ok ? "true" : "false";
+	params[4] = a->given_up ? "true" : "false";
 	params[5] = max;
 	params[6] = backoff;
 	params[7] = dur;
-	q = db_exec(db, record_sql, 8, params, e);
+	q = db_exec(db, sql, 8, params, e);
 	if (!q)
 		return -1;
 	out->attempted++;
@@ -379,8 +379,18 @@ int webhook_deliver_due(struct db *db, const struct webhook_options *opt,
 			if (why[0])
 				log_warning("webhook delivery %s to %s: %s", id,
 					    db_text(q, i, 1), why);
-			if (record(db, &o, id, status, why, !active,
-				   now_ms() - t0, out, e) < 0)
+			struct webhook_attempt at = {
+				.id = id,
+				.code = status,
+				.ok = status >= 200 && status <= 299 && active,
+				.why = why,
+				.given_up = !active,
+				.ms = now_ms() - t0,
+			};
+
+			if (webhook_record_attempt(db, record_sql, &at,
+						   o.max_attempts, o.backoff_ms,
+						   out, e) < 0)
 				goto out;
 		}
 		done += n;

@@ -100,4 +100,27 @@ int webhook_subscribe(struct db *db, const struct webhook_spec *s, int64_t *id,
 int webhook_deliver_due(struct db *db, const struct webhook_options *o,
 			struct webhook_counts *out, struct err *e);
 
+/* ---- bookkeeping shared with email (src/mailer.h) ---- */
+
+/* One attempt at a delivery, as it went. */
+struct webhook_attempt {
+	const char *id;	 /* the delivery's */
+	long code;	 /* HTTP status or SMTP reply; 0: none */
+	bool ok;	 /* delivered */
+	const char *why; /* "" or what went wrong */
+	bool given_up;	 /* not to be tried again */
+	int64_t ms;	 /* how long it took */
+};
+
+/*
+ * Record an attempt with sql, an UPDATE of the channel's delivery table
+ * taking ($1 id, $2 code, $3 error, $4 ok, $5 given up, $6 max attempts,
+ * $7 backoff ms, $8 duration ms) and returning the delivery's status, and
+ * count it in *out.  0, or -1 with e.
+ */
+int webhook_record_attempt(struct db *db, const char *sql,
+			   const struct webhook_attempt *a, int max_attempts,
+			   long backoff_ms, struct webhook_counts *out,
+			   struct err *e);
+
 #endif

@@ -554,16 +554,16 @@ static struct mailer_options options(long backoff_ms, int max_attempts)
 	return o;
 }
 
-static struct mailer_counts deliver_with(const struct mailer_options *o)
+static struct webhook_counts deliver_with(const struct mailer_options *o)
 {
-	struct mailer_counts c;
+	struct webhook_counts c;
 	struct err e = {0};
 
 	ck_assert_msg(mailer_deliver_due(app, o, &c, &e) == 0, "%s", e.msg);
 	return c;
 }
 
-static struct mailer_counts deliver(long backoff_ms, int max_attempts)
+static struct webhook_counts deliver(long backoff_ms, int max_attempts)
 {
 	struct mailer_options o = options(backoff_ms, max_attempts);
 
@@ -834,7 +834,7 @@ START_TEST(test_delivery_content)
 	static const int zero[] = {0};
 	struct mailer_spec s = {.to = TO, .min_severity = "info"};
 	char v[1024], subject[1024], data[RX_DATA_MAX + 1], *body;
-	struct mailer_counts c;
+	struct webhook_counts c;
 	int64_t sub;
 
 	rx_start("127.0.0.1", 1, none, zero);
@@ -941,7 +941,7 @@ START_TEST(test_retry_then_success)
 	static const enum stage plan[] = {AT_RCPT, AT_END, AT_NONE};
 	static const int codes[] = {451, 452, 0};
 	struct mailer_spec s = {.to = TO, .min_severity = "info"};
-	struct mailer_counts c;
+	struct webhook_counts c;
 	int tries = 0;
 
 	rx_start("127.0.0.1", 3, plan, codes);
@@ -1002,7 +1002,7 @@ START_TEST(test_gives_up)
 	static const enum stage plan[] = {AT_RCPT, AT_MAIL};
 	static const int codes[] = {554, 451};
 	struct mailer_spec s = {.to = TO, .min_severity = "info"};
-	struct mailer_counts c;
+	struct webhook_counts c;
 
 	rx_start("127.0.0.1", 2, plan, codes);
 	subscribe(&s);
@@ -1068,7 +1068,7 @@ static void *race(void *arg)
 
 	o.limit = 1;
 	for (;;) {
-		struct mailer_counts c;
+		struct webhook_counts c;
 		struct err e = {0};
 
 		if (mailer_deliver_due(r->db, &o, &c, &e) < 0) {
@@ -1147,7 +1147,7 @@ START_TEST(test_filters)
 				 .min_severity = "info"};
 	char secret[WEBHOOK_SECRET_HEX], id[24], *body;
 	const char *params[] = {id};
-	struct mailer_counts c;
+	struct webhook_counts c;
 	struct err e = {0};
 	int64_t match, stockout, wid;
 
@@ -1291,7 +1291,7 @@ START_TEST(test_off_and_stale)
 	static const int zero[] = {0};
 	struct mailer_spec s = {.to = TO, .min_severity = "info"};
 	struct mailer_options o;
-	struct mailer_counts c;
+	struct webhook_counts c;
 
 	rx_start("127.0.0.1", 1, none, zero);
 	subscribe(&s);
@@ -1352,7 +1352,7 @@ START_TEST(test_tls_required_off_loopback)
 	static const enum stage none[] = {AT_NONE};
 	static const int zero[] = {0};
 	struct mailer_spec s = {.to = TO, .min_severity = "info"};
-	struct mailer_counts c;
+	struct webhook_counts c;
 
 	/* 127.0.0.2 is this machine too, but not one of the loopback names
 	 * that may go without TLS: the relay offers no STARTTLS. */
