@@ -511,6 +511,115 @@ END_TEST
  * window's history is 21 days (20 back to today) and the days 10..4 back
  * (7) ended empty.
  */
+/* Region rows (sql/013) whose sums differ from their sites' keys. */
+static int64_t region_rows_wrong(void)
+{
+	return testdb_scalar(
+		own, "SELECT count(*) FROM readiness_region_key r"
+		     " FULL JOIN (SELECT region_code, product_id,"
+		     "  min(first_day) AS f, sum(end_balance) AS b,"
+		     "  sum(w_issued) AS i, sum(w_future) AS u, sum(w_pos) AS p"
+		     "  FROM stock_daily_key GROUP BY 1, 2) k"
+		     " USING (region_code, product_id)"
+		     " WHERE (r.stock_first, r.last_bal, r.w_issued, r.w_future,"
+		     "  r.w_pos) IS DISTINCT FROM (k.f, k.b, k.i, k.u, k.p)");
+}
+
+/*
+ * A region-scope scan reads the region rows the refresh keeps: their sums
+ * follow every write of the sites' keys at once, and their stockout days
+ * are walked again when the day turns (or from scratch), never read
+ * stale.  Every scan is also compared with the day rows (scan_as).
+ */
+START_TEST(test_region_rows)
+{
+	struct readiness_filter f = {.scope = "region"};
+	struct got g, days;
+	char sa[24], pr[24];
+	int i;
+
+	/* 01/prod runs out at site A for 7 days; 01/prod2 never does. */
+	ev(site_a, prod, "receipt", 100, 20, NULL, NULL);
+	issue_daily(site_a, prod, 10, 19, 10);
+	ev(site_a, prod, "receipt", 50, 3, NULL, NULL);
+	ev(site_a, prod2, "receipt", 1000, 25, NULL, NULL);
+	issue_daily(site_a, prod2, 5, 24, 0);
+	ev(site_b, prod2, "receipt", 10, 5, NULL, NULL);
+	ev(site_b, prod2, "issue", 10, 2, NULL, NULL);
+	ev(site_12, prod, "receipt", 7, 3, NULL, NULL);
+	refresh();
+	ck_assert_int_eq(region_rows_wrong(), 0);
+	ck_assert_int_eq(testdb_scalar(own, "SELECT count(*) FROM"
+					    " readiness_region_key"),
+			 3);
+	scan_as(ROLE_COORDINATOR, NULL, &f, &g);
+	i = find(&g, "01", prod);
+	ck_assert_int_eq(g.r[i].in.stockout_days, 7);
+	ck_assert_int_eq(g.r[i].in.issued, 100);
+	ck_assert_int_eq(g.r[find(&g, "01", prod2)].in.stockout_days, 0);
+
+	/* The day turns: stockout days as of yesterday are not read, and
+	 * the refresh walks the groups that can have run out again. */
+	tx(own, true);
+	exec_ok(own, "UPDATE readiness_region_key SET out_days = out_days + 100"
+		     " WHERE last_bal - w_pos <= 0");
+	exec_ok(own, "UPDATE stock_daily_horizon SET r_day = lb_today() - 1");
+	tx(own, false);
+	scan_as(ROLE_COORDINATOR, NULL, &f, &g);
+	ck_assert_int_eq(g.r[find(&g, "01", prod)].in.stockout_days, 7);
+	refresh();
+	ck_assert_int_eq(testdb_scalar(own, "SELECT max(out_days) FROM"
+					    " readiness_region_key"),
+			 7);
+	scan_as(ROLE_COORDINATOR, NULL, &f, &g);
+
+	/* A site key's sums written as the window's own (not stale): the
+	 * region row follows at once, and that is what is read. */
+	snprintf(sa, sizeof(sa), "%lld", (long long)site_b);
+	snprintf(pr, sizeof(pr), "%lld", (long long)prod2);
+	tx(own, true);
+	exec_ok(own, "SELECT set_config('lagerbild.window_sums', 'on', true)");
+	exec_2(own,
+	       "UPDATE stock_daily_key SET w_issued = w_issued + 70"
+	       " WHERE site_id = $1 AND product_id = $2",
+	       sa, pr);
+	tx(own, false);
+	ck_assert_int_eq(region_rows_wrong(), 0);
+	scan_once(ROLE_COORDINATOR, NULL, &f, false, &g);
+	scan_once(ROLE_COORDINATOR, NULL, &f, true, &days);
+	ck_assert_int_eq(g.r[find(&g, "01", prod2)].in.issued,
+			 days.r[find(&days, "01", prod2)].in.issued + 70);
+	/* marked stale (not written as the window): put right by the next
+	 * refresh */
+	exec_2(own, "UPDATE stock_daily_key SET w_stale = true"
+		    " WHERE site_id = $1 AND product_id = $2",
+	       sa, pr);
+	refresh();
+	scan_as(ROLE_COORDINATOR, NULL, &f, &g);
+
+	/* Never computed: every region row again, whatever it held. */
+	tx(own, true);
+	exec_ok(own, "UPDATE readiness_region_key SET w_issued = w_issued + 5,"
+		     " out_days = out_days + 3, last_bal = last_bal - 1");
+	exec_ok(own, "UPDATE stock_daily_horizon SET r_day = NULL");
+	tx(own, false);
+	scan_as(ROLE_COORDINATOR, NULL, &f, &g);
+	ck_assert_int_eq(region_rows_wrong(), 3);
+	refresh();
+	ck_assert_int_eq(region_rows_wrong(), 0);
+	scan_as(ROLE_COORDINATOR, NULL, &f, &g);
+	ck_assert_int_eq(g.r[find(&g, "01", prod)].in.stockout_days, 7);
+
+	/* New writes: the touched rows only, in the same refresh. */
+	ev(site_b, prod, "receipt", 4, 0, NULL, NULL);
+	ev(site_12, prod, "issue", 7, 0, NULL, NULL);
+	refresh();
+	ck_assert_int_eq(region_rows_wrong(), 0);
+	scan_as(ROLE_COORDINATOR, NULL, &f, &g);
+	ck_assert_int_eq(g.r[find(&g, "12", prod)].in.stockout_days, 1);
+}
+END_TEST
+
 START_TEST(test_rate_with_stockout_days)
 {
 	struct readiness_filter f = {.scope = "site"};
@@ -1182,6 +1291,7 @@ Suite *readiness_suite(void)
 	tcase_add_test(tc, test_rollup_incremental);
 	tcase_add_test(tc, test_rollup_reversal_and_privileges);
 	tcase_add_test(tc, test_window_sums);
+	tcase_add_test(tc, test_region_rows);
 	tcase_add_test(tc, test_available_excludes_expired_and_quarantined);
 	tcase_add_test(tc, test_rate_with_stockout_days);
 	tcase_add_test(tc, test_too_little_history_and_no_consumption);
