@@ -9,12 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "catalog.h"
 #include "readiness_report.h"
 #include "validate.h"
 
 /* Rows fetched from the cursor at a time. */
 #define PAGE_ROWS 1000
+
+/* Cursors: URL-safe without escaping, and nothing to strip. */
+#define CURSOR_B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
 static const char *const scopes[] = {"site", "region", "healthcare_region",
 				     "nation"};
@@ -205,8 +210,71 @@ static const char scan_ordered_sql[] =
 	SCAN_SQL " ORDER BY r.region_code, r.healthcare_region, r.site_code,"
 		 " r.product_name, r.product_id";
 
-int readiness_scan(struct db *db, const struct readiness_filter *f,
-		   readiness_row_fn *fn, void *arg, struct err *e)
+/* ---- the order of pages (see struct readiness_key) ---- */
+
+/* The parts of a row's sort key, borrowed; NULL for an absent part. */
+struct keyview {
+	const char *region, *hc, *site, *name;
+	int64_t product_id, site_id;
+};
+
+/* Bytes, as PostgreSQL's C collation compares (memcmp, then length), and
+ * an absent part last, as ORDER BY ... ASC puts NULL. */
+static int text_cmp(const char *a, const char *b)
+{
+	if (!a || !b)
+		return (a == NULL) - (b == NULL);
+	return strcmp(a, b);
+}
+
+static int id_cmp(int64_t a, int64_t b)
+{
+	return (a > b) - (a < b);
+}
+
+static int key_cmp(const struct keyview *a, const struct keyview *b)
+{
+	int c;
+
+	if ((c = text_cmp(a->region, b->region)) != 0 ||
+	    (c = text_cmp(a->hc, b->hc)) != 0 ||
+	    (c = text_cmp(a->site, b->site)) != 0 ||
+	    (c = text_cmp(a->name, b->name)) != 0 ||
+	    (c = id_cmp(a->product_id, b->product_id)) != 0)
+		return c;
+	return id_cmp(a->site_id, b->site_id);
+}
+
+static struct keyview view_of_row(const struct readiness_row *row)
+{
+	return (struct keyview){row->region,	 row->healthcare_region,
+				row->site,	 row->product_name,
+				row->product_id, row->site_id};
+}
+
+static const char *or_null(const char *s)
+{
+	return s[0] ? s : NULL;
+}
+
+static struct keyview view_of_key(const struct readiness_key *k)
+{
+	return (struct keyview){
+		or_null(k->region), or_null(k->healthcare_region),
+		or_null(k->site),   or_null(k->product_name),
+		k->product_id,	    k->site_id};
+}
+
+/* Should the row with this key be dropped unseen?  (fn's arg.) */
+typedef bool scan_drop_fn(const struct keyview *k, void *arg);
+
+/*
+ * The scan, as readiness_scan; with drop, rows it names are dropped as
+ * they arrive, on their key alone: before any arithmetic or copying.
+ */
+static int scan(struct db *db, const struct readiness_filter *f,
+		scan_drop_fn *drop, readiness_row_fn *fn, void *arg,
+		struct err *e)
 {
 	const char *scope = f->scope ? f->scope : "region";
 	int window = f->window_days ? f->window_days : READINESS_WINDOW_DEFAULT;
@@ -253,6 +321,18 @@ int readiness_scan(struct db *db, const struct readiness_filter *f,
 		for (int r = 0; r < n; r++) {
 			struct readiness_row row;
 
+			if (drop) {
+				struct keyview k = {
+					opt(res, r, K_REGION),
+					opt(res, r, K_HC),
+					opt(res, r, K_SITE),
+					opt(res, r, K_NAME),
+					db_int64(res, r, K_PRODUCT_ID),
+					db_int64(res, r, K_SITE_ID)};
+
+				if (drop(&k, arg))
+					continue;
+			}
 			if (row_from(res, r, scope, window, &row, e) < 0)
 				goto out;
 			if (f->short_only &&
@@ -284,6 +364,12 @@ out:
 			rc = -1, *e = ignored;
 	}
 	return rc;
+}
+
+int readiness_scan(struct db *db, const struct readiness_filter *f,
+		   readiness_row_fn *fn, void *arg, struct err *e)
+{
+	return scan(db, f, NULL, fn, arg, e);
 }
 
 /* A number that JSON can carry, rounded to hundredths for people. */
@@ -445,6 +531,495 @@ int readiness_report(struct db *db, const struct readiness_filter *f, FILE *out,
 	rc = readiness_scan(db, f, report_row, &st, e);
 	if (fmt == READINESS_JSON)
 		fputs("]\n", out);
+	return rc;
+}
+
+/* ---- pages ---- */
+
+/* A row kept for a page: the row, its strings in the same block. */
+struct held {
+	struct readiness_row row;
+	char text[];
+};
+
+static const char *put(char **p, const char *s)
+{
+	size_t n;
+	char *at = *p;
+
+	if (!s)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(at, s, n);
+	*p += n;
+	return at;
+}
+
+static struct held *hold(const struct readiness_row *row)
+{
+	const char *s[] = {row->region,	  row->healthcare_region,
+			   row->site,	  row->product_name,
+			   row->category, row->agreement};
+	struct held *h;
+	size_t n = 0;
+	char *p;
+
+	for (size_t i = 0; i < NELEM(s); i++)
+		n += s[i] ? strlen(s[i]) + 1 : 0;
+	h = malloc(sizeof(*h) + n);
+	if (!h)
+		return NULL;
+	h->row = *row; /* scope stays borrowed from the filter */
+	p = h->text;
+	h->row.region = put(&p, row->region);
+	h->row.healthcare_region = put(&p, row->healthcare_region);
+	h->row.site = put(&p, row->site);
+	h->row.product_name = put(&p, row->product_name);
+	h->row.category = put(&p, row->category);
+	h->row.agreement = put(&p, row->agreement);
+	return h;
+}
+
+static int held_cmp(const struct held *a, const struct held *b)
+{
+	struct keyview x = view_of_row(&a->row), y = view_of_row(&b->row);
+
+	return key_cmp(&x, &y);
+}
+
+static int held_qsort(const void *a, const void *b)
+{
+	return held_cmp(*(struct held *const *)a, *(struct held *const *)b);
+}
+
+/* The page being gathered: a max-heap of the first rows seen so far, its
+ * root the last of them. */
+struct gather {
+	struct readiness_page *pg;
+	struct keyview after; /* of pg->after */
+	struct held **heap;
+	size_t n, cap; /* cap: limit + 1, to know whether more follow */
+	struct err *e;
+};
+
+static void sift_up(struct held **h, size_t i)
+{
+	while (i > 0) {
+		size_t up = (i - 1) / 2;
+		struct held *t;
+
+		if (held_cmp(h[up], h[i]) >= 0)
+			break;
+		t = h[up], h[up] = h[i], h[i] = t;
+		i = up;
+	}
+}
+
+static void sift_down(struct held **h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, top = i;
+		struct held *t;
+
+		if (l < n && held_cmp(h[l], h[top]) > 0)
+			top = l;
+		if (r < n && held_cmp(h[r], h[top]) > 0)
+			top = r;
+		if (top == i)
+			break;
+		t = h[top], h[top] = h[i], h[i] = t;
+		i = top;
+	}
+}
+
+/*
+ * Rows up to the cursor, and once the heap is full rows after all it
+ * holds, cannot be on the page: most rows of a national scan end here,
+ * after a comparison or two, uncomputed.
+ */
+static bool gather_drop(const struct keyview *k, void *arg)
+{
+	struct gather *g = arg;
+	struct keyview top;
+
+	if (g->pg->after && key_cmp(k, &g->after) <= 0)
+		return true;
+	if (g->n < g->cap)
+		return false;
+	top = view_of_row(&g->heap[0]->row);
+	return key_cmp(k, &top) >= 0;
+}
+
+static int gather_row(const struct readiness_row *row, void *arg)
+{
+	struct gather *g = arg;
+	struct held *h;
+
+	if (g->pg->skip && g->pg->skip(row, g->pg->skip_arg))
+		return 0;
+	h = hold(row);
+	if (!h)
+		return err_set(g->e, ERR_INTERNAL, "", "out of memory");
+	if (g->n == g->cap) {
+		free(g->heap[0]);
+		g->heap[0] = h;
+		sift_down(g->heap, g->n, 0);
+	} else {
+		g->heap[g->n] = h;
+		sift_up(g->heap, g->n++);
+	}
+	return 0;
+}
+
+/* Copy s (NULL: "") into dst of size bytes; -1 when it does not fit. */
+static int key_part(char *dst, size_t size, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n >= size)
+		return -1;
+	memcpy(dst, s ? s : "", n);
+	dst[n] = '\0';
+	return 0;
+}
+
+static int key_of(const struct readiness_row *row, struct readiness_key *k,
+		  struct err *e)
+{
+	memset(k, 0, sizeof(*k));
+	if (key_part(k->region, sizeof(k->region), row->region) < 0 ||
+	    key_part(k->healthcare_region, sizeof(k->healthcare_region),
+		     row->healthcare_region) < 0 ||
+	    key_part(k->site, sizeof(k->site), row->site) < 0 ||
+	    key_part(k->product_name, sizeof(k->product_name),
+		     row->product_name) < 0)
+		return err_set(e, ERR_INTERNAL, "",
+			       "product %lld: a key part longer than a cursor "
+			       "holds",
+			       (long long)row->product_id);
+	k->product_id = row->product_id;
+	k->site_id = row->site_id;
+	return 0;
+}
+
+/*
+ * Cost per page: readiness_inputs once (the database's work, by far the
+ * most of it), every row fetched, and in C one or two key comparisons a
+ * row (gather_drop), arithmetic only for rows that may be on the page, at
+ * most O(rows log limit) comparisons, memory for limit + 1 rows.  The
+ * database sorts nothing.  Its ORDER BY, which readiness_scan uses, sorts
+ * a national scan (420,000 rows) on disk on every page, which costs about
+ * what fetching every row does (1.5 to 2 s each, on the bench data); with
+ * it a page would cost that sort plus the rows up to the cursor fetched
+ * and dropped.
+ */
+int readiness_page(struct db *db, const struct readiness_filter *f,
+		   struct readiness_page *pg, readiness_row_fn *fn, void *arg,
+		   struct err *e)
+{
+	struct readiness_filter any = *f;
+	struct gather g = {.pg = pg, .e = e};
+	size_t n;
+	int rc = -1;
+
+	pg->more = false;
+	memset(&pg->last, 0, sizeof(pg->last));
+	if (pg->limit < 1 || pg->limit > READINESS_PAGE_MAX)
+		return err_set(e, ERR_INVALID, "limit",
+			       "limit %ld: must be 1 to %d", pg->limit,
+			       READINESS_PAGE_MAX);
+	g.cap = (size_t)pg->limit + 1;
+	g.heap = malloc(g.cap * sizeof(*g.heap));
+	if (!g.heap)
+		return err_set(e, ERR_INTERNAL, "", "out of memory");
+	if (pg->after)
+		g.after = view_of_key(pg->after);
+	any.any_order = true; /* ordered here */
+	if (scan(db, &any, gather_drop, gather_row, &g, e) < 0)
+		goto out;
+	qsort(g.heap, g.n, sizeof(*g.heap), held_qsort);
+	n = g.n < (size_t)pg->limit ? g.n : (size_t)pg->limit;
+	for (size_t i = 0; i < n; i++)
+		if (fn(&g.heap[i]->row, arg) < 0)
+			goto out;
+	if (g.n > n) {
+		if (key_of(&g.heap[n - 1]->row, &pg->last, e) < 0)
+			goto out;
+		pg->more = true;
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < g.n; i++)
+		free(g.heap[i]);
+	free(g.heap);
+	return rc;
+}
+
+/* ---- cursors ---- */
+
+/*
+ * A cursor is base64url (no padding) of
+ *   {"v": 1, "f": FILTERS, "k": [region, healthcare_region, site,
+ *    product_name, product_id, site_id], "h": CHECK}
+ * where FILTERS is a BLAKE2b digest of the filters' canonical JSON and
+ * CHECK one of FILTERS and k's canonical JSON.  CHECK catches a cursor
+ * damaged or edited by hand; it is not a signature (nothing is secret, and
+ * a forged key only moves where a page starts: what a caller may see is
+ * decided by the scan, not by the cursor).
+ */
+#define CURSOR_VERSION 1
+#define DIGEST_BYTES 16
+#define DIGEST_HEX (2 * DIGEST_BYTES + 1)
+
+static void digest(const char *a, const char *b, char hex[DIGEST_HEX])
+{
+	crypto_generichash_state st;
+	unsigned char d[DIGEST_BYTES];
+
+	crypto_generichash_init(&st, NULL, 0, sizeof(d));
+	crypto_generichash_update(&st, (const unsigned char *)a, strlen(a));
+	if (b) {
+		crypto_generichash_update(&st, (const unsigned char *)"\n", 1);
+		crypto_generichash_update(&st, (const unsigned char *)b,
+					  strlen(b));
+	}
+	crypto_generichash_final(&st, d, sizeof(d));
+	sodium_bin2hex(hex, DIGEST_HEX, d, sizeof(d));
+}
+
+/* The digest of everything that decides which rows a walk has. */
+static int filter_digest(const struct readiness_filter *f, const char *extra,
+			 char hex[DIGEST_HEX], struct err *e)
+{
+	json_t *ids = json_array(), *j;
+	char *text = NULL;
+	int rc = -1;
+
+	if (f->nproducts > 0) {
+		for (size_t i = 0; i < f->nproducts; i++)
+			json_array_append_new(ids,
+					      json_integer(f->product_ids[i]));
+	} else if (f->product_id) {
+		json_array_append_new(ids, json_integer(f->product_id));
+	}
+	j = json_pack(
+		"[s, s, s?, s?, s?, o, s?, b, i, s?]", "readiness",
+		f->scope ? f->scope : "region", f->region, f->healthcare_region,
+		f->category, ids, f->agreement, f->short_only,
+		f->window_days ? f->window_days : READINESS_WINDOW_DEFAULT,
+		extra);
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	if (!text) {
+		err_set(e, ERR_INTERNAL, "", "out of memory");
+		goto out;
+	}
+	digest(text, NULL, hex);
+	rc = 0;
+out:
+	free(text);
+	json_decref(j);
+	return rc;
+}
+
+static json_t *part_json(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+int readiness_cursor_encode(const struct readiness_filter *f, const char *extra,
+			    const struct readiness_key *k, char *out,
+			    size_t size, struct err *e)
+{
+	char fd[DIGEST_HEX], check[DIGEST_HEX];
+	char *ktext = NULL, *text = NULL;
+	json_t *kj, *j = NULL;
+	size_t n;
+	int rc = -1;
+
+	if (filter_digest(f, extra, fd, e) < 0)
+		return -1;
+	kj = json_pack("[o, o, o, s, I, I]", part_json(k->region),
+		       part_json(k->healthcare_region), part_json(k->site),
+		       k->product_name, (json_int_t)k->product_id,
+		       (json_int_t)k->site_id);
+	ktext = kj ? json_dumps(kj, JSON_COMPACT) : NULL;
+	if (ktext) {
+		digest(fd, ktext, check);
+		j = json_pack("{s:i, s:s, s:O, s:s}", "v", CURSOR_VERSION, "f",
+			      fd, "k", kj, "h", check);
+	}
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	if (!text) {
+		err_set(e, ERR_INTERNAL, "", "out of memory");
+		goto out;
+	}
+	n = strlen(text);
+	if (sodium_base64_ENCODED_LEN(n, CURSOR_B64) >
+		    READINESS_CURSOR_MAX + 1 ||
+	    sodium_base64_ENCODED_LEN(n, CURSOR_B64) > size) {
+		err_set(e, ERR_INTERNAL, "", "a cursor of %zu bytes", n);
+		goto out;
+	}
+	sodium_bin2base64(out, size, (const unsigned char *)text, n,
+			  CURSOR_B64);
+	rc = 0;
+out:
+	free(text);
+	free(ktext);
+	json_decref(kj);
+	json_decref(j);
+	return rc;
+}
+
+static int bad_cursor(struct err *e, const char *why)
+{
+	return err_set(e, ERR_INVALID, "cursor", "cursor: %s", why);
+}
+
+/* A key part from the cursor: a string that passes ok, or null (""). */
+static int cursor_part(json_t *v, char *dst, size_t size,
+		       bool (*ok)(const char *), const char *why, struct err *e)
+{
+	if (json_is_null(v)) {
+		dst[0] = '\0';
+		return 0;
+	}
+	if (!json_is_string(v) ||
+	    key_part(dst, size, json_string_value(v)) < 0 || !ok(dst))
+		return bad_cursor(e, why);
+	return 0;
+}
+
+static bool region_shape(const char *s)
+{
+	struct err ignored = {0};
+
+	return validate_region_code(s, "", &ignored) == 0;
+}
+
+static bool site_shape(const char *s)
+{
+	struct err ignored = {0};
+
+	return validate_site_code(s, "", &ignored) == 0;
+}
+
+static bool name_shape(const char *s)
+{
+	return s[0] != '\0';
+}
+
+static bool hex_digest(json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (!s || strlen(s) != DIGEST_HEX - 1)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+int readiness_cursor_decode(const char *s, const struct readiness_filter *f,
+			    const char *extra, struct readiness_key *k,
+			    struct err *e)
+{
+	/* base64 of READINESS_CURSOR_MAX characters is 3/4 as many bytes */
+	unsigned char bin[READINESS_CURSOR_MAX];
+	char fd[DIGEST_HEX], check[DIGEST_HEX];
+	size_t len = strnlen(s, READINESS_CURSOR_MAX + 1), binlen = 0;
+	json_t *j = NULL, *kj, *v, *pid, *sid;
+	char *ktext = NULL;
+	const char *end = NULL;
+	json_error_t jerr;
+	int rc = -1;
+
+	memset(k, 0, sizeof(*k));
+	if (len == 0)
+		return bad_cursor(e, "empty; leave it out for the first page");
+	if (len > READINESS_CURSOR_MAX)
+		return err_set(e, ERR_INVALID, "cursor",
+			       "cursor: longer than %d characters, so not one "
+			       "this server made",
+			       READINESS_CURSOR_MAX);
+	if (sodium_base642bin(bin, sizeof(bin), s, len, NULL, &binlen, &end,
+			      CURSOR_B64) != 0 ||
+	    end != s + len)
+		return bad_cursor(e, "not base64url text (A-Z a-z 0-9 - _, "
+				     "no padding)");
+	j = json_loadb((const char *)bin, binlen, JSON_REJECT_DUPLICATES,
+		       &jerr);
+	v = json_object_get(j, "v");
+	if (!json_is_object(j) || !json_is_integer(v)) {
+		bad_cursor(e, "not a readiness cursor");
+		goto out;
+	}
+	if (json_integer_value(v) != CURSOR_VERSION) {
+		err_set(e, ERR_INVALID, "cursor",
+			"cursor: version %lld; this server reads version %d "
+			"(start again without a cursor)",
+			(long long)json_integer_value(v), CURSOR_VERSION);
+		goto out;
+	}
+	kj = json_object_get(j, "k");
+	if (json_object_size(j) != 4 || !hex_digest(json_object_get(j, "f")) ||
+	    !hex_digest(json_object_get(j, "h")) || !json_is_array(kj) ||
+	    json_array_size(kj) != 6) {
+		bad_cursor(e, "not a readiness cursor");
+		goto out;
+	}
+	if (filter_digest(f, extra, fd, e) < 0)
+		goto out;
+	if (strcmp(fd, json_string_value(json_object_get(j, "f"))) != 0) {
+		bad_cursor(e, "made for other filters: scope, region, "
+			      "healthcare_region, category, product, "
+			      "agreement, status and window must stay as they "
+			      "were on the first page");
+		goto out;
+	}
+	ktext = json_dumps(kj, JSON_COMPACT);
+	if (!ktext) {
+		err_set(e, ERR_INTERNAL, "", "out of memory");
+		goto out;
+	}
+	digest(fd, ktext, check);
+	if (strcmp(check, json_string_value(json_object_get(j, "h"))) != 0) {
+		bad_cursor(e, "damaged or altered (its check does not match)");
+		goto out;
+	}
+	pid = json_array_get(kj, 4);
+	sid = json_array_get(kj, 5);
+	if (cursor_part(json_array_get(kj, 0), k->region, sizeof(k->region),
+			region_shape, "its region is not a region code",
+			e) < 0 ||
+	    cursor_part(json_array_get(kj, 1), k->healthcare_region,
+			sizeof(k->healthcare_region), hc_shape,
+			"its healthcare_region is not a sjukvårdsregion code",
+			e) < 0 ||
+	    cursor_part(json_array_get(kj, 2), k->site, sizeof(k->site),
+			site_shape, "its site is not a site code", e) < 0 ||
+	    cursor_part(json_array_get(kj, 3), k->product_name,
+			sizeof(k->product_name), name_shape,
+			"its product name is not one", e) < 0)
+		goto out;
+	if (!k->product_name[0]) {
+		bad_cursor(e, "it has no product name");
+		goto out;
+	}
+	if (!json_is_integer(pid) || json_integer_value(pid) < 1 ||
+	    !json_is_integer(sid) || json_integer_value(sid) < 0) {
+		bad_cursor(e, "its product and site ids are not ids");
+		goto out;
+	}
+	k->product_id = (int64_t)json_integer_value(pid);
+	k->site_id = (int64_t)json_integer_value(sid);
+	rc = 0;
+out:
+	if (rc < 0)
+		memset(k, 0, sizeof(*k));
+	free(ktext);
+	json_decref(j);
 	return rc;
 }
 

@@ -112,6 +112,82 @@ enum readiness_format {
 int readiness_report(struct db *db, const struct readiness_filter *f, FILE *out,
 		     enum readiness_format fmt, struct err *e);
 
+/* ---- pages (GET /api/v1/readiness) ---- */
+
+/* Bytes of a product name at most (sql/001: 1 to 300 characters). */
+#define READINESS_NAME_BYTES 1200
+/* Characters of a cursor at most: a key with the longest name fits. */
+#define READINESS_CURSOR_MAX 2800
+/* Rows of one page at most (readiness_page holds them all). */
+#define READINESS_PAGE_MAX 100000
+
+/*
+ * Where a page ends: the sort key of its last row.  Pages run in the order
+ * region, sjukvårdsregion, site code, product name, product id, site id,
+ * with text compared by its bytes (UTF-8 code point order: the C collation
+ * of lagerbild's databases, contrib/pgcluster.sh, under which this is
+ * readiness_scan's order too) and an absent part last.  Site codes are
+ * unique and the product id breaks ties of names, so no two rows of one
+ * scan share a key.
+ */
+struct readiness_key {
+	char region[3];		    /* "" when none (above region scope) */
+	char healthcare_region[33]; /* "" when none (nation scope) */
+	char site[33];		    /* "" above site scope */
+	char product_name[READINESS_NAME_BYTES + 1];
+	int64_t product_id;
+	int64_t site_id; /* 0 above site scope */
+};
+
+struct readiness_page {
+	long limit; /* rows at most, 1..READINESS_PAGE_MAX */
+	/* The key the page starts after (borrowed); NULL: the first page. */
+	const struct readiness_key *after;
+	/* Rows the caller filters out (NULL: none), judged before the
+	 * limit so that a page is full whenever more rows follow. */
+	bool (*skip)(const struct readiness_row *row, void *arg);
+	void *skip_arg;
+	bool more;		   /* out: rows follow this page */
+	struct readiness_key last; /* out: the key of the page's last row,
+				      set when more */
+};
+
+/*
+ * One page of the scan f selects (f->any_order is ignored): the first
+ * pg->limit rows after pg->after in the order of struct readiness_key, to
+ * fn in that order (fn may stop, as with readiness_scan).  Walking pages
+ * with pg->after = the previous pg->last gives every row of the scan once,
+ * in one order, whatever the limits.  db as for readiness_scan.  Costs a
+ * whole unordered scan per page: rows up to pg->after are dropped on
+ * arrival, the rest go through a heap of limit + 1 rows (the only memory
+ * held); the database sorts nothing.  0, or -1 with e set.
+ */
+int readiness_page(struct db *db, const struct readiness_filter *f,
+		   struct readiness_page *pg, readiness_row_fn *fn, void *arg,
+		   struct err *e);
+
+/*
+ * The cursor that continues after key k in a walk of filter f: base64url
+ * text of at most READINESS_CURSOR_MAX characters, into out (size bytes,
+ * READINESS_CURSOR_MAX + 1 always suffice).  extra is text for filters
+ * the caller applies itself (the API's status), NULL for none; a cursor is
+ * good only for the same f and extra.  Pure.  0, or -1 (ERR_INTERNAL).
+ */
+int readiness_cursor_encode(const struct readiness_filter *f, const char *extra,
+			    const struct readiness_key *k, char *out,
+			    size_t size, struct err *e);
+
+/*
+ * Read a cursor from outside into *k: its length, base64url, form,
+ * version, that it was made for the same f and extra, that it is as made,
+ * and the shape of each part of the key.  Nothing in it is trusted beyond
+ * that: the key only says where a page starts.  ERR_INVALID naming
+ * "cursor" with the reason.  Pure.
+ */
+int readiness_cursor_decode(const char *s, const struct readiness_filter *f,
+			    const char *extra, struct readiness_key *k,
+			    struct err *e);
+
 /* ---- the daily rollup ---- */
 
 /*

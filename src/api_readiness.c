@@ -29,36 +29,43 @@
 /* What GET /readiness answers with: the rows that pass status. */
 struct collect {
 	json_t *rows;
-	long limit;
-	bool truncated;
 	const char *status; /* NULL, "short" or a status name */
 	enum readiness_status want;
 };
+
+/* The status filter, judged by readiness_page before its limit. */
+static bool status_skip(const struct readiness_row *row, void *arg)
+{
+	const struct collect *c = arg;
+
+	if (!c->status)
+		return false;
+	if (strcmp(c->status, "short") == 0)
+		return !readiness_is_short(row->out.status);
+	return row->out.status != c->want;
+}
 
 static int collect_row(const struct readiness_row *row, void *arg)
 {
 	struct collect *c = arg;
 
-	if (c->status) {
-		if (strcmp(c->status, "short") == 0) {
-			if (!readiness_is_short(row->out.status))
-				return 0;
-		} else if (row->out.status != c->want) {
-			return 0;
-		}
-	}
-	if ((long)json_array_size(c->rows) >= c->limit) {
-		c->truncated = true;
-		return -1; /* enough: a stop, not a failure */
-	}
 	json_array_append_new(c->rows, readiness_row_json(row));
 	return 0;
 }
 
+/*
+ * Keyset pages: ?cursor= is the previous answer's next, good only with
+ * the same filters (readiness_cursor_decode says why not).  Each page is
+ * one unordered scan of what the filters select, with the rows before the
+ * cursor dropped as they arrive (reports/readiness_report.c,
+ * readiness_page), so the last page of a national walk costs what the
+ * first does, and no page sorts the whole result.
+ */
 void api_readiness_get(struct http_request *req, struct http_response *res)
 {
 	const char *product = http_query(req, "product");
 	const char *window = http_query(req, "window");
+	const char *cursor = http_query(req, "cursor");
 	struct readiness_filter f = {
 		.scope = http_query(req, "scope"),
 		.region = http_query(req, "region"),
@@ -67,6 +74,9 @@ void api_readiness_get(struct http_request *req, struct http_response *res)
 		.agreement = http_query(req, "agreement"),
 	};
 	struct collect c = {.status = http_query(req, "status")};
+	struct readiness_page pg = {.skip = status_skip, .skip_arg = &c};
+	char next[READINESS_CURSOR_MAX + 1];
+	struct readiness_key after;
 	struct product_ref pref;
 	struct err e = {0};
 	int64_t v;
@@ -74,7 +84,7 @@ void api_readiness_get(struct http_request *req, struct http_response *res)
 	res->status = 500;
 	if (!f.scope)
 		f.scope = "region";
-	if (api_limit(req, res, ROWS_DEFAULT, ROWS_MAX, &c.limit) < 0)
+	if (api_limit(req, res, ROWS_DEFAULT, ROWS_MAX, &pg.limit) < 0)
 		return;
 	if (window) {
 		if (parse_int64(window, 1, READINESS_WINDOW_MAX, &v, "window",
@@ -102,27 +112,38 @@ void api_readiness_get(struct http_request *req, struct http_response *res)
 		return;
 	if (product) {
 		if (catalog_find_product(req->db, product, &pref, &e) < 0) {
-			db_rollback(req->db);
 			if (e.code == ERR_NOT_FOUND)
 				e.code = ERR_INVALID;
-			goto bad;
+			goto bad_tx;
 		}
 		f.product_id = pref.id;
 	}
+	/* Checked against the filters as resolved: the product by id, a
+	 * site scan by the region it was narrowed to. */
+	if (cursor) {
+		if (readiness_cursor_decode(cursor, &f, c.status, &after, &e) <
+		    0)
+			goto bad_tx;
+		pg.after = &after;
+	}
 	c.rows = json_array();
-	if (readiness_scan(req->db, &f, collect_row, &c, &e) < 0 &&
-	    !c.truncated) {
-		db_rollback(req->db);
+	if (readiness_page(req->db, &f, &pg, collect_row, &c, &e) < 0 ||
+	    (pg.more && readiness_cursor_encode(&f, c.status, &pg.last, next,
+						sizeof(next), &e) < 0)) {
 		json_decref(c.rows);
-		goto bad;
+		goto bad_tx;
 	}
 	db_rollback(req->db);
 	http_json(res, 200,
-		  json_pack("{s:s, s:i, s:o, s:b}", "scope", f.scope, "window",
+		  json_pack("{s:s, s:i, s:o, s:b, s:s?}", "scope", f.scope,
+			    "window",
 			    f.window_days ? f.window_days :
 					    READINESS_WINDOW_DEFAULT,
-			    "rows", c.rows, "truncated", c.truncated));
+			    "rows", c.rows, "truncated", pg.more, "next",
+			    pg.more ? next : NULL));
 	return;
+bad_tx:
+	db_rollback(req->db);
 bad:
 	http_error_from(res, &e);
 }

@@ -13,6 +13,7 @@
 #include "mailer.h"
 #include "settings.h"
 #include "validate.h"
+#include "verify.h"
 
 struct setting {
 	const char *name;
@@ -95,6 +96,12 @@ static int check_alert_interval(const char *v, const char *field, struct err *e)
 	return check_range(v, 0, 86400, field, e);
 }
 
+static int check_verify_full_interval(const char *v, const char *field,
+				      struct err *e)
+{
+	return check_range(v, 0, VERIFY_FULL_EVERY_MAX, field, e);
+}
+
 static int check_smtp_url(const char *v, const char *field, struct err *e)
 {
 	return mailer_check_url(v, field, NULL, e);
@@ -136,6 +143,11 @@ static struct setting settings[] = {
 	 check_alert_interval,
 	 "serve: seconds between alert sweeps; 0: no alert thread, no "
 	 "incremental evaluation",
+	 NULL, NULL},
+	{"verify_full_interval", "LAGERBILD_VERIFY_FULL_INTERVAL", "86400",
+	 false, check_verify_full_interval,
+	 "alerts run: seconds between full ledger verifies; in between it "
+	 "verifies the events since the last (0: always full)",
 	 NULL, NULL},
 	{"smtp_url", "LAGERBILD_SMTP_URL", NULL, false, check_smtp_url,
 	 "alert email relay: smtps://HOST[:PORT], smtp://HOST[:PORT] "

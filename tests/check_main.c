@@ -48,6 +48,7 @@ int main(void)
 		srunner_add_suite(sr, import_register_suite());
 		srunner_add_suite(sr, import_stock_suite());
 		srunner_add_suite(sr, readiness_suite());
+		srunner_add_suite(sr, readiness_page_suite());
 		srunner_add_suite(sr, alerts_suite());
 		srunner_add_suite(sr, allocation_suite());
 		srunner_add_suite(sr, quarantine_suite());

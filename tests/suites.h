@@ -26,6 +26,7 @@ Suite *import_feeds_suite(void);
 Suite *import_register_suite(void);
 Suite *import_stock_suite(void);
 Suite *readiness_suite(void);
+Suite *readiness_page_suite(void);
 Suite *alerts_suite(void);
 Suite *allocation_suite(void);
 Suite *quarantine_suite(void);
