@@ -37,7 +37,15 @@
  * no extra movement), so equal inputs give equal outputs.  Scratch lives
  * on the stack (ALLOCATOR_REGIONS_MAX is small), apart from the giving
  * regions' lots beyond LOTS_ON_STACK; the result arrays are the only other
- * allocations.
+ * allocations (sharing's in one block).
+ *
+ * Speed (bench_allocator, issue 6): a solve is a few hundred steps over
+ * some 21 regions and 70 lots, so what costs is branches the predictor
+ * cannot guess (which regions consume, give, are pinned or at a bound;
+ * which lots may be given) and passes over the lots.  Those are counted
+ * in with & and | or chosen by pick() instead.  Every floating-point
+ * operation is kept in the order it had, sums included: the level's last
+ * bits, and through them ties between regions, depend on it.
  */
 #include <math.h>
 #include <stdio.h>
@@ -69,19 +77,25 @@ enum {
 	USE_POPULATION = 4
 };
 
+/*
+ * The checks use & and | rather than && and ||: they run on every region
+ * of every solve, and whether a rate is 0 is as good as random to the
+ * branch predictor.
+ */
 static bool days_ok(double d)
 {
-	return d >= 0 && d <= ALLOCATOR_DAYS_MAX; /* false for NaN */
+	return (d >= 0) & (d <= ALLOCATOR_DAYS_MAX); /* false for NaN */
 }
 
 static bool rate_ok(double c)
 {
-	return c == 0 || (c >= ALLOCATOR_RATE_MIN && c <= ALLOCATOR_RATE_MAX);
+	return (c == 0) |
+	       ((c >= ALLOCATOR_RATE_MIN) & (c <= ALLOCATOR_RATE_MAX));
 }
 
 static bool qty_ok(int64_t q)
 {
-	return q >= 0 && q <= ALLOCATOR_QTY_MAX;
+	return (q >= 0) & (q <= ALLOCATOR_QTY_MAX);
 }
 
 /* The error for the first bad field of region i (kept out of the loop
@@ -137,9 +151,9 @@ static int check_regions(const struct alloc_region *r, size_t n, int use,
 		return err_set(e, ERR_INVALID, "regions",
 			       "%zu regions announced, none given", n);
 	for (i = 0; i < n; i++)
-		if (!qty_ok(r[i].stock) || !rate_ok(r[i].rate) ||
-		    ((use & USE_FLOOR) && !days_ok(r[i].floor_days)) ||
-		    ((use & USE_TARGET) && !days_ok(r[i].target_days)) ||
+		if (!qty_ok(r[i].stock) | !rate_ok(r[i].rate) |
+		    ((use & USE_FLOOR) && !days_ok(r[i].floor_days)) |
+		    ((use & USE_TARGET) && !days_ok(r[i].target_days)) |
 		    ((use & USE_POPULATION) && !qty_ok(r[i].population)))
 			return region_error(r, i, use, e);
 	return 0;
@@ -157,51 +171,23 @@ static int check_pack_size(int64_t pack_size, struct err *e)
 /* Is a lot far enough from its expiry to be given? */
 static bool lot_eligible(const struct alloc_lot *l, int64_t min_expiry)
 {
-	return l->expiry == ALLOCATOR_NO_EXPIRY ||
-	       (int64_t)l->expiry >= min_expiry;
+	return (l->expiry == ALLOCATOR_NO_EXPIRY) |
+	       ((int64_t)l->expiry >= min_expiry);
 }
 
 /*
- * Check the sharing input.  Passing over the lots anyway, it also counts
- * each region's eligible lots holding a whole pack (nelig) and their whole
- * packs (elig), which the caller zeroes.
+ * The error for the first bad lot, in lot order: a region that does not
+ * exist, no lot text, a quantity out of range, or the lots of a region
+ * passing its stock.  Only on refusal: the pass that runs on every solve
+ * (check_share) tests each lot at once and formats nothing.
  */
-static int check_share(const struct alloc_region *r, size_t n,
-		       const struct alloc_lot *lots, size_t nlots,
-		       const struct alloc_share_params *p, int64_t *elig,
-		       size_t *nelig, struct err *e)
+static int lot_error(const struct alloc_region *r, size_t n,
+		     const struct alloc_lot *lots, size_t nlots, struct err *e)
 {
-	int64_t held[NREG] = {0}, min_expiry;
+	int64_t held[NREG] = {0};
 	char f[64], b[32];
 	size_t j;
 
-	if (p == NULL)
-		return err_set(e, ERR_INVALID, "params", "no parameters");
-	if (check_regions(r, n, USE_FLOOR, e) < 0 ||
-	    check_pack_size(p->pack_size, e) < 0)
-		return -1;
-	if (p->min_transfer < 0 || p->min_transfer > ALLOCATOR_QTY_MAX)
-		return err_set(e, ERR_INVALID, "min_transfer",
-			       "minimum transfer %lld must be from 0 to 10^12",
-			       (long long)p->min_transfer);
-	if (p->min_shelf_days < 0 || p->min_shelf_days > ALLOCATOR_DAYS_MAX)
-		return err_set(e, ERR_INVALID, "min_shelf_days",
-			       "minimum shelf life %d must be from 0 to %d "
-			       "days",
-			       p->min_shelf_days, ALLOCATOR_DAYS_MAX);
-	if (p->idle_keep_packs < 0 ||
-	    p->idle_keep_packs > ALLOCATOR_QTY_MAX / p->pack_size)
-		return err_set(e, ERR_INVALID, "idle_keep_packs",
-			       "%lld packs to keep must be from 0 to 10^12 "
-			       "base units",
-			       (long long)p->idle_keep_packs);
-	if (nlots > ALLOCATOR_LOTS_MAX)
-		return err_set(e, ERR_INVALID, "lots", "%zu lots: at most %d",
-			       nlots, ALLOCATOR_LOTS_MAX);
-	if (nlots > 0 && lots == NULL)
-		return err_set(e, ERR_INVALID, "lots",
-			       "%zu lots announced, none given", nlots);
-	min_expiry = (int64_t)p->today + p->min_shelf_days;
 	for (j = 0; j < nlots; j++) {
 		const struct alloc_lot *l = &lots[j];
 
@@ -235,16 +221,95 @@ static int check_share(const struct alloc_region *r, size_t n,
 				       j, label(r, l->region, b, sizeof b),
 				       (long long)r[l->region].stock);
 		}
-		if (lot_eligible(l, min_expiry) &&
-		    l->quantity >= p->pack_size) {
-			elig[l->region] += l->quantity / p->pack_size;
-			nelig[l->region]++;
-		}
 	}
-	return 0;
+	return err_set(e, ERR_INTERNAL, "lots", "allocator: no bad lot");
+}
+
+/*
+ * Check the sharing input.  Passing over the lots anyway, it also counts
+ * each region's eligible lots holding a whole pack (nelig) and their whole
+ * packs (elig).
+ */
+static int check_share(const struct alloc_region *r, size_t n,
+		       const struct alloc_lot *lots, size_t nlots,
+		       const struct alloc_share_params *p, int64_t *elig,
+		       size_t *nelig, struct err *e)
+{
+	int64_t held[NREG], min_expiry, pack, q;
+	bool over = false;
+	size_t i, j;
+
+	if (p == NULL)
+		return err_set(e, ERR_INVALID, "params", "no parameters");
+	if (check_regions(r, n, USE_FLOOR, e) < 0 ||
+	    check_pack_size(p->pack_size, e) < 0)
+		return -1;
+	if (p->min_transfer < 0 || p->min_transfer > ALLOCATOR_QTY_MAX)
+		return err_set(e, ERR_INVALID, "min_transfer",
+			       "minimum transfer %lld must be from 0 to 10^12",
+			       (long long)p->min_transfer);
+	if (p->min_shelf_days < 0 || p->min_shelf_days > ALLOCATOR_DAYS_MAX)
+		return err_set(e, ERR_INVALID, "min_shelf_days",
+			       "minimum shelf life %d must be from 0 to %d "
+			       "days",
+			       p->min_shelf_days, ALLOCATOR_DAYS_MAX);
+	if (p->idle_keep_packs < 0 ||
+	    p->idle_keep_packs > ALLOCATOR_QTY_MAX / p->pack_size)
+		return err_set(e, ERR_INVALID, "idle_keep_packs",
+			       "%lld packs to keep must be from 0 to 10^12 "
+			       "base units",
+			       (long long)p->idle_keep_packs);
+	if (nlots > ALLOCATOR_LOTS_MAX)
+		return err_set(e, ERR_INVALID, "lots", "%zu lots: at most %d",
+			       nlots, ALLOCATOR_LOTS_MAX);
+	if (nlots > 0 && lots == NULL)
+		return err_set(e, ERR_INVALID, "lots",
+			       "%zu lots announced, none given", nlots);
+	pack = p->pack_size;
+	min_expiry = (int64_t)p->today + p->min_shelf_days;
+	for (i = 0; i < n; i++) {
+		held[i] = elig[i] = 0;
+		nelig[i] = 0;
+	}
+	/*
+	 * Whether a lot may be given is as good as random to the branch
+	 * predictor, so it is counted in rather than branched on; the one
+	 * branch is on a bad lot.  A region's stock is compared with its
+	 * lots once, after them: a running total only rises.
+	 */
+	for (j = 0; j < nlots; j++) {
+		const struct alloc_lot *l = &lots[j];
+		bool ok;
+
+		i = l->region;
+		q = l->quantity;
+		if ((i >= n) | (l->lot == NULL) | (q <= 0) |
+		    (q > ALLOCATOR_QTY_MAX))
+			return lot_error(r, n, lots, nlots, e);
+		held[i] += q;
+		ok = lot_eligible(l, min_expiry) & (q >= pack);
+		elig[i] += q / pack * ok;
+		nelig[i] += ok;
+	}
+	for (i = 0; i < n; i++)
+		over |= held[i] > r[i].stock;
+	return over ? lot_error(r, n, lots, nlots, e) : 0;
 }
 
 /* ---- the continuous level ---- */
+
+/*
+ * cond ? a : b without a branch.  Which regions sit at a bound, or are
+ * pinned, is as good as random to the branch predictor, and a wrong guess
+ * costs more than computing both sides; the compiler branches on a plain
+ * ?: of doubles.
+ */
+static double pick(bool cond, double a, double b)
+{
+	double v[2] = {b, a};
+
+	return v[cond];
+}
 
 /* Where region i starts (stop = 0) or stops rising with L. */
 struct bp {
@@ -342,34 +407,40 @@ static double level_find(size_t k, const double *c, const double *lo,
 static double level_open(size_t k, const double *c, const int64_t *lo,
 			 int64_t total)
 {
-	unsigned char pinned[NREG] = {0};
-	int64_t rest;
-	double slope, level, first = INFINITY;
-	size_t i, more;
+	unsigned char pinned[NREG];
+	double upto[NREG + 1]; /* upto[i]: the rising rates before i */
+	int64_t rest = total;
+	double level, first = INFINITY;
+	size_t i, from;
 
-	rest = total;
-	slope = 0;
-	for (i = 0; i < k; i++)
-		slope += c[i];
-	/* Arithmetic rather than branches on pinned: which regions are
-	 * pinned is as good as random to the branch predictor.  The pass
-	 * that pins also sums, afresh, what the next level is made of. */
-	while (slope > 0) {
-		level = (double)rest / slope;
-		rest = total;
-		slope = 0;
-		more = 0;
-		for (i = 0; i < k; i++) {
+	upto[0] = 0;
+	for (i = 0; i < k; i++) {
+		pinned[i] = 0;
+		upto[i + 1] = upto[i] + c[i];
+	}
+	/*
+	 * The slope is summed in index order, a rate at a time, and that
+	 * order fixes its last bits and so the level's.  A round that pins
+	 * from region `from` on leaves the sum before `from` as it was:
+	 * only the rest is summed again.  Pinning is arithmetic rather than
+	 * branches: which regions pin is as good as random to the branch
+	 * predictor.
+	 */
+	while (upto[k] > 0) {
+		level = (double)rest / upto[k];
+		from = k;
+		for (i = k; i-- > 0;) {
 			unsigned char pin =
 				!pinned[i] & ((double)lo[i] >= level * c[i]);
 
 			pinned[i] |= pin;
-			more += pin;
-			rest -= pinned[i] ? lo[i] : 0;
-			slope += pinned[i] ? 0 : c[i];
+			rest -= lo[i] & -(int64_t)pin;
+			from = pin ? i : from;
 		}
-		if (more == 0)
+		if (from == k)
 			return level > 0 ? level : 0;
+		for (i = from; i < k; i++)
+			upto[i + 1] = upto[i] + pick(pinned[i], 0, c[i]);
 	}
 	for (i = 0; i < k; i++)
 		if ((double)lo[i] / c[i] < first)
@@ -412,13 +483,17 @@ static void fill_packs(size_t k, const double *c, const int64_t *base,
 	double v;
 
 #define DAYS(i, n) ((double)(base[i] + (n)*pack) * inv[i])
-#define UP(i) (t[i] < hi[i] ? DAYS(i, t[i]) : INFINITY)
-#define DOWN(i) (t[i] > lo[i] ? DAYS(i, t[i] - 1) : -INFINITY)
+#define UP(i) pick(t[i] < hi[i], DAYS(i, t[i]), INFINITY)
+#define DOWN(i) pick(t[i] > lo[i], DAYS(i, t[i] - 1), -INFINITY)
 	for (i = 0; i < k; i++) {
+		int64_t x;
+
 		inv[i] = 1 / c[i];
-		t[i] = ceil_int((level * c[i] - (double)base[i]) * per_pack);
-		t[i] = t[i] < lo[i] ? lo[i] : t[i] > hi[i] ? hi[i] : t[i];
-		sum += t[i];
+		x = ceil_int((level * c[i] - (double)base[i]) * per_pack);
+		x = x < lo[i] ? lo[i] : x;
+		x = x > hi[i] ? hi[i] : x;
+		t[i] = x;
+		sum += x;
 		up[i] = UP(i);
 		down[i] = DOWN(i);
 	}
@@ -514,6 +589,10 @@ static int lotref_cmp(const void *pa, const void *pb)
 	return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
+/*
+ * First expiry first, then lot order.  A region's lots are collected in
+ * lot order, so the insertion sort, stable, need only look at the expiry.
+ */
 static void lotref_sort(struct lotref *v, size_t m)
 {
 	size_t i, j;
@@ -525,7 +604,7 @@ static void lotref_sort(struct lotref *v, size_t m)
 	}
 	for (i = 1; i < m; i++) {
 		x = v[i];
-		for (j = i; j > 0 && lotref_cmp(&x, &v[j - 1]) < 0; j--)
+		for (j = i; j > 0 && x.expiry < v[j - 1].expiry; j--)
 			v[j] = v[j - 1];
 		v[j] = x;
 	}
@@ -533,11 +612,15 @@ static void lotref_sort(struct lotref *v, size_t m)
 
 /*
  * gid[i]: the first region of region i's sjukvårdsregion, NONE for none.
- * Once per solve, so that matching compares numbers, not strings.
+ * Once per solve, so that matching compares numbers, not strings.  The
+ * same text mostly lies at the same address, so that is looked for
+ * first; the groups' texts all differ, so at most one group matches
+ * either way.
  */
 static void hc_groups(const struct alloc_region *r, size_t n, size_t *gid)
 {
-	size_t rep[NREG], nrep = 0, i, j;
+	const char *text[NREG]; /* each group's text */
+	size_t rep[NREG], nrep = 0, i, j, g;
 	const char *h;
 
 	for (i = 0; i < n; i++) {
@@ -545,13 +628,81 @@ static void hc_groups(const struct alloc_region *r, size_t n, size_t *gid)
 		gid[i] = NONE;
 		if (h == NULL || h[0] == '\0')
 			continue;
-		for (j = 0; j < nrep && gid[i] == NONE; j++)
-			if (r[rep[j]].hc_region == h ||
-			    strcmp(r[rep[j]].hc_region, h) == 0)
-				gid[i] = rep[j];
-		if (gid[i] == NONE)
-			gid[i] = rep[nrep++] = i;
+		/* 1 + the group at the same address, 0 for none: all
+		 * compared, as where it lies is as good as random to the
+		 * branch predictor */
+		for (j = 0, g = 0; j < nrep; j++)
+			g |= (j + 1) & -(size_t)(text[j] == h);
+		j = g - 1;
+		if (g == 0)
+			for (j = 0; j < nrep && (text[j][0] != h[0] ||
+						 strcmp(text[j], h) != 0);
+			     j++)
+				;
+		if (j == nrep) {
+			rep[nrep] = i;
+			text[nrep++] = h;
+		}
+		gid[i] = rep[j];
 	}
+}
+
+/*
+ * The packs each region gives (give) and receives (take), and the level
+ * L; see the file comment.  elig: each region's whole packs in eligible
+ * lots.  Branches on whether a region consumes are replaced by
+ * arithmetic (as good as random to the branch predictor).
+ */
+static double share_packs(const struct alloc_region *r, size_t n,
+			  const struct alloc_share_params *p,
+			  const int64_t *elig, int64_t *give, int64_t *take)
+{
+	double c[NREG], level = 0;
+	int64_t base[NREG], lo[NREG], lo_t[NREG], hi_t[NREG], t[NREG];
+	size_t map[NREG], i, a, k = 0;
+	int64_t pack = p->pack_size, keep = p->idle_keep_packs * pack;
+	int64_t total = 0, G = 0, room, most;
+
+	for (i = 0; i < n; i++) {
+		bool consumes = r[i].rate > 0;
+
+		/* A consumer gives down to its floor, ceil(F_i*c_i) units;
+		 * an idle region keeps idle_keep_packs packs.  Either
+		 * gives whole packs of its eligible lots only. */
+		room = r[i].stock -
+		       (consumes ? ceil_int(r[i].floor_days * r[i].rate) :
+				   keep);
+		most = (room > 0 ? room : 0) / pack;
+		most = elig[i] < most ? elig[i] : most;
+		give[i] = consumes ? 0 : most;
+		take[i] = 0;
+		G += give[i];
+		/* consumers only: the next slot is overwritten otherwise */
+		c[k] = r[i].rate;
+		base[k] = r[i].stock;
+		lo_t[k] = -most;
+		hi_t[k] = INT64_MAX;
+		lo[k] = r[i].stock - most * pack;
+		map[k] = i;
+		total += consumes ? r[i].stock : 0;
+		k += consumes;
+	}
+	/* Idle regions give only to someone who consumes. */
+	if (!p->idle_gives || k == 0) {
+		for (i = 0; i < n; i++)
+			give[i] = 0;
+		G = 0;
+	}
+	if (k > 0) {
+		total += G * pack;
+		level = level_open(k, c, lo, total);
+		fill_packs(k, c, base, lo_t, hi_t, pack, level, G, t);
+		for (a = 0; a < k; a++) {
+			give[map[a]] = t[a] < 0 ? -t[a] : 0;
+			take[map[a]] = t[a] > 0 ? t[a] : 0;
+		}
+	}
+	return level;
 }
 
 int allocator_share(const struct alloc_region *r, size_t n,
@@ -559,20 +710,21 @@ int allocator_share(const struct alloc_region *r, size_t n,
 		    const struct alloc_share_params *p,
 		    struct alloc_share_result *out, struct err *e)
 {
-	int64_t elig[NREG] = {0}; /* whole packs in eligible lots */
-	size_t nelig[NREG] = {0}; /* eligible lots with a whole pack */
-	int64_t give[NREG] = {0}; /* packs a region gives */
-	int64_t take[NREG] = {0}; /* packs a region receives */
-	double c[NREG];
-	int64_t base[NREG], lo[NREG], lo_t[NREG], hi_t[NREG], t[NREG];
-	size_t map[NREG], donors[NREG], recips[NREG];
+	int64_t elig[NREG]; /* whole packs in eligible lots */
+	size_t nelig[NREG]; /* eligible lots with a whole pack */
+	int64_t give[NREG]; /* packs a region gives */
+	int64_t take[NREG]; /* packs a region receives */
+	double days[NREG];  /* days of supply before */
+	size_t donors[NREG], recips[NREG];
 	size_t first[NREG], cursor[NREG], end[NREG];
 	size_t gid[NREG], ghead[NREG], gnext[NREG];
 	int64_t left[NREG];
 	struct lotref stack_refs[LOTS_ON_STACK], *refs = stack_refs;
-	size_t i, j, a, k = 0, ndon = 0, nrec = 0, nrefs = 0, cap, nrows = 0;
-	int64_t pack, G = 0, D = 0, min_expiry, keep, room, fq, need, m;
-	int64_t total = 0;
+	struct alloc_transfer *rows = NULL;
+	size_t i, j, a, b, at, ndon = 0, nrec = 0, nrefs = 0, cap, nrows = 0;
+	size_t nt;
+	int64_t pack, D = 0, min_expiry, need, m;
+	double level;
 	int rc = -1;
 
 	if (out == NULL)
@@ -581,75 +733,27 @@ int allocator_share(const struct alloc_region *r, size_t n,
 	if (check_share(r, n, lots, nlots, p, elig, nelig, e) < 0)
 		goto out;
 	pack = p->pack_size;
-	if (n > 0) {
-		/* One block: after, then the days before and after. */
-		out->after =
-			malloc(n * (sizeof *out->after + 2 * sizeof(double)));
-		if (out->after == NULL) {
-			err_set(e, ERR_INTERNAL, "", "out of memory");
-			goto out;
-		}
-		out->days_before = (double *)(out->after + n);
-		out->days_after = out->days_before + n;
-	}
-
 	min_expiry = (int64_t)p->today + p->min_shelf_days;
-
-	for (i = 0; i < n; i++) {
-		out->days_before[i] = r[i].rate > 0 ?
-					      (double)r[i].stock / r[i].rate :
-					      INFINITY;
-		if (!(r[i].rate > 0))
-			continue;
-		fq = ceil_int(r[i].floor_days * r[i].rate);
-		room = r[i].stock - fq;
-		c[k] = r[i].rate;
-		base[k] = r[i].stock;
-		lo_t[k] = room > 0 ? -(elig[i] < room / pack ? elig[i] :
-							       room / pack) :
-				     0;
-		hi_t[k] = INT64_MAX;
-		lo[k] = r[i].stock + lo_t[k] * pack;
-		total += r[i].stock;
-		map[k++] = i;
-	}
-	/* Idle regions give only to someone who consumes. */
-	keep = p->idle_keep_packs * pack;
-	for (i = 0; i < n && k > 0 && p->idle_gives; i++) {
-		if (r[i].rate > 0)
-			continue;
-		room = r[i].stock - keep;
-		give[i] = room > 0 ? (elig[i] < room / pack ? elig[i] :
-							      room / pack) :
-				     0;
-		G += give[i];
-	}
-	if (k > 0) {
-		total += G * pack;
-		out->level = level_open(k, c, lo, total);
-		fill_packs(k, c, base, lo_t, hi_t, pack, out->level, G, t);
-		for (a = 0; a < k; a++) {
-			if (t[a] < 0)
-				give[map[a]] = -t[a];
-			else
-				take[map[a]] = t[a];
-		}
-	}
+	level = share_packs(r, n, p, elig, give, take);
 
 	/* Matching: the giving regions' eligible lots, first expiry first. */
 	for (i = 0; i < n; i++) {
-		if (give[i] > 0) {
-			donors[ndon++] = i;
-			D += give[i];
-			first[i] = nrefs;
-			nrefs += nelig[i];
-			end[i] = first[i];
-		}
-		if (take[i] > 0)
-			recips[nrec++] = i;
+		bool gives = give[i] > 0;
+
+		days[i] = r[i].rate > 0 ? (double)r[i].stock / r[i].rate :
+					  INFINITY;
+		donors[ndon] = i;
+		ndon += gives;
+		recips[nrec] = i;
+		nrec += take[i] > 0;
+		D += give[i];
+		first[i] = end[i] = nrefs;
+		nrefs += nelig[i] & -(size_t)gives;
 	}
-	if (nrefs > LOTS_ON_STACK) {
-		refs = malloc(nrefs * sizeof *refs);
+	/* One slot more, where the lots not taken are written: a branch
+	 * on whether a lot is taken would be guessed wrong often. */
+	if (nrefs + 1 > LOTS_ON_STACK) {
+		refs = malloc((nrefs + 1) * sizeof *refs);
 		if (refs == NULL) {
 			refs = stack_refs;
 			err_set(e, ERR_INTERNAL, "", "out of memory");
@@ -657,11 +761,14 @@ int allocator_share(const struct alloc_region *r, size_t n,
 		}
 	}
 	for (j = 0; j < nlots && nrefs > 0; j++) {
+		bool ok;
+
 		i = lots[j].region;
-		if (give[i] > 0 && lot_eligible(&lots[j], min_expiry) &&
-		    lots[j].quantity >= pack)
-			refs[end[i]++] =
-				(struct lotref){lots[j].expiry, (uint32_t)j};
+		ok = (give[i] > 0) & lot_eligible(&lots[j], min_expiry) &
+		     (lots[j].quantity >= pack);
+		refs[ok ? end[i] : nrefs] =
+			(struct lotref){lots[j].expiry, (uint32_t)j};
+		end[i] += ok;
 	}
 	for (a = 0; a < ndon; a++) {
 		i = donors[a];
@@ -673,26 +780,33 @@ int allocator_share(const struct alloc_region *r, size_t n,
 	for (a = 1; a < nrec; a++) {
 		size_t x = recips[a];
 
-		for (j = a; j > 0 && out->days_before[x] <
-					     out->days_before[recips[j - 1]];
-		     j--)
+		for (j = a; j > 0 && days[x] < days[recips[j - 1]]; j--)
 			recips[j] = recips[j - 1];
 		recips[j] = x;
 	}
 
 	/*
-	 * A row ends a lot or a (donor, recipient) pair, and there are at
-	 * most n pairs (each ends a donor or a recipient); every row carries
-	 * at least one pack.
+	 * One block for the result: the holdings, the days before and
+	 * after, and the transfers.  A row ends a lot or a (donor,
+	 * recipient) pair, and there are at most n pairs (each ends a
+	 * donor or a recipient); every row carries at least one pack.
 	 */
 	cap = nrefs + n < (size_t)D ? nrefs + n : (size_t)D;
-	if (cap > 0) {
-		out->transfers = malloc(cap * sizeof *out->transfers);
-		if (out->transfers == NULL) {
+	if (n > 0) {
+		out->after = malloc(n * (sizeof *out->after +
+					 2 * sizeof *out->days_before) +
+				    cap * sizeof *rows);
+		if (out->after == NULL) {
 			err_set(e, ERR_INTERNAL, "", "out of memory");
 			goto out;
 		}
+		out->days_before = (double *)(out->after + n);
+		out->days_after = out->days_before + n;
+		rows = (struct alloc_transfer *)(out->days_after + n);
+		memcpy(out->days_before, days, n * sizeof *days);
 	}
+	out->level = level;
+
 	/* Donors are drawn on most packs to give first, then lower index. */
 	for (a = 1; a < ndon; a++) {
 		size_t x = donors[a];
@@ -714,19 +828,32 @@ int allocator_share(const struct alloc_region *r, size_t n,
 			ghead[gid[i]] = i;
 		}
 	}
-	for (a = 0; a < nrec; a++) {
-		size_t to = recips[a], own, b = 0, d;
+	for (a = 0, b = 0; a < nrec; a++) {
+		size_t to = recips[a], own, d;
 
 		need = take[to];
-		/* Own sjukvårdsregion first, then all donors in order: by
-		 * then the own region's ones have nothing left. */
-		own = gid[to] == NONE ? NONE : ghead[gid[to]];
-		while (need > 0) {
+		/*
+		 * Own sjukvårdsregion first, then all donors in order: by
+		 * then the own region's ones have nothing left.  Donors
+		 * run dry in the order of each list (and of all donors),
+		 * so the dry ones are dropped from the fronts for good.
+		 */
+		if (gid[to] != NONE) {
+			while (ghead[gid[to]] != NONE &&
+			       give[ghead[gid[to]]] == 0)
+				ghead[gid[to]] = gnext[ghead[gid[to]]];
+			own = ghead[gid[to]];
+		} else {
+			own = NONE;
+		}
+		while (b < ndon && give[donors[b]] == 0)
+			b++;
+		for (at = b; need > 0;) {
 			if (own != NONE) {
 				d = own;
 				own = gnext[own];
-			} else if (b < ndon) {
-				d = donors[b++];
+			} else if (at < ndon) {
+				d = donors[at++];
 			} else {
 				break;
 			}
@@ -746,10 +873,9 @@ int allocator_share(const struct alloc_region *r, size_t n,
 					goto out;
 				}
 				piece = left[d] < m ? left[d] : m;
-				out->transfers[nrows++] =
-					(struct alloc_transfer){
-						d, to, refs[cursor[d]].idx,
-						piece * pack};
+				rows[nrows++] = (struct alloc_transfer){
+					d, to, refs[cursor[d]].idx,
+					piece * pack};
 				m -= piece;
 				left[d] -= piece;
 				if (left[d] == 0 && ++cursor[d] < end[d])
@@ -769,21 +895,19 @@ int allocator_share(const struct alloc_region *r, size_t n,
 	/* Drop the small rows, then state what the kept ones leave. */
 	for (i = 0; i < n; i++)
 		out->after[i] = r[i].stock;
-	for (j = 0; j < nrows; j++) {
-		struct alloc_transfer x = out->transfers[j];
+	for (j = 0, nt = 0; j < nrows; j++) {
+		struct alloc_transfer x = rows[j];
+		bool kept = x.quantity >= p->min_transfer;
+		int64_t q = kept ? x.quantity : 0;
 
-		if (x.quantity < p->min_transfer) {
-			out->dropped += x.quantity;
-			continue;
-		}
-		out->after[x.from] -= x.quantity;
-		out->after[x.to] += x.quantity;
-		out->transfers[out->ntransfers++] = x;
+		out->dropped += x.quantity - q;
+		out->after[x.from] -= q;
+		out->after[x.to] += q;
+		rows[nt] = x;
+		nt += kept;
 	}
-	if (out->ntransfers == 0) {
-		free(out->transfers);
-		out->transfers = NULL;
-	}
+	out->ntransfers = nt;
+	out->transfers = nt > 0 ? rows : NULL;
 	for (i = 0; i < n; i++)
 		out->days_after[i] = r[i].rate > 0 ?
 					     (double)out->after[i] / r[i].rate :
@@ -801,9 +925,8 @@ void allocator_share_free(struct alloc_share_result *res)
 {
 	if (res == NULL)
 		return;
-	/* the days lie in after's block */
+	/* the days and the transfers lie in after's block */
 	free(res->after);
-	free(res->transfers);
 	memset(res, 0, sizeof *res);
 }
 
@@ -1016,16 +1139,14 @@ int allocator_supply(const struct alloc_region *r, size_t n,
 	}
 
 	for (i = 0; i < n; i++) {
-		w[i] = r[i].rate;
-		C += r[i].rate;
-		if (!(r[i].rate > 0))
-			continue;
+		/* consumers only: the next slot is overwritten otherwise */
 		c[k] = r[i].rate;
 		base[k] = r[i].stock;
 		lo_t[k] = 0;
 		hi_t[k] = INT64_MAX;
-		total += r[i].stock;
-		map[k++] = i;
+		total += r[i].rate > 0 ? r[i].stock : 0;
+		map[k] = i;
+		k += r[i].rate > 0;
 	}
 	/* Without consumption, water-filling has nothing to fill by. */
 	if (key == ALLOC_KEY_MAXMIN && k == 0)
@@ -1051,6 +1172,10 @@ int allocator_supply(const struct alloc_region *r, size_t n,
 				"nothing to divide %lld packs by",
 				(long long)S);
 			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			w[i] = r[i].rate;
+			C += r[i].rate;
 		}
 		split_real(n, w, C, S, out->packs);
 		break;
