@@ -33,7 +33,12 @@
  * same transaction: proposals only to the requesting region (others'
  * needs are a coordinator's run to make), at most the quantity asked (or
  * the days asked at the requester's rate), and the stored holdings and
- * days after are those of the proposals kept.
+ * days after are those of the proposals kept.  The request becomes
+ * fulfilled by itself, closed by "system", in the transaction of the
+ * receipt that brings what its region has received through those
+ * proposals up to what it asked, in whole packs (a trigger on the
+ * shipment, sql/016_allocation_speed.sql: whatever path receives).
+ * Received quantities count, not proposed ones.
  *
  * Who may (checked here with clear messages; row-level security enforces
  * it again):
@@ -49,8 +54,10 @@
  *   read           proposals: their two regions and national roles; runs
  *                  and plans: all but importers, a region-scoped caller
  *                  seeing only its own region's lots.
- * The system identity (the command line) may do all of it; the ledger and
- * the audit log name the person behind it (cli_actor).
+ * The system identity (the command line without --as) may do all of it;
+ * the ledger and the audit log name the person behind it (cli_actor).
+ * With --as USERNAME the command line acts as that user, checked here
+ * like any API caller.
  *
  * A national run (20,000 products, some 400,000 proposals) is written
  * with one statement per table and read back a page of products at a time
@@ -212,7 +219,7 @@ int allocation_help_create(struct db *db, const struct identity *who,
 /*
  * Close an open help request as fulfilled, closed or withdrawn (only the
  * region itself withdraws), with a reason.  ERR_CONFLICT when it is no
- * longer open.
+ * longer open (also when a receipt has fulfilled it, see the top).
  */
 int allocation_help_close(struct db *db, const struct identity *who, int64_t id,
 			  const char *status, const char *reason,

@@ -5,7 +5,12 @@
  *
  * The command line acts as the system identity named by cli_actor(), so
  * it may do what any role may; the ledger and the audit log name the
- * person.  Each command is one transaction: it writes all or nothing.
+ * person.  With --as USERNAME it acts as that user instead (role and
+ * region from app_user), and the domain's own checks -- the same the API
+ * applies -- decide what it may do: a step is taken on a region's behalf
+ * only by that region's contact person.  The ledger and the audit log
+ * then name the user, with the person at the shell as the remote.  Each
+ * command is one transaction: it writes all or nothing.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -32,6 +37,7 @@ static const char allocate_usage[] =
 	"                [--floor-days N] [--min-transfer N]\n"
 	"                [--min-shelf-days N] [--idle-gives]\n"
 	"                [--idle-keep-packs N] [--window DAYS] [--json]\n"
+	"                [--as USERNAME]\n"
 	"       lagerbild allocate supply --product P --quantity N\n"
 	"                --key maxmin|population|consumption|hybrid\n"
 	"                [--hybrid-key K] [--reserve PCT] [--json]\n"
@@ -75,6 +81,8 @@ static const char allocate_usage[] =
 	"  --idle-gives       regions without consumption may give\n"
 	"  --window DAYS      consumption window (default 28)\n"
 	"  --target-days N    plan toward N days (default: the targets')\n"
+	"  --as USERNAME      act as that user (a coordinator runs the\n"
+	"                     allocator); default: the system identity\n"
 	"Regions whose consumption rate is not known count as consuming\n"
 	"nothing: they neither receive nor give.\n";
 
@@ -86,12 +94,20 @@ static const char help_usage[] =
 	"                [--product P] [--limit N] [--json]\n"
 	"       lagerbild help-request show ID [--json]\n"
 	"       lagerbild help-request close ID --status S --reason TEXT\n"
+	"       (each form also takes --as USERNAME)\n"
 	"\n"
 	"A region asks for help (hjälpanmälan): a quantity in base units or\n"
 	"a number of days of its own consumption, urgency routine, urgent or\n"
 	"critical.  Unless --no-run, the allocator's sharing problem runs for\n"
 	"the product at once and proposes transfers to the region, at most\n"
-	"what it asked for.  close: --status fulfilled, closed or withdrawn.\n";
+	"what it asked for.  close: --status fulfilled, closed or withdrawn.\n"
+	"A request becomes fulfilled by itself (closed by \"system\") once its\n"
+	"region has received, through its run's proposals, what it asked.\n"
+	"\n"
+	"  --as USERNAME  act as that user: a region's contact person asks\n"
+	"                 and withdraws for their own region, a coordinator\n"
+	"                 on a region's word.  Without --as the command acts\n"
+	"                 as the system identity, which may do all of it.\n";
 
 static const char proposal_usage[] =
 	"Usage: lagerbild proposal list [--status S] [--region R] [--run ID]\n"
@@ -104,6 +120,7 @@ static const char proposal_usage[] =
 	"                [--reason TEXT]\n"
 	"       lagerbild proposal cancel ID [--reason TEXT]\n"
 	"       lagerbild proposal return ID --reason TEXT\n"
+	"       (each form also takes --as USERNAME)\n"
 	"\n"
 	"A proposal moves one lot from a site of the giving region to the\n"
 	"receiving region.  The giving region approves or declines it (a\n"
@@ -113,7 +130,15 @@ static const char proposal_usage[] =
 	"region's central store).  A short receipt (--quantity below what was\n"
 	"shipped, with --reason) records the difference as lost in transit.\n"
 	"Cancel before shipping; return after (transfer_in at the giver).\n"
-	"Every step is safe to repeat: a repeat records nothing new.\n";
+	"Every step is safe to repeat: a repeat records nothing new.\n"
+	"\n"
+	"  --as USERNAME  take the step as that user (app_user), checked as\n"
+	"                 the API checks it: the giving region's contact\n"
+	"                 person approves, declines, ships and returns, the\n"
+	"                 receiving region's receives; a coordinator only\n"
+	"                 cancels.  The record names the user.  Without --as\n"
+	"                 the step is taken as the system identity, which may\n"
+	"                 take any step for any region.\n";
 
 enum {
 	O_PRODUCT = 256,
@@ -146,6 +171,7 @@ enum {
 	O_AGREEMENT,
 	O_AFTER,
 	O_BEFORE,
+	O_AS,
 	O_HELP
 };
 
@@ -180,6 +206,7 @@ static const struct option opts[] = {
 	{"agreement", required_argument, NULL, O_AGREEMENT},
 	{"after", required_argument, NULL, O_AFTER},
 	{"before", required_argument, NULL, O_BEFORE},
+	{"as", required_argument, NULL, O_AS},
 	{"help", no_argument, NULL, O_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -194,6 +221,7 @@ struct args {
 	const char *start, *target, *problem, *limit, *region, *days;
 	const char *urgency, *reason, *status, *run, *site, *agreement;
 	const char *after, *before;
+	const char *as; /* --as USERNAME; NULL: the system identity */
 	bool idle_gives, json, csv, no_run, help;
 	int nwords;
 	char *words[3];
@@ -251,6 +279,7 @@ static int parse(int argc, char **argv, struct args *a)
 		case O_AGREEMENT: a->agreement = optarg; break;
 		case O_AFTER: a->after = optarg; break;
 		case O_BEFORE: a->before = optarg; break;
+		case O_AS: a->as = optarg; break;
 		case O_HELP: a->help = true; break;
 		default: return cli_bad_option(a->cmd, argv);
 		}
@@ -473,13 +502,79 @@ static void print_help_requests(const json_t *list)
 		T(h, "urgency"), T(h, "status"), T(h, "reason"));
 }
 
-/* Begin, call, commit: one transaction as the command line. */
-static int begin(struct db **db, struct identity *who, struct err *e)
+/*
+ * The identity of user username as the API would know it after a login:
+ * role and region from app_user (the session acts as the system, which
+ * reads it); the person at the shell is recorded as the remote.
+ * ERR_NOT_FOUND for no such user, ERR_FORBIDDEN for a disabled one, both
+ * naming --as.
+ */
+static int user_identity(struct db *db, const char *username,
+			 struct identity *who, struct err *e)
+{
+	const char *params[1] = {username};
+	PGresult *q;
+	int rc = -1;
+
+	memset(who, 0, sizeof(*who));
+	q = db_exec(db,
+		    "SELECT id, username, role::text,"
+		    " coalesce(region_code, ''), disabled_at IS NOT NULL"
+		    " FROM app_user WHERE username = $1",
+		    1, params, e);
+	if (!q)
+		return -1;
+	if (PQntuples(q) != 1) {
+		err_set(e, ERR_NOT_FOUND, "as", "--as %.64s: no such user",
+			username);
+		goto out;
+	}
+	if (db_text(q, 0, 4)[0] == 't') {
+		err_set(e, ERR_FORBIDDEN, "as",
+			"--as %.64s: the user is disabled", username);
+		goto out;
+	}
+	if (auth_role_parse(db_text(q, 0, 2), &who->role, "as", e) < 0)
+		goto out;
+	who->user_id = db_int64(q, 0, 0);
+	snprintf(who->username, sizeof(who->username), "%s", db_text(q, 0, 1));
+	snprintf(who->region, sizeof(who->region), "%s", db_text(q, 0, 3));
+	snprintf(who->remote, sizeof(who->remote), "%s", cli_actor());
+	rc = 0;
+out:
+	PQclear(q);
+	return rc;
+}
+
+/*
+ * Begin, call, commit: one transaction as the command line, or with --as
+ * as that user (auth_begin, so that row-level security sees the user).
+ */
+static int begin(const struct args *a, struct db **db, struct identity *who,
+		 struct err *e)
 {
 	auth_system_identity(who, cli_actor());
 	if (cli_connect(db, true, e) < 0)
 		return -1;
-	return db_begin(*db, e);
+	if (!a->as)
+		return db_begin(*db, e);
+	if (validate_text(a->as, 64, false, "as", e) < 0 ||
+	    user_identity(*db, a->as, who, e) < 0)
+		return -1;
+	return auth_begin(*db, who, e);
+}
+
+/*
+ * A refusal of what --as may do says so: the domain's message names the
+ * role and region, this the user it came from.
+ */
+static void as_refused(const struct args *a, const struct identity *who,
+		       struct err *e)
+{
+	if (a->as && e->code == ERR_FORBIDDEN && strcmp(e->field, "as") != 0)
+		err_prefix(e, "--as %s (%s%s%s): ", who->username,
+			   auth_role_name(who->role),
+			   who->region[0] ? " of region " : "", who->region);
 }
 
 static int finish(struct db *db, int rc, struct err *e)
@@ -648,7 +743,7 @@ static int run_allocate(struct args *a)
 	p.products = ids;
 	if (allocation_params_check(&p, &e) < 0)
 		return cli_fail(&e, true);
-	if (begin(&db, &who, &e) < 0)
+	if (begin(a, &db, &who, &e) < 0)
 		goto out;
 	for (int i = 0; i < a->nproducts; i++) {
 		if (catalog_find_product(db, a->products[i], &ref, &e) < 0)
@@ -694,6 +789,8 @@ static int run_allocate(struct args *a)
 		goto out;
 	rc = 0;
 out:
+	if (rc < 0)
+		as_refused(a, &who, &e);
 	rc = finish(db, rc, &e);
 	if (rc == 0) {
 		if (csv)
@@ -739,7 +836,7 @@ static int allocate_read(struct args *a)
 	    (a->nproducts == 1 &&
 	     catalog_check_product_key(a->products[0], &e) < 0))
 		return cli_fail(&e, true);
-	if (begin(&db, &who, &e) < 0)
+	if (begin(a, &db, &who, &e) < 0)
 		goto out;
 	if (a->nproducts == 1) {
 		if (catalog_find_product(db, a->products[0], &ref, &e) < 0)
@@ -758,6 +855,8 @@ static int allocate_read(struct args *a)
 		rc = allocation_list(db, &who, a->problem, pid, (long)limit,
 				     &out, &e);
 out:
+	if (rc < 0)
+		as_refused(a, &who, &e);
 	rc = finish(db, rc, &e);
 	if (rc == 0) {
 		size_t i;
@@ -852,7 +951,7 @@ static int help_create(struct args *a)
 	    catalog_check_product_key(a->products[0], &e) < 0 ||
 	    allocation_help_check(&h, &e) < 0)
 		return cli_fail(&e, true);
-	if (begin(&db, &who, &e) < 0 ||
+	if (begin(a, &db, &who, &e) < 0 ||
 	    catalog_find_product(db, a->products[0], &ref, &e) < 0)
 		goto out;
 	h.product_id = ref.id;
@@ -862,6 +961,8 @@ static int help_create(struct args *a)
 		goto out;
 	rc = 0;
 out:
+	if (rc < 0)
+		as_refused(a, &who, &e);
 	rc = finish(db, rc, &e);
 	if (rc == 0) {
 		if (a->json) {
@@ -912,7 +1013,7 @@ static int help_other(struct args *a)
 	    (a->nproducts == 1 &&
 	     catalog_check_product_key(a->products[0], &e) < 0))
 		return cli_fail(&e, true);
-	if (begin(&db, &who, &e) < 0)
+	if (begin(a, &db, &who, &e) < 0)
 		goto out;
 	if (a->nproducts == 1) {
 		if (catalog_find_product(db, a->products[0], &ref, &e) < 0)
@@ -930,6 +1031,8 @@ static int help_other(struct args *a)
 	else
 		rc = allocation_help_get(db, &who, id, &out, &e);
 out:
+	if (rc < 0)
+		as_refused(a, &who, &e);
 	rc = finish(db, rc, &e);
 	if (rc == 0) {
 		if (a->json || strcmp(w, "show") == 0)
@@ -994,7 +1097,7 @@ static int proposal_read(struct args *a)
 	     catalog_check_product_key(a->products[0], &e) < 0))
 		return cli_fail(&e, true);
 	f.limit = (long)v;
-	if (begin(&db, &who, &e) < 0)
+	if (begin(a, &db, &who, &e) < 0)
 		goto out;
 	if (a->nproducts == 1) {
 		if (catalog_find_product(db, a->products[0], &ref, &e) < 0)
@@ -1004,6 +1107,8 @@ static int proposal_read(struct args *a)
 	rc = list ? allocation_proposal_list(db, &who, &f, &out, &next, &e) :
 		    allocation_proposal_get(db, &who, id, &out, &e);
 out:
+	if (rc < 0)
+		as_refused(a, &who, &e);
 	rc = finish(db, rc, &e);
 	if (rc == 0) {
 		if (a->json || !list)
@@ -1029,7 +1134,8 @@ static int proposal_step(struct args *a, enum allocation_action action)
 	struct identity who;
 	struct db *db = NULL;
 	struct err e = {0};
-	json_t *out = NULL;
+	json_t *out = NULL, *help = NULL;
+	const json_t *hid;
 	bool replayed = false;
 	int64_t id;
 	int rc = -1;
@@ -1039,12 +1145,20 @@ static int proposal_step(struct args *a, enum allocation_action action)
 		    0 ||
 	    allocation_act_check(&act, &e) < 0)
 		return cli_fail(&e, true);
-	if (begin(&db, &who, &e) < 0 ||
+	if (begin(a, &db, &who, &e) < 0 ||
 	    allocation_proposal_act(db, &who, id, &act, &replayed, &e) < 0 ||
 	    allocation_proposal_get(db, &who, id, &out, &e) < 0)
 		goto out;
+	/* A receipt may have fulfilled the help request the run was for. */
+	hid = json_object_get(out, "help_request_id");
+	if (action == ALLOCATION_RECEIVE && json_is_integer(hid) &&
+	    allocation_help_get(db, &who, json_integer_value(hid), &help, &e) <
+		    0)
+		goto out;
 	rc = 0;
 out:
+	if (rc < 0)
+		as_refused(a, &who, &e);
 	rc = finish(db, rc, &e);
 	if (rc == 0) {
 		if (a->json)
@@ -1055,7 +1169,16 @@ out:
 				       json_object_get(out, "status")),
 			       replayed ? " (already; nothing new recorded)" :
 					  "");
+		if (!a->json && help)
+			printf("help request %s is %s%s%s\n", T(help, "id"),
+			       T(help, "status"),
+			       json_is_string(
+				       json_object_get(help, "close_reason")) ?
+				       ": " :
+				       "",
+			       T(help, "close_reason"));
 	}
+	json_decref(help);
 	json_decref(out);
 	db_close(db);
 	return rc < 0 ? cli_fail(&e, true) : EXIT_OK;

@@ -986,6 +986,254 @@ START_TEST(test_help_request_all_or_nothing)
 }
 END_TEST
 
+/* ---- help requests fulfilled by what arrives ---- */
+
+/* A help request's status, closed_by and close_reason, from the table. */
+static void help_row(int64_t id, char status[16], char by[64],
+		     char reason[1024])
+{
+	char s[24];
+	const char *params[1] = {s};
+	struct err e = {0};
+	PGresult *q;
+
+	snprintf(s, sizeof(s), "%lld", (long long)id);
+	q = db_exec(owner,
+		    "SELECT status, coalesce(closed_by, ''),"
+		    " coalesce(close_reason, ''), closed_at IS NOT NULL"
+		    " FROM help_request WHERE id = $1::bigint",
+		    1, params, &e);
+	ck_assert_msg(q && PQntuples(q) == 1, "help request %lld: %s",
+		      (long long)id, e.msg);
+	snprintf(status, 16, "%s", db_text(q, 0, 0));
+	snprintf(by, 64, "%s", db_text(q, 0, 1));
+	snprintf(reason, 1024, "%s", db_text(q, 0, 2));
+	ck_assert_msg((strcmp(status, "open") != 0) ==
+			      (db_text(q, 0, 3)[0] == 't'),
+		      "closed_at of a %s request", status);
+	PQclear(q);
+}
+
+#define ck_help(id, want)                                                \
+	do {                                                             \
+		char st_[16], by_[64], re_[1024];                        \
+		help_row((id), st_, by_, re_);                           \
+		ck_assert_msg(strcmp(st_, (want)) == 0,                  \
+			      "help request %lld is %s (%s), wanted %s", \
+			      (long long)(id), st_, re_, (want));        \
+	} while (0)
+
+/* The proposals of run, in id order, into ids; how many. */
+static int run_proposals(int64_t run, int64_t *ids, int max)
+{
+	char r[24];
+	const char *params[1] = {r};
+	struct err e = {0};
+	PGresult *q;
+	int n;
+
+	snprintf(r, sizeof(r), "%lld", (long long)run);
+	q = db_exec(owner,
+		    "SELECT id FROM proposal WHERE run_id = $1::bigint"
+		    " ORDER BY id",
+		    1, params, &e);
+	ck_assert_msg(q != NULL, "%s", e.msg);
+	n = PQntuples(q);
+	for (int i = 0; i < n && i < max; i++)
+		ids[i] = db_int64(q, i, 0);
+	PQclear(q);
+	return n;
+}
+
+/* Approve and ship proposal id as its giver, region 01. */
+static void send_off(int64_t id)
+{
+	ok_step(&rc01, id, ALLOCATION_APPROVE, NULL, -1);
+	ok_step(&rc01, id, ALLOCATION_SHIP, NULL, -1);
+}
+
+/*
+ * A small lot at 01's second site expires first, so that a request for
+ * 200 is proposed from two lots: 100 of L01B and 100 of L01.
+ */
+static int64_t two_lot_request(int64_t *run, int64_t ids[2])
+{
+	struct err e = {0};
+	int64_t id;
+
+	event(site01b, "receipt", 100, "L01B", "2029-06-01", 2);
+	initial = national_total();
+	id = help_as(&rc12, "12", 200, NULL, run, &e);
+	ck_assert_msg(id > 0 && *run > 0, "help: %s", e.msg);
+	ck_assert_int_eq(run_proposals(*run, ids, 2), 2);
+	ck_assert_int_eq(proposal_qty(ids[0]) + proposal_qty(ids[1]), 200);
+	return id;
+}
+
+/* Received in full across two proposals: open after the first, fulfilled
+ * by the system with the second, in its transaction. */
+START_TEST(test_help_fulfilled)
+{
+	int64_t id, run, ids[2];
+	char st[16], by[64], reason[1024];
+	struct err e = {0};
+	json_t *j;
+
+	callers();
+	id = two_lot_request(&run, ids);
+	send_off(ids[0]);
+	send_off(ids[1]);
+	ck_help(id, "open");
+	ok_step(&rc12, ids[0], ALLOCATION_RECEIVE, NULL, -1);
+	ck_help(id, "open");
+	ok_step(&rc12, ids[1], ALLOCATION_RECEIVE, NULL, -1);
+	help_row(id, st, by, reason);
+	ck_assert_str_eq(st, "fulfilled");
+	ck_assert_str_eq(by, "system");
+	ck_assert_msg(strstr(reason, "received 200") &&
+			      strstr(reason, "of 200 asked"),
+		      "reason: %s", reason);
+	invariant("help fulfilled");
+	/* As the API answers it, to another region too. */
+	ck_assert_msg(auth_begin(app, &rc14, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(allocation_help_get(app, &rc14, id, &j, &e), 0);
+	db_rollback(app);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "status")),
+			 "fulfilled");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "closed_by")),
+			 "system");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "close_reason")),
+			 reason);
+	json_decref(j);
+	/* A repeated receipt changes nothing; the request is closed once. */
+	ok_step(&rc12, ids[1], ALLOCATION_RECEIVE, NULL, -1);
+	ck_assert_int_eq(close_as(&rc12, id, "closed", &e), -1);
+	ck_assert_int_eq(e.code, ERR_CONFLICT);
+}
+END_TEST
+
+/* What counts is what arrived: a short receipt, a declined proposal, a
+ * failed receipt leave the request open. */
+START_TEST(test_help_not_yet)
+{
+	int64_t id, run, ids[2];
+	struct err e = {0};
+
+	callers();
+	id = two_lot_request(&run, ids);
+	/* Declined: the other proposal alone does not cover it. */
+	ok_step(&rc01, ids[0], ALLOCATION_DECLINE, "behövs här", -1);
+	send_off(ids[1]);
+	ok_step(&rc12, ids[1], ALLOCATION_RECEIVE, NULL, -1);
+	ck_help(id, "open");
+	invariant("declined, one received");
+
+	/* One proposal of 100 for 100 asked, shipped in full, received
+	 * short: what arrived counts, not what was proposed. */
+	id = help_as(&rc14, "14", 100, NULL, &run, &e);
+	ck_assert_msg(id > 0 && run > 0, "help: %s", e.msg);
+	ck_assert_int_eq(run_proposals(run, ids, 2), 1);
+	ck_assert_int_eq(proposal_qty(ids[0]), 100);
+	send_off(ids[0]);
+	/* A receipt that fails (no reason for a short one) changes
+	 * nothing. */
+	ck_assert_int_eq(step_as(&rc14, ids[0], ALLOCATION_RECEIVE, NULL, 90,
+				 NULL, NULL, &e),
+			 -1);
+	ck_help(id, "open");
+	ok_step(&rc14, ids[0], ALLOCATION_RECEIVE, "en kartong krossad", 90);
+	ck_help(id, "open");
+	invariant("short receipt of a help request");
+	/* The region closes it itself, as before. */
+	ck_assert_int_eq(close_as(&rc14, id, "closed", &e), 0);
+	ck_help(id, "closed");
+}
+END_TEST
+
+/* Days: covered by the whole packs of days x the rate when asked. */
+START_TEST(test_help_days_fulfilled)
+{
+	int64_t id, run, ids[4], got = 0, cap;
+	char st[16], by[64], reason[1024];
+	struct err e = {0};
+	int n;
+
+	callers();
+	id = help_as(&rc14, "14", 0, "10", &run, &e);
+	ck_assert_msg(id > 0 && run > 0, "help: %s", e.msg);
+	cap = scalar1("SELECT (result->'help_request'->>'cap')::bigint"
+		      " FROM allocation_run_product WHERE run_id = $1::bigint",
+		      run);
+	ck_assert_msg(cap > 0 && cap <= 110, "cap %lld", (long long)cap);
+	n = run_proposals(run, ids, 4);
+	ck_assert_msg(n >= 1 && n <= 4, "%d proposals", n);
+	for (int i = 0; i < n; i++) {
+		got += proposal_qty(ids[i]);
+		send_off(ids[i]);
+	}
+	ck_assert_int_eq(got, cap / 10 * 10);
+	for (int i = 0; i < n; i++) {
+		ck_help(id, "open");
+		ok_step(&rc14, ids[i], ALLOCATION_RECEIVE, NULL, -1);
+	}
+	help_row(id, st, by, reason);
+	ck_assert_msg(strcmp(st, "fulfilled") == 0 && strcmp(by, "system") == 0,
+		      "%s by %s", st, by);
+	ck_assert_msg(strstr(reason, "10.00 days"), "reason: %s", reason);
+	invariant("days fulfilled");
+}
+END_TEST
+
+/* A national run is checked per statement; the columns a new proposal
+ * starts with are the application's to leave alone (016 relies on it). */
+START_TEST(test_proposal_insert_columns)
+{
+	int64_t run;
+	char r[24];
+	const char *params[1] = {r};
+	struct err e = {0};
+
+	callers();
+	run = share();
+	snprintf(r, sizeof(r), "%lld", (long long)run);
+	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+	ck_assert_msg(db_command(app,
+				 "INSERT INTO proposal (from_region, run_id,"
+				 " product_id, from_site_id, to_region,"
+				 " quantity, status)"
+				 " SELECT from_region, run_id, product_id,"
+				 " from_site_id, to_region, 10, 'approved'"
+				 " FROM proposal WHERE run_id = $1::bigint"
+				 " LIMIT 1",
+				 1, params, &e) < 0,
+		      "the application inserted a proposal's status");
+	ck_assert_msg(strstr(e.msg, "permission denied"), "%s", e.msg);
+	db_rollback(app);
+	/* The history of every new proposal, one row each, stamped. */
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_event v"
+				 " JOIN proposal p ON p.id = v.proposal_id"
+				 " WHERE p.run_id = $1::bigint"
+				 " AND v.status = 'proposed'"
+				 " AND v.actor = p.updated_by"
+				 " AND v.role = 'coordinator'",
+				 run),
+			 2);
+	/* A proposal of another run's product is refused. */
+	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+	ck_assert_msg(db_command(app,
+				 "INSERT INTO proposal (from_region, run_id,"
+				 " product_id, from_site_id, to_region,"
+				 " quantity)"
+				 " SELECT from_region, run_id, product_id + 1,"
+				 " from_site_id, to_region, 10"
+				 " FROM proposal WHERE run_id = $1::bigint"
+				 " LIMIT 1",
+				 1, params, &e) < 0,
+		      "a proposal of a product not in its run");
+	db_rollback(app);
+}
+END_TEST
+
 /* ---- supply and plans ---- */
 
 START_TEST(test_supply)
@@ -1763,6 +2011,158 @@ START_TEST(test_cli)
 }
 END_TEST
 
+/* A user for --as; disabled when asked. */
+static void cli_user(const char *name, enum role role, const char *region,
+		     bool disabled)
+{
+	struct err e = {0};
+	int64_t uid;
+
+	ck_assert_msg(auth_user_add(owner, name, role, region, NULL, NULL, &uid,
+				    &e) == 0,
+		      "user %s: %s", name, e.msg);
+	if (disabled)
+		ck_assert_msg(auth_user_disable(owner, name, &e) == 0, "%s",
+			      e.msg);
+}
+
+/* --as: the step is taken as that user, checked as the API checks it. */
+START_TEST(test_cli_as)
+{
+	static struct cli_out r;
+	char id[24], hid[24], by[64] = "";
+	const char *params[1] = {id}, *actor[1];
+	int64_t run, p12, h;
+	PGresult *q;
+	struct err e = {0};
+
+	callers();
+	cli_user("anna", ROLE_REGION_CONTACT, "01", false);
+	cli_user("kalle", ROLE_REGION_CONTACT, "12", false);
+	cli_user("lisa", ROLE_REGION_CONTACT, "14", false);
+	cli_user("samordnare", ROLE_COORDINATOR, NULL, false);
+	cli_user("gammal", ROLE_REGION_CONTACT, "01", true);
+	CLI(&r, "proposal", "--help");
+	ck_assert_msg(r.code == 0 && strstr(r.out, "--as USERNAME") &&
+			      strstr(r.out, "system identity"),
+		      "%s", r.out);
+	CLI(&r, "allocate", "share", "--product", "123456", "--as", "kalle");
+	ck_assert_msg(r.code == 1 && strstr(r.err, "--as kalle") &&
+			      strstr(r.err, "coordinators"),
+		      "%d %s", r.code, r.err);
+	CLI(&r, "allocate", "share", "--product", "123456", "--as",
+	    "samordnare");
+	ck_assert_msg(r.code == 0, "%d %s", r.code, r.err);
+	run = testdb_scalar(owner, "SELECT max(id) FROM allocation_run");
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM allocation_run"
+				 " WHERE id = $1::bigint"
+				 " AND created_by = 'samordnare'"
+				 " AND created_role = 'coordinator'",
+				 run),
+			 1);
+	p12 = proposal_to(run, "12");
+	snprintf(id, sizeof(id), "%lld", (long long)p12);
+	/* The receiver, a coordinator, a stranger, a disabled user: refused,
+	 * nothing written. */
+	CLI(&r, "proposal", "approve", id, "--as", "kalle");
+	ck_assert_msg(r.code == 1 && strstr(r.err, "--as kalle") &&
+			      strstr(r.err, "region 12") &&
+			      strstr(r.err, "region 01"),
+		      "%d %s", r.code, r.err);
+	CLI(&r, "proposal", "approve", id, "--as", "samordnare");
+	ck_assert_msg(r.code == 1 && strstr(r.err, "--as samordnare") &&
+			      strstr(r.err, "do not decide"),
+		      "%d %s", r.code, r.err);
+	CLI(&r, "proposal", "approve", id, "--as", "ingen");
+	ck_assert_msg(r.code == 1 && strstr(r.err, "--as ingen") &&
+			      strstr(r.err, "no such user"),
+		      "%d %s", r.code, r.err);
+	CLI(&r, "proposal", "approve", id, "--as", "gammal");
+	ck_assert_msg(r.code == 1 && strstr(r.err, "--as gammal") &&
+			      strstr(r.err, "disabled"),
+		      "%d %s", r.code, r.err);
+	CLI(&r, "proposal", "approve", id, "--as", "");
+	ck_assert_msg(r.code == 2 && strstr(r.err, "as"), "%d %s", r.code,
+		      r.err);
+	ck_status(p12, "proposed");
+	/* The giver's contact person approves and ships; the record names
+	 * her, with the person at the shell beside it. */
+	CLI(&r, "proposal", "approve", id, "--as", "anna");
+	ck_assert_msg(r.code == 0 && strstr(r.out, "approved"), "%d %s", r.code,
+		      r.err);
+	q = db_exec(owner,
+		    "SELECT decided_by FROM proposal WHERE id = $1::bigint", 1,
+		    params, &e);
+	ck_assert_msg(q && PQntuples(q) == 1, "%s", e.msg);
+	snprintf(by, sizeof(by), "%s", db_text(q, 0, 0));
+	PQclear(q);
+	ck_assert_str_eq(by, "anna");
+	CLI(&r, "proposal", "receive", id, "--as", "anna");
+	ck_assert_msg(r.code == 1 && strstr(r.err, "--as anna"), "%d %s",
+		      r.code, r.err);
+	CLI(&r, "proposal", "ship", id, "--as", "anna");
+	ck_assert_msg(r.code == 0 && strstr(r.out, "shipped"), "%d %s", r.code,
+		      r.err);
+	/* The person at the shell is the remote ($LAGERBILD_ACTOR here). */
+	actor[0] = getenv("LAGERBILD_ACTOR");
+	ck_assert_int_eq(
+		testdb_scalar_params(owner,
+				     "SELECT count(*) FROM stock_event"
+				     " WHERE kind = 'transfer_out'"
+				     " AND recorded_by = 'anna'"
+				     " AND remote = coalesce($1, remote)"
+				     " AND remote <> ''",
+				     1, actor),
+		1);
+	CLI(&r, "proposal", "receive", id, "--as", "kalle");
+	ck_assert_msg(r.code == 0 && strstr(r.out, "received"), "%d %s", r.code,
+		      r.err);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_event"
+				 " WHERE proposal_id = $1::bigint"
+				 " AND status = 'received' AND actor = 'kalle'"
+				 " AND role = 'region_contact'",
+				 p12),
+			 1);
+	invariant("--as");
+	/* Help requests: a region asks for itself only. */
+	CLI(&r, "help-request", "create", "--region", "01", "--product",
+	    "123456", "--quantity", "100", "--reason", "x", "--as", "kalle");
+	ck_assert_msg(r.code == 1 && strstr(r.err, "--as kalle"), "%d %s",
+		      r.code, r.err);
+	CLI(&r, "help-request", "create", "--region", "14", "--product",
+	    "123456", "--quantity", "100", "--reason", "slut", "--as", "lisa");
+	ck_assert_msg(r.code == 0, "%d %s", r.code, r.err);
+	h = testdb_scalar(owner, "SELECT max(id) FROM help_request");
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM help_request"
+				 " WHERE id = $1::bigint"
+				 " AND created_by = 'lisa'",
+				 h),
+			 1);
+	/* Its proposal received: the command says the request is fulfilled,
+	 * and show answers it. */
+	run = testdb_scalar(owner, "SELECT max(id) FROM allocation_run");
+	p12 = proposal_to(run, "14");
+	snprintf(id, sizeof(id), "%lld", (long long)p12);
+	snprintf(hid, sizeof(hid), "%lld", (long long)h);
+	CLI(&r, "proposal", "approve", id, "--as", "anna");
+	ck_assert_int_eq(r.code, 0);
+	CLI(&r, "proposal", "ship", id, "--as", "anna");
+	ck_assert_int_eq(r.code, 0);
+	CLI(&r, "proposal", "receive", id, "--as", "lisa");
+	ck_assert_msg(r.code == 0 && strstr(r.out, "is fulfilled: received"),
+		      "%d %s %s", r.code, r.out, r.err);
+	CLI(&r, "help-request", "show", hid, "--as", "anna");
+	ck_assert_msg(r.code == 0 &&
+			      strstr(r.out, "\"status\": \"fulfilled\"") &&
+			      strstr(r.out, "\"closed_by\": \"system\""),
+		      "%d %s %s", r.code, r.out, r.err);
+	CLI(&r, "help-request", "close", hid, "--status", "closed", "--reason",
+	    "x", "--as", "lisa");
+	ck_assert_msg(r.code == 1 && strstr(r.err, "already fulfilled"),
+		      "%d %s", r.code, r.err);
+}
+END_TEST
+
 Suite *allocation_suite(void)
 {
 	Suite *s = suite_create("allocation");
@@ -1790,6 +2190,11 @@ Suite *allocation_suite(void)
 	tcase_add_test(tc, test_run_all_or_nothing);
 	tcase_add_test(tc, test_big_run_paging);
 	tcase_add_test(tc, test_cli);
+	tcase_add_test(tc, test_help_fulfilled);
+	tcase_add_test(tc, test_help_not_yet);
+	tcase_add_test(tc, test_help_days_fulfilled);
+	tcase_add_test(tc, test_proposal_insert_columns);
+	tcase_add_test(tc, test_cli_as);
 	suite_add_tcase(s, tc);
 	return s;
 }
