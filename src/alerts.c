@@ -2,12 +2,17 @@
  * alerts.c -- the alert rules, their evaluation, and the server's alert
  * thread (see alerts.h).
  *
- * The conditions that hold are gathered into the temporary table
- * alert_now: the readiness rules from readiness_scan (C computes, one
- * way), the others set-wise in SQL.  Three statements then merge alert_now
- * into alert.  Everything the rules read is indexed by (region, product)
- * or small, except stock_balance, which a sweep reads once per rule that
- * needs it.
+ * The conditions that hold are gathered: the readiness rules from
+ * readiness_scan (C computes, one way) into memory, the others set-wise in
+ * SQL into the temporary table alert_now.  Each carries a signature of
+ * what its alert would say (sql/014_alerts_speed.sql).  When the
+ * signatures sum as those of the open alerts in scope do, nothing changed
+ * and the evaluation ends there: the usual sweep.  Otherwise the readiness
+ * conditions join alert_now, with title and details built only for those
+ * whose signature no open alert has, one full join finds what differs,
+ * and three statements open, refresh and resolve just that.  Everything
+ * the rules read is indexed by (region, product) or small, except
+ * stock_balance, which a sweep reads once per rule that needs it.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -23,6 +28,7 @@
 #include "catalog.h"
 #include "log.h"
 #include "mailer.h"
+#include "settings.h"
 #include "validate.h"
 #include "verify.h"
 #include "webhook.h"
@@ -141,25 +147,216 @@ static void buf_free(struct buf *b)
 
 /* ---- the readiness rules ---- */
 
+/*
+ * A sweep finds some 130,000 readiness conditions at national scale, and
+ * nearly all of them hold as they did last time.  Each is kept in C as
+ * its figures and a signature (sql/014_alerts_speed.sql): a hash of the
+ * rule, the scope and everything its severity, title and details are made
+ * of.  The evaluation sends the figures, and builds title and details, only
+ * for the conditions whose signature no open alert has.
+ */
+
+/* Bump when a readiness title or details is made differently: every open
+ * readiness alert then differs once, is compared in full, and takes the
+ * new signature. */
+#define SIG_VERSION 1
+
+/* The conditions a national sweep may hold, at most: 64 MB of them. */
+#define CONDS_MAX (64u * 1024 * 1024 / sizeof(struct cond))
+
+static const struct {
+	const char *rule, *severity;
+} short_rules[] = {
+	{"stockout", "critical"},
+	{"below_floor", "warning"},
+	{"below_target", "info"},
+};
+
 enum {
-	COL_RULE,
-	COL_SEV,
-	COL_REGION,
-	COL_PRODUCT,
-	COL_AVAIL,
-	COL_RATE,
-	COL_DAYS,
-	COL_TARGET,
-	COL_FLOOR,
-	COL_SHORT,
-	COL_WINDOW,
-	NCOLS
+	KNOWN_RATE = 1,
+	KNOWN_DAYS = 2,
+	KNOWN_TARGET = 4,
+	KNOWN_FLOOR = 8
+};
+
+/* One readiness condition: what the title and details are made from. */
+struct cond {
+	uint64_t sig;
+	int64_t product_id, available, shortfall; /* shortfall -1: none */
+	double rate, days, target, floor;
+	int window;
+	unsigned char rule;  /* index into short_rules */
+	unsigned char known; /* KNOWN_* */
+	char region[3];
+};
+
+/* A region's code and the hash of its name, which titles carry. */
+struct region_name {
+	char code[3];
+	uint64_t name;
 };
 
 struct gather {
-	struct buf col[NCOLS];
-	int64_t rows;
+	struct cond *v;
+	size_t n, cap;
+	bool failed;
+	struct region_name *regions;
+	size_t nregions;
+	/* The signatures' sum as signed 64-bit numbers, exactly:
+	 * sum_hi * 2^32 + sum_lo, for the comparison in SQL. */
+	int64_t sum_hi, sum_lo;
 };
+
+/* splitmix64's finaliser: a bijection that spreads every bit. */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= UINT64_C(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64_C(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return x;
+}
+
+/* Fold v into the signature h; the order of the values matters. */
+static uint64_t sig_u64(uint64_t h, uint64_t v)
+{
+	return mix64(h ^ mix64(v + UINT64_C(0x9e3779b97f4a7c15)));
+}
+
+/* A string (FNV-1a), NULL apart from "". */
+static uint64_t sig_str(uint64_t h, const char *s)
+{
+	uint64_t f = UINT64_C(0xcbf29ce484222325);
+
+	for (const char *c = s; c && *c; c++) {
+		f ^= (unsigned char)*c;
+		f *= UINT64_C(0x100000001b3);
+	}
+	return sig_u64(sig_u64(h, f), s ? 1 : 2);
+}
+
+/* A figure that may be unknown.  Equal bits print equally ("%.3f"). */
+static uint64_t sig_num(uint64_t h, double v, bool known)
+{
+	uint64_t bits = 0;
+
+	if (known)
+		memcpy(&bits, &v, sizeof(bits));
+	return sig_u64(sig_u64(h, known), bits);
+}
+
+/* The signature as the bigint it is stored as, without relying on
+ * implementation-defined conversions. */
+static int64_t sig_signed(uint64_t u)
+{
+	return u <= INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
+}
+
+static uint64_t region_name_sig(const struct gather *g, const char *code)
+{
+	for (size_t i = 0; i < g->nregions; i++)
+		if (strcmp(g->regions[i].code, code) == 0)
+			return g->regions[i].name;
+	return 0;
+}
+
+/* The regions' names, which readiness titles carry: a renamed region is a
+ * changed title. */
+static int load_regions(struct db *db, struct gather *g, struct err *e)
+{
+	PGresult *q = db_exec(db, "SELECT code, name FROM region", 0, NULL, e);
+	int n;
+
+	if (!q)
+		return -1;
+	n = PQntuples(q);
+	g->regions = calloc(n > 0 ? (size_t)n : 1, sizeof(*g->regions));
+	if (!g->regions) {
+		PQclear(q);
+		return err_set(e, ERR_INTERNAL, "", "out of memory");
+	}
+	for (int r = 0; r < n; r++) {
+		snprintf(g->regions[r].code, sizeof(g->regions[r].code), "%s",
+			 db_text(q, r, 0));
+		g->regions[r].name = sig_str(SIG_VERSION, db_text(q, r, 1));
+	}
+	g->nregions = (size_t)n;
+	PQclear(q);
+	return 0;
+}
+
+static int on_readiness(const struct readiness_row *row, void *arg)
+{
+	struct gather *g = arg;
+	const struct readiness_result *r = &row->out;
+	struct cond *c;
+	uint64_t h;
+	int rule;
+
+	if (!row->region)
+		return 0;
+	switch (r->status) {
+	case READINESS_STOCKOUT:
+		/* Nothing on hand of a product the region has no history of
+		 * is not a stockout: it does not use it. */
+		if (row->in.history_days == 0 && row->in.issued == 0)
+			return 0;
+		rule = 0;
+		break;
+	case READINESS_BELOW_FLOOR: rule = 1; break;
+	case READINESS_BELOW_TARGET: rule = 2; break;
+	default: return 0;
+	}
+	if (g->failed)
+		return 0;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 4096;
+		struct cond *v;
+
+		if (cap > CONDS_MAX || !(v = realloc(g->v, cap * sizeof(*v)))) {
+			g->failed = true;
+			return 0;
+		}
+		g->v = v;
+		g->cap = cap;
+	}
+	c = &g->v[g->n++];
+	*c = (struct cond){
+		.product_id = row->product_id,
+		.available = row->in.available,
+		.shortfall = r->shortfall >= 0 ? r->shortfall : -1,
+		.rate = r->rate,
+		.days = r->days,
+		.target = r->target_days,
+		.floor = r->floor_days,
+		.window = row->in.window_days,
+		.rule = (unsigned char)rule,
+		.known = (r->rate_known ? KNOWN_RATE : 0) |
+			 (r->rate_known && !r->days_infinite ? KNOWN_DAYS : 0) |
+			 (r->target_days > 0 ? KNOWN_TARGET : 0) |
+			 (r->floor_days > 0 ? KNOWN_FLOOR : 0),
+	};
+	snprintf(c->region, sizeof(c->region), "%s", row->region);
+
+	/* Everything readiness_details_sql makes the alert from. */
+	h = sig_u64(SIG_VERSION, (uint64_t)rule);
+	h = sig_str(h, c->region);
+	h = sig_u64(h, (uint64_t)c->product_id);
+	h = sig_u64(h, (uint64_t)c->available);
+	h = sig_num(h, c->rate, c->known & KNOWN_RATE);
+	h = sig_num(h, c->days, c->known & KNOWN_DAYS);
+	h = sig_num(h, c->target, c->known & KNOWN_TARGET);
+	h = sig_num(h, c->floor, c->known & KNOWN_FLOOR);
+	h = sig_u64(h, (uint64_t)c->shortfall);
+	h = sig_u64(h, (uint64_t)c->window);
+	h = sig_str(h, row->product_name);
+	h = sig_u64(h, region_name_sig(g, c->region));
+	c->sig = h;
+	g->sum_hi += (int64_t)(h >> 32) - ((h >> 63) ? (INT64_C(1) << 32) : 0);
+	g->sum_lo += (int64_t)(h & UINT32_MAX);
+	return 0;
+}
 
 static void num(struct buf *b, double v, bool known)
 {
@@ -181,77 +378,11 @@ static void int_elem(struct buf *b, int64_t v)
 	buf_elem(b, s);
 }
 
-static int on_readiness(const struct readiness_row *row, void *arg)
-{
-	struct gather *g = arg;
-	const struct readiness_result *r = &row->out;
-	const char *rule, *sev;
-
-	if (!row->region)
-		return 0;
-	switch (r->status) {
-	case READINESS_STOCKOUT:
-		/* Nothing on hand of a product the region has no history of
-		 * is not a stockout: it does not use it. */
-		if (row->in.history_days == 0 && row->in.issued == 0)
-			return 0;
-		rule = "stockout";
-		sev = "critical";
-		break;
-	case READINESS_BELOW_FLOOR:
-		rule = "below_floor";
-		sev = "warning";
-		break;
-	case READINESS_BELOW_TARGET:
-		rule = "below_target";
-		sev = "info";
-		break;
-	default: return 0;
-	}
-	buf_elem(&g->col[COL_RULE], rule);
-	buf_elem(&g->col[COL_SEV], sev);
-	buf_elem(&g->col[COL_REGION], row->region);
-	int_elem(&g->col[COL_PRODUCT], row->product_id);
-	int_elem(&g->col[COL_AVAIL], row->in.available);
-	num(&g->col[COL_RATE], r->rate, r->rate_known);
-	num(&g->col[COL_DAYS], r->days, r->rate_known && !r->days_infinite);
-	num(&g->col[COL_TARGET], r->target_days, r->target_days > 0);
-	num(&g->col[COL_FLOOR], r->floor_days, r->floor_days > 0);
-	if (r->shortfall >= 0)
-		int_elem(&g->col[COL_SHORT], r->shortfall);
-	else
-		buf_elem(&g->col[COL_SHORT], "NULL");
-	int_elem(&g->col[COL_WINDOW], row->in.window_days);
-	g->rows++;
-	return 0;
-}
-
-static const char readiness_insert_sql[] =
-	"INSERT INTO alert_now (rule, severity, region_code, product_id,"
-	" scope_key, title, details)"
-	" SELECT r.rule::alert_rule, r.sev::alert_severity, r.region,"
-	"  r.product_id, format('region:%s/product:%s', r.region, r.product_id),"
-	"  format('%s: %s, region %s %s', CASE r.rule"
-	"    WHEN 'stockout' THEN 'Out of stock'"
-	"    WHEN 'below_floor' THEN 'Below floor'"
-	"    ELSE 'Below target' END, p.name, g.code, g.name),"
-	"  jsonb_strip_nulls(jsonb_build_object('available', r.available,"
-	"   'rate', r.rate, 'days', r.days, 'target_days', r.target_days,"
-	"   'floor_days', r.floor_days, 'shortfall', r.shortfall,"
-	"   'window_days', r.win))"
-	" FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],"
-	"  $5::bigint[], $6::numeric[], $7::numeric[], $8::numeric[],"
-	"  $9::numeric[], $10::bigint[], $11::int[])"
-	"  AS r(rule, sev, region, product_id, available, rate, days,"
-	"  target_days, floor_days, shortfall, win)"
-	" JOIN product p ON p.id = r.product_id"
-	" JOIN region g ON g.code = r.region";
-
-/* Scan readiness for region (NULL: all) and the products asked, and put
- * the short ones in alert_now. */
-static int readiness_rules(struct db *db, const char *region,
-			   const int64_t *products, size_t n,
-			   const struct alerts_options *o, struct err *e)
+/* Scan readiness for region (NULL: all) and the products asked into g. */
+static int readiness_gather(struct db *db, const char *region,
+			    const int64_t *products, size_t n,
+			    const struct alerts_options *o, struct gather *g,
+			    struct err *e)
 {
 	struct readiness_filter f = {.scope = "region",
 				     .region = region,
@@ -260,31 +391,166 @@ static int readiness_rules(struct db *db, const char *region,
 				     .window_days = o->window_days,
 				     .product_ids = products,
 				     .nproducts = products ? n : 0};
-	struct gather g = {0};
-	const char *params[NCOLS];
-	int rc = -1;
 
-	for (int c = 0; c < NCOLS; c++)
-		buf_str(&g.col[c], "{");
-	if (readiness_scan(db, &f, on_readiness, &g, e) < 0)
-		goto out;
-	if (g.rows == 0) {
-		rc = 0;
-		goto out;
+	if (load_regions(db, g, e) < 0 ||
+	    readiness_scan(db, &f, on_readiness, g, e) < 0)
+		return -1;
+	if (g->failed)
+		return err_set(e, ERR_INTERNAL, "",
+			       "readiness alerts: out of memory");
+	return 0;
+}
+
+static void gather_free(struct gather *g)
+{
+	free(g->v);
+	free(g->regions);
+	*g = (struct gather){0};
+}
+
+/* The conditions as alert_now rows without title and details: rule,
+ * severity, scope and signature; ord is the index in g, from 1. */
+static const char readiness_keys_sql[] =
+	"INSERT INTO alert_now (rule, severity, region_code, product_id,"
+	" scope_key, sig, ord)"
+	" SELECT r.rule::alert_rule, r.sev::alert_severity, r.region,"
+	"  r.product_id, format('region:%s/product:%s', r.region, r.product_id),"
+	"  r.sig, r.ord"
+	" FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],"
+	"  $5::bigint[]) WITH ORDINALITY"
+	"  AS r(rule, sev, region, product_id, sig, ord)";
+
+/* The conditions no open alert has the signature of. */
+static const char readiness_changed_sql[] =
+	"SELECT n.ord FROM alert_now n"
+	" WHERE n.ord IS NOT NULL AND NOT EXISTS (SELECT 1 FROM alert a"
+	"  WHERE a.resolved_at IS NULL AND a.rule = n.rule"
+	"   AND a.scope_key = n.scope_key AND a.sig = n.sig)"
+	" ORDER BY n.ord";
+
+/* Title and details of those, from their figures. */
+static const char readiness_details_sql[] =
+	"UPDATE alert_now n SET title = x.title, details = x.details"
+	" FROM (SELECT r.ord,"
+	"  format('%s: %s, region %s %s', CASE r.rule"
+	"    WHEN 'stockout' THEN 'Out of stock'"
+	"    WHEN 'below_floor' THEN 'Below floor'"
+	"    ELSE 'Below target' END, p.name, g.code, g.name) AS title,"
+	"  jsonb_strip_nulls(jsonb_build_object('available', r.available,"
+	"   'rate', r.rate, 'days', r.days, 'target_days', r.target_days,"
+	"   'floor_days', r.floor_days, 'shortfall', r.shortfall,"
+	"   'window_days', r.win)) AS details"
+	" FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[],"
+	"  $5::bigint[], $6::numeric[], $7::numeric[], $8::numeric[],"
+	"  $9::numeric[], $10::bigint[], $11::int[])"
+	"  AS r(ord, rule, region, product_id, available, rate, days,"
+	"  target_days, floor_days, shortfall, win)"
+	" JOIN product p ON p.id = r.product_id"
+	" JOIN region g ON g.code = r.region) x"
+	" WHERE n.ord = x.ord";
+
+enum {
+	COL_ORD,
+	COL_RULE,
+	COL_REGION,
+	COL_PRODUCT,
+	COL_AVAIL,
+	COL_RATE,
+	COL_DAYS,
+	COL_TARGET,
+	COL_FLOOR,
+	COL_SHORT,
+	COL_WINDOW,
+	NCOLS,
+	NKEYCOLS = 5
+};
+
+/* Put g's conditions in alert_now, with title and details for those whose
+ * signature no open alert has. */
+static int readiness_put(struct db *db, const struct gather *g, struct err *e)
+{
+	struct buf col[NCOLS] = {{0}};
+	const char *params[NCOLS];
+	PGresult *q = NULL;
+	int rc = -1, rows;
+
+	if (g->n == 0)
+		return 0;
+	/* first readiness_keys_sql's: rule, severity, region, product, sig */
+	for (int c = 0; c < NKEYCOLS; c++)
+		buf_str(&col[c], "{");
+	for (size_t i = 0; i < g->n; i++) {
+		const struct cond *c = &g->v[i];
+
+		buf_elem(&col[0], short_rules[c->rule].rule);
+		buf_elem(&col[1], short_rules[c->rule].severity);
+		buf_elem(&col[2], c->region);
+		int_elem(&col[3], c->product_id);
+		int_elem(&col[4], sig_signed(c->sig));
 	}
-	for (int c = 0; c < NCOLS; c++) {
-		buf_str(&g.col[c], "}");
-		if (g.col[c].failed) {
+	for (int c = 0; c < NKEYCOLS; c++) {
+		buf_str(&col[c], "}");
+		if (col[c].failed) {
 			err_set(e, ERR_INTERNAL, "",
 				"readiness alerts: out of memory");
 			goto out;
 		}
-		params[c] = g.col[c].p;
+		params[c] = col[c].p;
 	}
-	rc = db_command(db, readiness_insert_sql, NCOLS, params, e);
+	if (db_command(db, readiness_keys_sql, NKEYCOLS, params, e) < 0)
+		goto out;
+	q = db_exec(db, readiness_changed_sql, 0, NULL, e);
+	if (!q)
+		goto out;
+	rows = PQntuples(q);
+	if (rows == 0) {
+		rc = 0;
+		goto out;
+	}
+	for (int c = 0; c < NCOLS; c++) {
+		buf_free(&col[c]);
+		buf_str(&col[c], "{");
+	}
+	for (int r = 0; r < rows; r++) {
+		int64_t ord = db_int64(q, r, 0);
+		const struct cond *c;
+
+		if (ord < 1 || (uint64_t)ord > g->n) {
+			err_set(e, ERR_INTERNAL, "",
+				"readiness alerts: no condition %lld",
+				(long long)ord);
+			goto out;
+		}
+		c = &g->v[ord - 1];
+		int_elem(&col[COL_ORD], ord);
+		buf_elem(&col[COL_RULE], short_rules[c->rule].rule);
+		buf_elem(&col[COL_REGION], c->region);
+		int_elem(&col[COL_PRODUCT], c->product_id);
+		int_elem(&col[COL_AVAIL], c->available);
+		num(&col[COL_RATE], c->rate, c->known & KNOWN_RATE);
+		num(&col[COL_DAYS], c->days, c->known & KNOWN_DAYS);
+		num(&col[COL_TARGET], c->target, c->known & KNOWN_TARGET);
+		num(&col[COL_FLOOR], c->floor, c->known & KNOWN_FLOOR);
+		if (c->shortfall >= 0)
+			int_elem(&col[COL_SHORT], c->shortfall);
+		else
+			buf_elem(&col[COL_SHORT], "NULL");
+		int_elem(&col[COL_WINDOW], c->window);
+	}
+	for (int c = 0; c < NCOLS; c++) {
+		buf_str(&col[c], "}");
+		if (col[c].failed) {
+			err_set(e, ERR_INTERNAL, "",
+				"readiness alerts: out of memory");
+			goto out;
+		}
+		params[c] = col[c].p;
+	}
+	rc = db_command(db, readiness_details_sql, NCOLS, params, e);
 out:
+	PQclear(q);
 	for (int c = 0; c < NCOLS; c++)
-		buf_free(&g.col[c]);
+		buf_free(&col[c]);
 	return rc;
 }
 
@@ -352,7 +618,10 @@ static const char expiring_sql[] =
 	"  AND ($2::bigint[] IS NULL OR b.product_id = ANY ($2))";
 
 /* A notice per product (the active one first, then the newest); the
- * regions that hold or use the product. */
+ * regions that hold or use the product.  A few hundred notices make a
+ * few thousand (region, product) pairs: each is looked up by its index
+ * (OFFSET 0 keeps the planner from hashing all of region_product_stock
+ * and every recent issue instead). */
 static const char shortage_sql[] =
 	"INSERT INTO alert_now"
 	" SELECT 'shortage_notice',"
@@ -373,16 +642,22 @@ static const char shortage_sql[] =
 	"   notice_id) n"
 	" JOIN product p ON p.id = n.product_id"
 	" JOIN region g ON $1::char(2) IS NULL OR g.code = $1"
-	" LEFT JOIN region_product_stock h"
-	"  ON h.region_code = g.code AND h.product_id = n.product_id"
+	" LEFT JOIN LATERAL (SELECT h.quantity FROM region_product_stock h"
+	"  WHERE h.region_code = g.code AND h.product_id = n.product_id"
+	"  OFFSET 0) h ON true"
 	" WHERE h.quantity > 0"
 	"  OR EXISTS (SELECT 1 FROM stock_event e"
 	"   WHERE e.region_code = g.code AND e.product_id = n.product_id"
-	"    AND e.occurred_at >= lb_today() - $3::int AND e.kind = 'issue')"
+	"    AND e.occurred_at >= lb_today() - $3::int AND e.kind = 'issue'"
+	"   OFFSET 0)"
 	"  OR EXISTS (SELECT 1 FROM consumption_report c"
 	"   WHERE c.region_code = g.code AND c.product_id = n.product_id"
-	"    AND c.period_end >= lb_today() - $3::int AND c.quantity > 0)";
+	"    AND c.period_end >= lb_today() - $3::int AND c.quantity > 0"
+	"   OFFSET 0)";
 
+/* A stale (region, product) has stock in a balance not written for the
+ * days: those few are found in one pass over the balances, and only their
+ * groups are summed (not every group of the nation). */
 static const char stale_sql[] =
 	"INSERT INTO alert_now"
 	" SELECT 'stale_reporting', 'info', b.region_code, b.product_id,"
@@ -393,11 +668,16 @@ static const char stale_sql[] =
 	"   'YYYY-MM-DD')),"
 	"  jsonb_build_object('last_reported_at', b.last, 'quantity', b.qty,"
 	"   'days', lb_today() - (b.last AT TIME ZONE 'Europe/Stockholm')::date)"
-	" FROM (SELECT region_code, product_id, max(updated_at) AS last,"
-	"   sum(quantity) AS qty FROM stock_balance"
-	"  WHERE ($1::char(2) IS NULL OR region_code = $1)"
-	"   AND ($2::bigint[] IS NULL OR product_id = ANY ($2))"
-	"  GROUP BY region_code, product_id) b"
+	" FROM (SELECT DISTINCT region_code, product_id FROM stock_balance"
+	"  WHERE quantity > 0"
+	"   AND updated_at < now() - make_interval(days => $3::int)"
+	"   AND ($1::char(2) IS NULL OR region_code = $1)"
+	"   AND ($2::bigint[] IS NULL OR product_id = ANY ($2))) c"
+	" CROSS JOIN LATERAL (SELECT c.region_code, c.product_id,"
+	"   max(s.updated_at) AS last, sum(s.quantity) AS qty"
+	"  FROM stock_balance s"
+	"  WHERE s.region_code = c.region_code"
+	"   AND s.product_id = c.product_id) b"
 	" JOIN product p ON p.id = b.product_id"
 	" WHERE b.qty > 0 AND b.last < now() - make_interval(days => $3::int)";
 
@@ -432,48 +712,120 @@ static const char drift_sql[] =
 
 /* ---- merging alert_now into alert ---- */
 
+/* ord: a readiness condition's index in its gather (NULL for the rules in
+ * SQL); title and details are NULL for readiness conditions whose
+ * signature an open alert has. */
 static const char now_sql[] =
 	"CREATE TEMP TABLE IF NOT EXISTS alert_now ("
 	" rule alert_rule NOT NULL, severity alert_severity NOT NULL,"
 	" region_code char(2), product_id bigint, site_id bigint, lot text,"
-	" scope_key text NOT NULL, title text NOT NULL,"
-	" details jsonb NOT NULL) ON COMMIT DELETE ROWS";
+	" scope_key text NOT NULL, title text, details jsonb, sig bigint,"
+	" ord bigint) ON COMMIT DELETE ROWS";
 
-/* The resolving anti-join probes it once per open alert. */
-static const char now_index_sql[] =
-	"CREATE INDEX IF NOT EXISTS alert_now_key ON alert_now (rule, scope_key)";
+/* The rules in SQL sign what they built: the text itself. */
+static const char sql_sig_sql[] =
+	"UPDATE alert_now SET sig = hashtextextended(concat_ws(chr(31), rule,"
+	" scope_key, severity, title, details), $1::bigint) WHERE ord IS NULL";
 
+/*
+ * The scope an evaluation judges: open alerts of the rules evaluated ($3),
+ * in region $1 and products $2 (NULL: all).  Every condition it finds is
+ * in it.
+ */
+#define OPEN_IN_SCOPE                                                \
+	" a.resolved_at IS NULL AND a.rule = ANY ($3::alert_rule[])" \
+	" AND ($1::char(2) IS NULL OR a.region_code = $1)"           \
+	" AND ($2::bigint[] IS NULL OR a.product_id = ANY ($2))"
+#define SEEN_STALE \
+	"a.last_seen_at < now() - interval '" ALERTS_SEEN_GRANULARITY "'"
+
+/*
+ * Nothing to open, change or resolve, when the conditions holding ($4
+ * readiness ones with signatures summing to $5 * 2^32 + $6, and those in
+ * alert_now) are as many as the open alerts in scope, all signed, with the
+ * same sum: every condition then has its alert saying what it would say
+ * (the signature covers the scope key; unlike ones sum alike by a 2^-64
+ * chance).  Also: is a last_seen_at due, and the conditions in alert_now.
+ */
+static const char same_sql[] =
+	"SELECT o.n = s.n + $4::bigint AND o.signed = o.n"
+	"  AND coalesce(o.total, 0) = coalesce(s.total, 0)"
+	"   + $5::numeric * 4294967296 + $6::numeric,"
+	" coalesce(o.oldest < now() - interval '" ALERTS_SEEN_GRANULARITY
+	"', false), s.n"
+	" FROM (SELECT count(*) AS n, count(a.sig) AS signed,"
+	"   sum(a.sig) AS total, min(a.last_seen_at) AS oldest"
+	"  FROM alert a WHERE" OPEN_IN_SCOPE ") o,"
+	" (SELECT count(*) AS n, sum(sig) AS total FROM alert_now) s";
+
+/* When nothing else changed: last_seen_at, to the granularity. */
+static const char seen_sql[] = "UPDATE alert a SET last_seen_at = now()"
+			       " WHERE" OPEN_IN_SCOPE " AND " SEEN_STALE;
+
+/* What differs between alert_now and the open alerts in scope, in one
+ * pass: alert_id NULL, to open; rule NULL, to resolve; else to refresh
+ * (a signature differs or last_seen_at is due). */
+static const char diff_table_sql[] =
+	"CREATE TEMP TABLE IF NOT EXISTS alert_diff ("
+	" alert_id bigint, rule alert_rule, severity alert_severity,"
+	" region_code char(2), product_id bigint, site_id bigint, lot text,"
+	" scope_key text, title text, details jsonb, sig bigint)"
+	" ON COMMIT DELETE ROWS";
+
+static const char diff_sql[] =
+	"INSERT INTO alert_diff"
+	" SELECT a.id, n.rule, n.severity, n.region_code, n.product_id,"
+	"  n.site_id, n.lot, n.scope_key, n.title, n.details, n.sig"
+	" FROM (SELECT a.id, a.rule, a.scope_key, a.sig, a.last_seen_at"
+	"  FROM alert a WHERE" OPEN_IN_SCOPE ") a"
+	" FULL JOIN alert_now n ON n.rule = a.rule AND n.scope_key = a.scope_key"
+	" WHERE a.id IS NULL OR n.rule IS NULL OR a.sig IS DISTINCT FROM n.sig"
+	"  OR " SEEN_STALE;
+
+/* A condition without title has its alert's signature: only
+ * last_seen_at can be due. */
 static const char refresh_sql[] =
-	"UPDATE alert a SET severity = n.severity, title = n.title,"
-	" details = n.details, last_seen_at = now()"
-	" FROM alert_now n"
-	" WHERE a.resolved_at IS NULL AND a.rule = n.rule"
-	"  AND a.scope_key = n.scope_key"
-	"  AND (a.severity <> n.severity OR a.title <> n.title"
-	"   OR a.details <> n.details"
-	"   OR a.last_seen_at < now() - interval '" ALERTS_SEEN_GRANULARITY
-	"')";
+	"UPDATE alert a SET severity = d.severity,"
+	" title = coalesce(d.title, a.title),"
+	" details = coalesce(d.details, a.details), sig = d.sig,"
+	" last_seen_at = now()"
+	" FROM alert_diff d"
+	" WHERE a.id = d.alert_id AND d.rule IS NOT NULL"
+	"  AND a.resolved_at IS NULL"
+	"  AND ((d.title IS NOT NULL AND (a.severity <> d.severity"
+	"    OR a.title <> d.title OR a.details <> d.details))"
+	"   OR " SEEN_STALE ")";
 
+/* Alerts that say what their condition does under another signature
+ * (from before sql/014, or after someone else's edit) take it; nothing
+ * else changes, so this is no event. */
+static const char resign_sql[] =
+	"UPDATE alert a SET sig = d.sig FROM alert_diff d"
+	" WHERE a.id = d.alert_id AND d.title IS NOT NULL"
+	"  AND a.resolved_at IS NULL AND a.sig IS DISTINCT FROM d.sig"
+	"  AND a.severity = d.severity AND a.title = d.title"
+	"  AND a.details = d.details";
+
+/* An open alert outside the scope cannot share a condition's key; the
+ * unique index would turn it away all the same. */
 static const char open_sql[] =
 	"INSERT INTO alert (rule, severity, region_code, product_id, site_id,"
-	" lot, scope_key, title, details)"
-	" SELECT DISTINCT ON (n.rule, n.scope_key) n.rule, n.severity,"
-	"  n.region_code, n.product_id, n.site_id, n.lot, n.scope_key,"
-	"  n.title, n.details"
-	" FROM alert_now n"
-	" WHERE NOT EXISTS (SELECT 1 FROM alert a WHERE a.resolved_at IS NULL"
-	"  AND a.rule = n.rule AND a.scope_key = n.scope_key)"
-	" ORDER BY n.rule, n.scope_key"
+	" lot, scope_key, title, details, sig)"
+	" SELECT DISTINCT ON (d.rule, d.scope_key) d.rule, d.severity,"
+	"  d.region_code, d.product_id, d.site_id, d.lot, d.scope_key,"
+	"  d.title, d.details, d.sig"
+	" FROM alert_diff d WHERE d.alert_id IS NULL"
+	" ORDER BY d.rule, d.scope_key"
 	" ON CONFLICT (rule, scope_key) WHERE resolved_at IS NULL DO NOTHING";
 
-/* $1 region, $2 products, $3 the rules evaluated. */
 static const char resolve_sql[] =
-	"UPDATE alert a SET resolved_at = now()"
-	" WHERE a.resolved_at IS NULL AND a.rule = ANY ($3::alert_rule[])"
-	"  AND ($1::char(2) IS NULL OR a.region_code = $1)"
-	"  AND ($2::bigint[] IS NULL OR a.product_id = ANY ($2))"
-	"  AND NOT EXISTS (SELECT 1 FROM alert_now n WHERE n.rule = a.rule"
-	"   AND n.scope_key = a.scope_key)";
+	"UPDATE alert a SET resolved_at = now() FROM alert_diff d"
+	" WHERE a.id = d.alert_id AND d.rule IS NULL AND a.resolved_at IS NULL";
+
+/* Declines of obligatory help end when the receiver is helped or out of
+ * disaster (sql/011); the sweep looks, when there are any. */
+static const char obligatory_sql[] =
+	"SELECT allocation_obligatory_resolve() WHERE alert_obligatory_open()";
 
 static int64_t affected(PGresult *q)
 {
@@ -492,6 +844,52 @@ static int run_counted(struct db *db, const char *sql, int n,
 	if (count)
 		*count += affected(q);
 	PQclear(q);
+	return 0;
+}
+
+/*
+ * Merge alert_now, and g's readiness conditions, into alert.  scope is
+ * OPEN_IN_SCOPE's $1..$3.  The usual sweep finds everything as it was and
+ * ends after same_sql.
+ */
+static int merge(struct db *db, const struct gather *g,
+		 const char *const scope[3], struct alerts_counts *out,
+		 struct err *e)
+{
+	char n[24], hi[24], lo[24], seed[24];
+	const char *params[6] = {scope[0], scope[1], scope[2], n, hi, lo};
+	PGresult *q;
+	bool same, stale;
+
+	snprintf(seed, sizeof(seed), "%d", SIG_VERSION);
+	params[0] = seed;
+	if (db_command(db, sql_sig_sql, 1, params, e) < 0)
+		return -1;
+	params[0] = scope[0];
+	snprintf(n, sizeof(n), "%zu", g->n);
+	snprintf(hi, sizeof(hi), "%lld", (long long)g->sum_hi);
+	snprintf(lo, sizeof(lo), "%lld", (long long)g->sum_lo);
+	q = db_exec(db, same_sql, 6, params, e);
+	if (!q)
+		return -1;
+	same = strcmp(db_text(q, 0, 0), "t") == 0;
+	stale = strcmp(db_text(q, 0, 1), "t") == 0;
+	out->conditions = (int64_t)g->n + db_int64(q, 0, 2);
+	PQclear(q);
+	if (same)
+		return stale ? run_counted(db, seen_sql, 3, params,
+					   &out->updated, e) :
+			       0;
+
+	if (readiness_put(db, g, e) < 0 ||
+	    db_command(db, diff_table_sql, 0, NULL, e) < 0 ||
+	    db_command(db, "TRUNCATE alert_diff", 0, NULL, e) < 0 ||
+	    db_command(db, diff_sql, 3, params, e) < 0 ||
+	    run_counted(db, refresh_sql, 0, NULL, &out->updated, e) < 0 ||
+	    db_command(db, resign_sql, 0, NULL, e) < 0 ||
+	    run_counted(db, open_sql, 0, NULL, &out->opened, e) < 0 ||
+	    run_counted(db, resolve_sql, 0, NULL, &out->resolved, e) < 0)
+		return -1;
 	return 0;
 }
 
@@ -542,6 +940,7 @@ static int evaluate(struct db *db, bool sweep, const char *region,
 	char expiry[16], stale[16], window[16], ndrift[24];
 	const char *params[3];
 	char *first = NULL;
+	struct gather g = {0};
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -559,11 +958,22 @@ static int evaluate(struct db *db, bool sweep, const char *region,
 	}
 	if (sweep && o.verify) {
 		struct verify_totals t;
+		const char *every_s = settings_get("verify_full_interval");
+		int64_t every = VERIFY_FULL_EVERY_DEFAULT;
 
 		ds.first = json_array();
 		if (!ds.first)
 			return err_set(e, ERR_INTERNAL, "", "out of memory");
-		if (verify_run(db, on_drift, &ds, &t, e) < 0)
+		/* settings_load checked it; unset (settings never loaded, as
+		 * in tests) means the default. */
+		if (every_s &&
+		    parse_int64(every_s, 0, VERIFY_FULL_EVERY_MAX, &every,
+				"LAGERBILD_VERIFY_FULL_INTERVAL", e) < 0)
+			goto out;
+		/* The events since the last sweep, and every balance and
+		 * aggregate; the whole ledger once the last full check is
+		 * older than the interval (verify.h). */
+		if (verify_incremental(db, every, on_drift, &ds, &t, e) < 0)
 			goto out;
 		out->drifts = ds.n;
 		first = json_dumps(ds.first, JSON_COMPACT);
@@ -594,11 +1004,10 @@ static int evaluate(struct db *db, bool sweep, const char *region,
 		       "'lagerbild.alerts', 0))",
 		       0, NULL, e) < 0 ||
 	    db_command(db, now_sql, 0, NULL, e) < 0 ||
-	    db_command(db, now_index_sql, 0, NULL, e) < 0 ||
 	    db_command(db, "TRUNCATE alert_now", 0, NULL, e) < 0)
 		goto fail;
 
-	if (readiness_rules(db, sweep ? NULL : region, ids, n, &o, e) < 0)
+	if (readiness_gather(db, sweep ? NULL : region, ids, n, &o, &g, e) < 0)
 		goto fail;
 	params[0] = sweep ? NULL : region;
 	params[1] = prod;
@@ -612,10 +1021,7 @@ static int evaluate(struct db *db, bool sweep, const char *region,
 	if (db_command(db, stale_sql, 3, params, e) < 0 ||
 	    db_command(db, behind_plan_sql, 2, params, e) < 0)
 		goto fail;
-	/* Declines of obligatory help end when the receiver is helped or
-	 * out of disaster (sql/011); the sweep looks. */
-	if (sweep && db_command(db, "SELECT allocation_obligatory_resolve()", 0,
-				NULL, e) < 0)
+	if (sweep && db_command(db, obligatory_sql, 0, NULL, e) < 0)
 		goto fail;
 	if (sweep && table_exists(db, "region_state_history") &&
 	    db_command(db, disaster_sql, 0, NULL, e) < 0)
@@ -627,26 +1033,18 @@ static int evaluate(struct db *db, bool sweep, const char *region,
 		if (db_command(db, drift_sql, 2, params, e) < 0)
 			goto fail;
 	}
-	/* Good plans for the merge need alert_now's size. */
-	if (sweep && db_command(db, "ANALYZE alert_now", 0, NULL, e) < 0)
-		goto fail;
-	if (run_counted(db, "SELECT 1 FROM alert_now", 0, NULL,
-			&out->conditions, e) < 0 ||
-	    run_counted(db, refresh_sql, 0, NULL, &out->updated, e) < 0 ||
-	    run_counted(db, open_sql, 0, NULL, &out->opened, e) < 0)
-		goto fail;
 	params[0] = sweep ? NULL : region;
 	params[1] = prod;
 	/* Without verify, drift is not evaluated and stays as it was. */
 	params[2] = !sweep ? keyed_rules : o.verify ? all_rules : sweep_rules;
-	if (run_counted(db, resolve_sql, 3, params, &out->resolved, e) < 0 ||
-	    db_commit(db, e) < 0)
+	if (merge(db, &g, params, out, e) < 0 || db_commit(db, e) < 0)
 		goto fail;
 	rc = 0;
 	goto out;
 fail:
 	db_rollback(db);
 out:
+	gather_free(&g);
 	free(first);
 	json_decref(ds.first);
 	free(prod);

@@ -11,7 +11,9 @@
  *   - resolves the open ones, of the rules evaluated and within the keys
  *     covered, whose condition no longer holds.
  * The triggers of 008 and 010 write the history and queue the webhook and
- * email deliveries in the same transaction.
+ * email deliveries in the same transaction.  An alert keeps a signature of
+ * what it says (sql/014_alerts_speed.sql), so that an evaluation that finds
+ * every condition as it was writes nothing and builds no titles.
  *
  * The rules (severity in brackets):
  *   stockout, below_floor, below_target  per (region, product), from
@@ -55,8 +57,11 @@
 #define ALERTS_EXPIRY_DAYS_DEFAULT 90
 #define ALERTS_STALE_DAYS_DEFAULT 7
 /* An open alert's last_seen_at is rewritten when older than this, not on
- * every evaluation. */
-#define ALERTS_SEEN_GRANULARITY "5 minutes"
+ * every evaluation: at national scale 100,000 alerts may be open, and
+ * rewriting them all on every 5-minute sweep costs seconds each time.  So
+ * it is accurate to this much; an open alert was in any case seen by the
+ * last sweep. */
+#define ALERTS_SEEN_GRANULARITY "1 hour"
 /* Incremental evaluation of more products of a region than this
  * evaluates the whole region.  One readiness scan takes the list (a
  * hashed match), so a long list costs little beside the region's 20,000

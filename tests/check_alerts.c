@@ -419,6 +419,149 @@ START_TEST(test_ledger_drift)
 }
 END_TEST
 
+/* ---- what a sweep writes (sql/014_alerts_speed.sql) ---- */
+
+/* One text value of sql as the owner sees it, into out. */
+static void text_of(const char *sql, char *out, size_t size)
+{
+	struct err e = {0};
+	PGresult *q = db_exec(owner, sql, 0, NULL, &e);
+
+	ck_assert_msg(q != NULL, "%s: %s", sql, e.msg);
+	snprintf(out, size, "%s", db_text(q, 0, 0));
+	PQclear(q);
+}
+
+/* Every alert row version and what it says, and the history's size. */
+static const char rows_sql[] =
+	"SELECT string_agg(id || ':' || xmin || ':' || (sig IS NOT NULL),"
+	" ',' ORDER BY id) || '/' || (SELECT count(*) FROM alert_event)"
+	" FROM alert";
+
+static const char below_floor_title_sql[] =
+	"SELECT title FROM alert WHERE rule = 'below_floor'"
+	" AND resolved_at IS NULL";
+
+START_TEST(test_unchanged_writes_nothing)
+{
+	struct alerts_counts c;
+	struct err e = {0};
+	char before[4096], after[4096];
+	int64_t n;
+
+	/* below floor in 01; in 12 an expired lot, and so a stockout */
+	history(site01, prod);
+	event(site12, prod2, "receipt", 50, "L1", "2020-01-01", 1);
+	c = sweep();
+	n = c.opened;
+	ck_assert_int_eq(n, 3);
+	text_of(rows_sql, before, sizeof(before));
+	ck_assert_msg(strstr(before, ":false") == NULL, "unsigned: %s", before);
+
+	/* nothing changed: nothing written, not even last_seen_at */
+	c = sweep();
+	ck_assert_int_eq(c.conditions, n);
+	ck_assert_int_eq(c.opened + c.updated + c.resolved, 0);
+	ck_assert_msg(alerts_evaluate(app, "01", &prod, 1, &opt, &c, &e) == 0,
+		      "%s", e.msg);
+	ck_assert_int_eq(c.conditions, 1);
+	ck_assert_int_eq(c.opened + c.updated + c.resolved, 0);
+	text_of(rows_sql, after, sizeof(after));
+	ck_assert_str_eq(after, before);
+
+	/* last_seen_at is kept to ALERTS_SEEN_GRANULARITY: when due, it is
+	 * all that is written, and no history */
+	own_exec("UPDATE alert SET last_seen_at = now() - interval '1 hour'", 0,
+		 NULL);
+	text_of(rows_sql, before, sizeof(before));
+	c = sweep();
+	ck_assert_int_eq(c.updated, n);
+	ck_assert_int_eq(c.opened + c.resolved, 0);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM alert"
+					      " WHERE last_seen_at >= now() -"
+					      " interval '1 minute'"),
+			 n);
+	text_of(rows_sql, after, sizeof(after));
+	ck_assert_str_eq(strchr(after, '/'), strchr(before, '/'));
+
+	/* alerts from before signatures take theirs, and nothing else */
+	own_exec("UPDATE alert SET sig = NULL", 0, NULL);
+	text_of(rows_sql, before, sizeof(before));
+	c = sweep();
+	ck_assert_int_eq(c.opened + c.updated + c.resolved, 0);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM alert"
+					      " WHERE sig IS NULL"),
+			 0);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM alert"
+					      " WHERE last_seen_at >= now() -"
+					      " interval '1 minute'"),
+			 n);
+	text_of(rows_sql, after, sizeof(after));
+	ck_assert_str_eq(strchr(after, '/'), strchr(before, '/'));
+}
+END_TEST
+
+START_TEST(test_changes_are_seen)
+{
+	struct alerts_counts c;
+	struct err e = {0};
+	char title[300], hist[200];
+	int64_t id;
+
+	history(site01, prod);
+	sweep();
+	id = open_id("below_floor");
+
+	/* a new figure: details follow, without history */
+	event(site01, prod, "issue", 10, NULL, NULL, 0);
+	ck_assert_msg(readiness_refresh(app, NULL, &e) == 0, "%s", e.msg);
+	c = sweep();
+	ck_assert_int_eq(c.updated, 1);
+	ck_assert_int_eq(
+		testdb_scalar(owner, "SELECT (details->>'available')::int"
+				     " FROM alert WHERE rule = 'below_floor'"),
+		150);
+	history_of(id, hist, sizeof(hist));
+	ck_assert_str_eq(hist, "opened");
+
+	/* the names in a title: the product's and the region's */
+	own_exec("UPDATE product SET name = 'Alvedon 665 mg' WHERE vnr ="
+		 " '123456'",
+		 0, NULL);
+	c = sweep();
+	ck_assert_int_eq(c.updated, 1);
+	text_of(below_floor_title_sql, title, sizeof(title));
+	ck_assert_msg(strstr(title, "Alvedon 665 mg") != NULL, "%s", title);
+	own_exec("UPDATE region SET name = 'Region Renamed' WHERE code = '01'",
+		 0, NULL);
+	c = sweep();
+	ck_assert_int_eq(c.updated, 1);
+	text_of(below_floor_title_sql, title, sizeof(title));
+	ck_assert_msg(strstr(title, "Region Renamed") != NULL, "%s", title);
+
+	/* someone else's edit forgets the signature; the rule puts back
+	 * what it says */
+	own_exec("UPDATE alert SET title = 'edited', severity = 'critical'"
+		 " WHERE rule = 'below_floor'",
+		 0, NULL);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM alert"
+					      " WHERE sig IS NULL"),
+			 1);
+	c = sweep();
+	ck_assert_int_eq(c.updated, 1);
+	ck_assert_int_eq(c.opened + c.resolved, 0);
+	text_of(below_floor_title_sql, title, sizeof(title));
+	ck_assert_msg(strstr(title, "Below floor: Alvedon 665 mg") == title,
+		      "%s", title);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM alert"
+					      " WHERE sig IS NULL"
+					      " OR severity <> 'warning'"),
+			 0);
+	history_of(id, hist, sizeof(hist));
+	ck_assert_str_eq(hist, "opened,updated,updated");
+}
+END_TEST
+
 /* ---- who sees what ---- */
 
 START_TEST(test_region_scoping)
@@ -617,6 +760,8 @@ Suite *alerts_suite(void)
 	tcase_add_test(tc, test_region_disaster);
 	tcase_add_test(tc, test_ledger_drift);
 	tcase_add_test(tc, test_region_scoping);
+	tcase_add_test(tc, test_unchanged_writes_nothing);
+	tcase_add_test(tc, test_changes_are_seen);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(http, setup, teardown);
 	tcase_set_timeout(http, 60);
