@@ -132,6 +132,21 @@ static void buf_str(struct buf *b, const char *s)
 	buf_add(b, s, strlen(s));
 }
 
+/* Close n array literals and point params at them; -1 if one ran out of
+ * memory. */
+static int cols_close(struct buf *col, int n, const char **params,
+		      struct err *e)
+{
+	for (int c = 0; c < n; c++) {
+		buf_str(&col[c], "}");
+		if (col[c].failed)
+			return err_set(e, ERR_INTERNAL, "",
+				       "readiness alerts: out of memory");
+		params[c] = col[c].p;
+	}
+	return 0;
+}
+
 /* Append one element of a text array under construction. */
 static void buf_elem(struct buf *b, const char *s)
 {
@@ -488,15 +503,8 @@ static int readiness_put(struct db *db, const struct gather *g, struct err *e)
 		int_elem(&col[3], c->product_id);
 		int_elem(&col[4], sig_signed(c->sig));
 	}
-	for (int c = 0; c < NKEYCOLS; c++) {
-		buf_str(&col[c], "}");
-		if (col[c].failed) {
-			err_set(e, ERR_INTERNAL, "",
-				"readiness alerts: out of memory");
-			goto out;
-		}
-		params[c] = col[c].p;
-	}
+	if (cols_close(col, NKEYCOLS, params, e) < 0)
+		goto out;
 	if (db_command(db, readiness_keys_sql, NKEYCOLS, params, e) < 0)
 		goto out;
 	q = db_exec(db, readiness_changed_sql, 0, NULL, e);
@@ -537,15 +545,8 @@ static int readiness_put(struct db *db, const struct gather *g, struct err *e)
 			buf_elem(&col[COL_SHORT], "NULL");
 		int_elem(&col[COL_WINDOW], c->window);
 	}
-	for (int c = 0; c < NCOLS; c++) {
-		buf_str(&col[c], "}");
-		if (col[c].failed) {
-			err_set(e, ERR_INTERNAL, "",
-				"readiness alerts: out of memory");
-			goto out;
-		}
-		params[c] = col[c].p;
-	}
+	if (cols_close(col, NCOLS, params, e) < 0)
+		goto out;
 	rc = db_command(db, readiness_details_sql, NCOLS, params, e);
 out:
 	PQclear(q);
