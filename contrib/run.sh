@@ -32,6 +32,9 @@ if [ "$sites" = 0 ]; then
 	"$bin" demo
 fi
 "$bin" verify
+# The readiness rollup and the alerts, current before the first request
+# (the server's own sweep comes every LAGERBILD_ALERT_INTERVAL).
+"$bin" alerts run
 
 echo
 echo "== Nationell lägesbild: products per category =="
