@@ -1432,24 +1432,6 @@ END_TEST
 
 static struct httpclient_server srv;
 
-static char *token_for(const char *user, enum role role, const char *region)
-{
-	static char tok[4][AUTH_TOKEN_MAX];
-	static int k;
-	struct db *db = testdb_connect();
-	struct err e = {0};
-	int64_t uid, tid;
-	char *out = tok[k++ % 4];
-
-	ck_assert_msg(auth_user_add(db, user, role, region, NULL, NULL, &uid,
-				    &e) == 0,
-		      "%s", e.msg);
-	ck_assert_msg(auth_token_create(db, user, "t", 1, out, &tid, &e) == 0,
-		      "%s", e.msg);
-	db_close(db);
-	return out;
-}
-
 static long call(const char *method, const char *path, const char *token,
 		 const char *body, json_t **json)
 {
@@ -1581,9 +1563,9 @@ START_TEST(test_subscribe_api)
 	json_t *j = NULL;
 	int64_t id;
 
-	coord = token_for("coord", ROLE_COORDINATOR, NULL);
-	viewer = token_for("viewer", ROLE_VIEWER, NULL);
-	admin = token_for("admin", ROLE_ADMIN, NULL);
+	coord = testdb_token("coord", ROLE_COORDINATOR, NULL);
+	viewer = testdb_token("viewer", ROLE_VIEWER, NULL);
+	admin = testdb_token("admin", ROLE_ADMIN, NULL);
 	httpclient_start(&srv, dburl, NULL);
 	for (int i = 0; i < NELEM(bad); i++) {
 		ck_assert_int_eq(call("POST", "/api/v1/email-subscriptions",
@@ -1761,7 +1743,7 @@ START_TEST(test_server_mails)
 
 	rx_start("127.0.0.1", 1, none, zero);
 	snprintf(url_env, sizeof(url_env), "LAGERBILD_SMTP_URL=%s", rx.url);
-	coord = token_for("coord", ROLE_COORDINATOR, NULL);
+	coord = testdb_token("coord", ROLE_COORDINATOR, NULL);
 	httpclient_start(&srv, dburl, env);
 	ck_assert_int_eq(call("POST", "/api/v1/email-subscriptions", coord,
 			      "{\"to\": \"" TO "\", \"regions\": [\"14\"]}",

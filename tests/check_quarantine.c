@@ -30,14 +30,6 @@ static struct db *app; /* the application role */
 static const char *dburl;
 static int64_t site_a, site_b, site_12, prod, prod2;
 
-static void exec_ok(struct db *db, const char *sql)
-{
-	struct err e = {0};
-
-	ck_assert_msg(db_command(db, sql, 0, NULL, &e) == 0, "%s: %s", sql,
-		      e.msg);
-}
-
 static void setup(void)
 {
 	struct err e = {0};
@@ -65,26 +57,7 @@ static void teardown(void)
 static void ev(int64_t site, int64_t product, const char *kind, long qty,
 	       int days_ago, const char *lot, const char *expiry)
 {
-	char s[24], p[24], q[24], d[24];
-	const char *params[] = {s, p, kind, q, d, lot, expiry};
-	struct err e = {0};
-
-	snprintf(s, sizeof(s), "%lld", (long long)site);
-	snprintf(p, sizeof(p), "%lld", (long long)product);
-	snprintf(q, sizeof(q), "%ld", qty);
-	snprintf(d, sizeof(d), "%d", days_ago);
-	ck_assert_msg(
-		db_command(own,
-			   "INSERT INTO stock_event (site_id, product_id, kind,"
-			   " quantity, lot, expiry, idempotency_key,"
-			   " payload_hash, occurred_at, recorded_by)"
-			   " VALUES ($1, $2, $3::stock_event_kind, $4,"
-			   " coalesce($6, ''), $7::date, gen_random_uuid(),"
-			   " sha256(convert_to(gen_random_uuid()::text,"
-			   " 'UTF8')), now() - make_interval(days =>"
-			   " $5::int), 'test')",
-			   7, params, &e) == 0,
-		"event %s %ld: %s", kind, qty, e.msg);
+	testdb_event_ago(own, site, product, kind, qty, days_ago, lot, expiry);
 }
 
 /* The usual stock: at 01-A lot L1 100 and L2 30 of prod, 5 without a lot
@@ -477,15 +450,8 @@ enum {
 static void add_token(int t, const char *user, enum role role,
 		      const char *region)
 {
-	struct err e = {0};
-	int64_t uid, tid;
-
-	ck_assert_msg(auth_user_add(own, user, role, region, NULL, NULL, &uid,
-				    &e) == 0,
-		      "%s", e.msg);
-	ck_assert_msg(
-		auth_token_create(own, user, "t", 1, tokens[t], &tid, &e) == 0,
-		"%s", e.msg);
+	snprintf(tokens[t], sizeof(tokens[t]), "%s",
+		 testdb_token(user, role, region));
 }
 
 static void start_server(const char *const *env)
@@ -953,7 +919,7 @@ START_TEST(test_http_alerts_follow)
 
 	/* 1000 received, 30 a day issued for 28 days: 160 left, about 5
 	 * days against the agreement's target; all of it is lot L1. */
-	exec_ok(own, "UPDATE product SET agreement_code = 'TO2022_LM'");
+	testdb_exec(own, "UPDATE product SET agreement_code = 'TO2022_LM'");
 	ev(site_a, prod, "receipt", 1000, 30, "L1", NULL);
 	for (int d = 28; d >= 1; d--)
 		ev(site_a, prod, "issue", 30, d, "L1", NULL);

@@ -32,14 +32,6 @@ static struct db *app; /* the application role */
 static const char *dburl;
 static int64_t site_a, site_b, site_12, prod, prod2;
 
-static void exec_ok(struct db *db, const char *sql)
-{
-	struct err e = {0};
-
-	ck_assert_msg(db_command(db, sql, 0, NULL, &e) == 0, "%s: %s", sql,
-		      e.msg);
-}
-
 static void setup(void)
 {
 	struct err e = {0};
@@ -68,28 +60,7 @@ static void teardown(void)
 static void ev(int64_t site, int64_t product, const char *kind, long qty,
 	       int days_ago, const char *lot, const char *expiry)
 {
-	char s[24], p[24], q[24], d[24];
-	const char *params[] = {s, p, kind, q, d, lot, expiry};
-	struct err e = {0};
-
-	snprintf(s, sizeof(s), "%lld", (long long)site);
-	snprintf(p, sizeof(p), "%lld", (long long)product);
-	snprintf(q, sizeof(q), "%ld", qty);
-	snprintf(d, sizeof(d), "%d", days_ago);
-	ck_assert_msg(
-		db_command(
-			own,
-			"INSERT INTO stock_event (site_id, product_id, kind,"
-			" quantity, lot, expiry, idempotency_key,"
-			" payload_hash, occurred_at, recorded_by)"
-			" VALUES ($1, $2, $3::stock_event_kind, $4,"
-			" coalesce($6, ''), $7::date, gen_random_uuid(),"
-			" sha256(convert_to(gen_random_uuid()::text, 'UTF8')),"
-			" ((now() AT TIME ZONE 'Europe/Stockholm')::date"
-			"  - $5::integer + time '12:00')"
-			" AT TIME ZONE 'Europe/Stockholm', 'test')",
-			7, params, &e) == 0,
-		"event %s %ld: %s", kind, qty, e.msg);
+	testdb_event_ago(own, site, product, kind, qty, days_ago, lot, expiry);
 }
 
 /* Issue qty a day for days from..to days back. */
@@ -163,8 +134,8 @@ static void scan_once(enum role role, const char *region,
 	memset(g, 0, sizeof(*g));
 	ck_assert_msg(auth_begin(app, &w, &e) == 0, "%s", e.msg);
 	if (days)
-		exec_ok(app, "SELECT set_config('lagerbild.readiness_days',"
-			     " 'on', true)");
+		testdb_exec(app, "SELECT set_config('lagerbild.readiness_days',"
+				 " 'on', true)");
 	ck_assert_msg(readiness_scan(app, f, keep, g, &e) == 0, "scan: %s",
 		      e.msg);
 	db_rollback(app);
@@ -365,7 +336,8 @@ START_TEST(test_window_sums)
 	 * when the day rows are asked for), until the key is marked stale
 	 * and the next refresh puts it right. */
 	tx(own, true);
-	exec_ok(own, "SELECT set_config('lagerbild.window_sums', 'on', true)");
+	testdb_exec(own,
+		    "SELECT set_config('lagerbild.window_sums', 'on', true)");
 	snprintf(sa, sizeof(sa), "%lld", (long long)site_a);
 	snprintf(pr, sizeof(pr), "%lld", (long long)prod);
 	exec_2(own,
@@ -392,8 +364,9 @@ START_TEST(test_window_sums)
 	/* The day turns: sums as of `back` days ago, brought to today. */
 	for (size_t i = 0; i < sizeof(backs) / sizeof(backs[0]); i++) {
 		tx(own, true);
-		exec_ok(own, "SELECT set_config('lagerbild.window_sums', 'on',"
-			     " true)");
+		testdb_exec(own,
+			    "SELECT set_config('lagerbild.window_sums', 'on',"
+			    " true)");
 		snprintf(back, sizeof(back), "%d", backs[i]);
 		exec_2(own,
 		       "UPDATE stock_daily_key k SET w_issued = r.i,"
@@ -477,16 +450,17 @@ START_TEST(test_available_excludes_expired_and_quarantined)
 	ev(site_a, prod, "receipt", 30, 20, "OLD", "2020-01-01");
 	ev(site_a, prod, "receipt", 20, 20, "Q", "2099-12-31");
 	ev(site_a, prod, "receipt", 5, 20, NULL, NULL);
-	exec_ok(own, "INSERT INTO lot_quarantine (region_code, site_id,"
-		     " product_id, lot, reason) SELECT region_code, id, "
-		     "(SELECT id FROM product WHERE vnr = '123456'), 'Q',"
-		     " 'recall' FROM site WHERE code = '01-A'");
+	testdb_exec(own, "INSERT INTO lot_quarantine (region_code, site_id,"
+			 " product_id, lot, reason) SELECT region_code, id, "
+			 "(SELECT id FROM product WHERE vnr = '123456'), 'Q',"
+			 " 'recall' FROM site WHERE code = '01-A'");
 	refresh();
 	scan_as(ROLE_SYSTEM, NULL, &f, &g);
 	i = find(&g, "01-A", prod);
 	ck_assert_int_eq(g.r[i].in.available, 105);
 	/* Released: counts again. */
-	exec_ok(own, "UPDATE lot_quarantine SET release_reason = 'cleared'");
+	testdb_exec(own,
+		    "UPDATE lot_quarantine SET release_reason = 'cleared'");
 	scan_as(ROLE_SYSTEM, NULL, &f, &g);
 	ck_assert_int_eq(g.r[find(&g, "01-A", prod)].in.available, 125);
 	/* A quarantine is released once and never deleted. */
@@ -515,14 +489,15 @@ END_TEST
 static int64_t region_rows_wrong(void)
 {
 	return testdb_scalar(
-		own, "SELECT count(*) FROM readiness_region_key r"
-		     " FULL JOIN (SELECT region_code, product_id,"
-		     "  min(first_day) AS f, sum(end_balance) AS b,"
-		     "  sum(w_issued) AS i, sum(w_future) AS u, sum(w_pos) AS p"
-		     "  FROM stock_daily_key GROUP BY 1, 2) k"
-		     " USING (region_code, product_id)"
-		     " WHERE (r.stock_first, r.last_bal, r.w_issued, r.w_future,"
-		     "  r.w_pos) IS DISTINCT FROM (k.f, k.b, k.i, k.u, k.p)");
+		own,
+		"SELECT count(*) FROM readiness_region_key r"
+		" FULL JOIN (SELECT region_code, product_id,"
+		"  min(first_day) AS f, sum(end_balance) AS b,"
+		"  sum(w_issued) AS i, sum(w_future) AS u, sum(w_pos) AS p"
+		"  FROM stock_daily_key GROUP BY 1, 2) k"
+		" USING (region_code, product_id)"
+		" WHERE (r.stock_first, r.last_bal, r.w_issued, r.w_future,"
+		"  r.w_pos) IS DISTINCT FROM (k.f, k.b, k.i, k.u, k.p)");
 }
 
 /*
@@ -561,9 +536,11 @@ START_TEST(test_region_rows)
 	/* The day turns: stockout days as of yesterday are not read, and
 	 * the refresh walks the groups that can have run out again. */
 	tx(own, true);
-	exec_ok(own, "UPDATE readiness_region_key SET out_days = out_days + 100"
-		     " WHERE last_bal - w_pos <= 0");
-	exec_ok(own, "UPDATE stock_daily_horizon SET r_day = lb_today() - 1");
+	testdb_exec(own,
+		    "UPDATE readiness_region_key SET out_days = out_days + 100"
+		    " WHERE last_bal - w_pos <= 0");
+	testdb_exec(own,
+		    "UPDATE stock_daily_horizon SET r_day = lb_today() - 1");
 	tx(own, false);
 	scan_as(ROLE_COORDINATOR, NULL, &f, &g);
 	ck_assert_int_eq(g.r[find(&g, "01", prod)].in.stockout_days, 7);
@@ -578,7 +555,8 @@ START_TEST(test_region_rows)
 	snprintf(sa, sizeof(sa), "%lld", (long long)site_b);
 	snprintf(pr, sizeof(pr), "%lld", (long long)prod2);
 	tx(own, true);
-	exec_ok(own, "SELECT set_config('lagerbild.window_sums', 'on', true)");
+	testdb_exec(own,
+		    "SELECT set_config('lagerbild.window_sums', 'on', true)");
 	exec_2(own,
 	       "UPDATE stock_daily_key SET w_issued = w_issued + 70"
 	       " WHERE site_id = $1 AND product_id = $2",
@@ -591,17 +569,19 @@ START_TEST(test_region_rows)
 			 days.r[find(&days, "01", prod2)].in.issued + 70);
 	/* marked stale (not written as the window): put right by the next
 	 * refresh */
-	exec_2(own, "UPDATE stock_daily_key SET w_stale = true"
-		    " WHERE site_id = $1 AND product_id = $2",
+	exec_2(own,
+	       "UPDATE stock_daily_key SET w_stale = true"
+	       " WHERE site_id = $1 AND product_id = $2",
 	       sa, pr);
 	refresh();
 	scan_as(ROLE_COORDINATOR, NULL, &f, &g);
 
 	/* Never computed: every region row again, whatever it held. */
 	tx(own, true);
-	exec_ok(own, "UPDATE readiness_region_key SET w_issued = w_issued + 5,"
-		     " out_days = out_days + 3, last_bal = last_bal - 1");
-	exec_ok(own, "UPDATE stock_daily_horizon SET r_day = NULL");
+	testdb_exec(own,
+		    "UPDATE readiness_region_key SET w_issued = w_issued + 5,"
+		    " out_days = out_days + 3, last_bal = last_bal - 1");
+	testdb_exec(own, "UPDATE stock_daily_horizon SET r_day = NULL");
 	tx(own, false);
 	scan_as(ROLE_COORDINATOR, NULL, &f, &g);
 	ck_assert_int_eq(region_rows_wrong(), 3);
@@ -706,24 +686,24 @@ START_TEST(test_consumption_reports)
 	/* Covers 27..18 days back (10 days) with 50; and a period half in
 	 * the window: 37..28 back, outside, and 33..24 back: 4 of 10 days
 	 * inside, so 40% of 100. */
-	exec_ok(own,
-		"INSERT INTO import_batch (id, feed, source, sha256, bytes,"
-		" status, rows_total, rows_applied, rows_rejected,"
-		" started_at, recorded_by) OVERRIDING SYSTEM VALUE"
-		" VALUES (1, 'consumption', 't', repeat('0', 64), 0,"
-		" 'done', 0, 0, 0, now(), 't')");
-	exec_ok(own, "INSERT INTO consumption_report (region_code, site_id,"
-		     " product_id, period_start, period_end, quantity,"
-		     " batch_id) SELECT '01', s.id, p.id, lb_today() - 27,"
-		     " lb_today() - 18, 50, 1 FROM site s, product p"
-		     " WHERE s.code = '01-A' AND p.vnr = '123456'");
+	testdb_exec(own,
+		    "INSERT INTO import_batch (id, feed, source, sha256, bytes,"
+		    " status, rows_total, rows_applied, rows_rejected,"
+		    " started_at, recorded_by) OVERRIDING SYSTEM VALUE"
+		    " VALUES (1, 'consumption', 't', repeat('0', 64), 0,"
+		    " 'done', 0, 0, 0, now(), 't')");
+	testdb_exec(own, "INSERT INTO consumption_report (region_code, site_id,"
+			 " product_id, period_start, period_end, quantity,"
+			 " batch_id) SELECT '01', s.id, p.id, lb_today() - 27,"
+			 " lb_today() - 18, 50, 1 FROM site s, product p"
+			 " WHERE s.code = '01-A' AND p.vnr = '123456'");
 	scan_as(ROLE_SYSTEM, NULL, &f, &g);
 	ck_assert_int_eq(g.r[find(&g, "01-A", prod)].in.issued, 50 + 18 * 10);
-	exec_ok(own, "INSERT INTO consumption_report (region_code, site_id,"
-		     " product_id, period_start, period_end, quantity,"
-		     " batch_id) SELECT '01', s.id, p.id, lb_today() - 37,"
-		     " lb_today() - 28, 100, 1 FROM site s, product p"
-		     " WHERE s.code = '01-A' AND p.vnr = '123456'");
+	testdb_exec(own, "INSERT INTO consumption_report (region_code, site_id,"
+			 " product_id, period_start, period_end, quantity,"
+			 " batch_id) SELECT '01', s.id, p.id, lb_today() - 37,"
+			 " lb_today() - 28, 100, 1 FROM site s, product p"
+			 " WHERE s.code = '01-A' AND p.vnr = '123456'");
 	scan_as(ROLE_SYSTEM, NULL, &f, &g);
 	ck_assert_int_eq(g.r[find(&g, "01-A", prod)].in.issued, 50 + 18 * 10);
 }
@@ -762,8 +742,8 @@ START_TEST(test_targets_precedence_default_and_factor)
 	ck_assert_int_eq(g.r[find(&g, "01", prod)].out.status,
 			 READINESS_NO_TARGET);
 	/* Under an agreement: its default, 30 days and floor 7. */
-	exec_ok(own, "UPDATE product SET agreement_code = 'TO2022_LM'"
-		     " WHERE vnr = '123456'");
+	testdb_exec(own, "UPDATE product SET agreement_code = 'TO2022_LM'"
+			 " WHERE vnr = '123456'");
 	scan_as(ROLE_SYSTEM, NULL, &f, &g);
 	i = find(&g, "01", prod);
 	ck_assert_double_eq(g.r[i].in.target_days, 30);
@@ -787,10 +767,10 @@ START_TEST(test_targets_precedence_default_and_factor)
 	scan_as(ROLE_SYSTEM, NULL, &f, &g);
 	ck_assert_double_eq(g.r[find(&g, "", prod)].in.target_days, 60);
 	/* A level with factor 2 doubles targets: region 01 now below. */
-	exec_ok(own, "UPDATE readiness_level_factor SET factor = 2,"
-		     " reason = 'test' WHERE level = 'heightened'");
-	exec_ok(own, "INSERT INTO readiness_level_history (level, reason,"
-		     " set_by) VALUES ('heightened', 'test', 'x')");
+	testdb_exec(own, "UPDATE readiness_level_factor SET factor = 2,"
+			 " reason = 'test' WHERE level = 'heightened'");
+	testdb_exec(own, "INSERT INTO readiness_level_history (level, reason,"
+			 " set_by) VALUES ('heightened', 'test', 'x')");
 	f.scope = "region";
 	scan_as(ROLE_SYSTEM, NULL, &f, &g);
 	i = find(&g, "01", prod);
@@ -819,20 +799,24 @@ START_TEST(test_target_set_replaces)
 {
 	struct err e = {0};
 
-	exec_ok(own, "SELECT target_set((SELECT id FROM product WHERE vnr ="
-		     " '123456'), NULL, 30, 7, '2026-01-01', NULL, NULL, 'a')");
-	exec_ok(own, "SELECT target_set((SELECT id FROM product WHERE vnr ="
-		     " '123456'), NULL, 45, 7, '2026-06-01', NULL, NULL, 'b')");
+	testdb_exec(own,
+		    "SELECT target_set((SELECT id FROM product WHERE vnr ="
+		    " '123456'), NULL, 30, 7, '2026-01-01', NULL, NULL, 'a')");
+	testdb_exec(own,
+		    "SELECT target_set((SELECT id FROM product WHERE vnr ="
+		    " '123456'), NULL, 45, 7, '2026-06-01', NULL, NULL, 'b')");
 	ck_assert_int_eq(testdb_scalar(own, "SELECT count(*) FROM target WHERE"
 					    " valid_to = '2026-05-31'"),
 			 1);
 	/* Same again: nothing changes. */
-	exec_ok(own, "SELECT target_set((SELECT id FROM product WHERE vnr ="
-		     " '123456'), NULL, 45, 7, '2026-06-01', NULL, NULL, 'b')");
+	testdb_exec(own,
+		    "SELECT target_set((SELECT id FROM product WHERE vnr ="
+		    " '123456'), NULL, 45, 7, '2026-06-01', NULL, NULL, 'b')");
 	ck_assert_int_eq(testdb_scalar(own, "SELECT count(*) FROM target"), 2);
 	/* Same start, new numbers: the old row is withdrawn. */
-	exec_ok(own, "SELECT target_set((SELECT id FROM product WHERE vnr ="
-		     " '123456'), NULL, 50, 7, '2026-06-01', NULL, NULL, 'c')");
+	testdb_exec(own,
+		    "SELECT target_set((SELECT id FROM product WHERE vnr ="
+		    " '123456'), NULL, 50, 7, '2026-06-01', NULL, NULL, 'c')");
 	ck_assert_int_eq(testdb_scalar(own, "SELECT count(*) FROM target WHERE"
 					    " withdrawn_at IS NOT NULL"),
 			 1);
@@ -848,8 +832,8 @@ START_TEST(test_target_set_replaces)
 	ck_assert_int_ne(db_command(own, "UPDATE target SET target_days = 1", 0,
 				    NULL, &e),
 			 0);
-	exec_ok(own, "INSERT INTO readiness_level_history (level, reason,"
-		     " set_by) VALUES ('heightened', 'test', 'x')");
+	testdb_exec(own, "INSERT INTO readiness_level_history (level, reason,"
+			 " set_by) VALUES ('heightened', 'test', 'x')");
 	ck_assert_int_ne(db_command(own,
 				    "UPDATE readiness_level_history SET"
 				    " reason = 'x'",
@@ -919,24 +903,6 @@ END_TEST
 
 static struct httpclient_server srv;
 
-static char *token_for(const char *user, enum role role, const char *region)
-{
-	static char tok[4][AUTH_TOKEN_MAX];
-	static int k;
-	struct db *db = testdb_connect();
-	struct err e = {0};
-	int64_t uid, tid;
-	char *out = tok[k++ % 4];
-
-	ck_assert_msg(auth_user_add(db, user, role, region, NULL, NULL, &uid,
-				    &e) == 0,
-		      "%s", e.msg);
-	ck_assert_msg(auth_token_create(db, user, "t", 1, out, &tid, &e) == 0,
-		      "%s", e.msg);
-	db_close(db);
-	return out;
-}
-
 static long call(const char *method, const char *path, const char *token,
 		 const char *body, json_t **json)
 {
@@ -970,9 +936,9 @@ START_TEST(test_api)
 	issue_daily(site_a, prod, 10, 27, 0);
 	ev(site_12, prod2, "receipt", 5, 30, NULL, NULL);
 	refresh();
-	rc01 = token_for("rc01", ROLE_REGION_CONTACT, "01");
-	rc12 = token_for("rc12", ROLE_REGION_CONTACT, "12");
-	coord = token_for("coord", ROLE_COORDINATOR, NULL);
+	rc01 = testdb_token("rc01", ROLE_REGION_CONTACT, "01");
+	rc12 = testdb_token("rc12", ROLE_REGION_CONTACT, "12");
+	coord = testdb_token("coord", ROLE_COORDINATOR, NULL);
 	httpclient_start(&srv, dburl, NULL);
 
 	ck_assert_int_eq(call("GET", "/api/v1/readiness", rc12, NULL, &j), 200);

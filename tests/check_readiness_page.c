@@ -65,41 +65,7 @@ static void exec_params(const char *sql, int n, const char *const *params)
 static void ev(int64_t site, int64_t product, const char *kind, long qty,
 	       int days_ago)
 {
-	char s[24], p[24], q[24], d[24];
-	const char *params[] = {s, p, kind, q, d};
-
-	snprintf(s, sizeof(s), "%lld", (long long)site);
-	snprintf(p, sizeof(p), "%lld", (long long)product);
-	snprintf(q, sizeof(q), "%ld", qty);
-	snprintf(d, sizeof(d), "%d", days_ago);
-	exec_params("INSERT INTO stock_event (site_id, product_id, kind,"
-		    " quantity, lot, idempotency_key, payload_hash,"
-		    " occurred_at, recorded_by)"
-		    " VALUES ($1, $2, $3::stock_event_kind, $4, '',"
-		    " gen_random_uuid(),"
-		    " sha256(convert_to(gen_random_uuid()::text, 'UTF8')),"
-		    " ((now() AT TIME ZONE 'Europe/Stockholm')::date"
-		    "  - $5::integer + time '12:00')"
-		    " AT TIME ZONE 'Europe/Stockholm', 'test')",
-		    5, params);
-}
-
-static char *token_for(const char *user, enum role role, const char *region)
-{
-	static char tok[2][AUTH_TOKEN_MAX];
-	static int k;
-	struct db *db = testdb_connect();
-	struct err e = {0};
-	int64_t uid, tid;
-	char *out = tok[k++ % 2];
-
-	ck_assert_msg(auth_user_add(db, user, role, region, NULL, NULL, &uid,
-				    &e) == 0,
-		      "%s", e.msg);
-	ck_assert_msg(auth_token_create(db, user, "t", 1, out, &tid, &e) == 0,
-		      "%s", e.msg);
-	db_close(db);
-	return out;
+	testdb_event_ago(own, site, product, kind, qty, days_ago, NULL, NULL);
 }
 
 /*
@@ -169,8 +135,8 @@ static void setup(void)
 	app = testdb_connect_app("tester");
 	ck_assert_msg(readiness_refresh(app, &n, &e) == 0, "refresh: %s",
 		      e.msg);
-	coord = token_for("coord", ROLE_COORDINATOR, NULL);
-	rc01 = token_for("rc01", ROLE_REGION_CONTACT, "01");
+	coord = testdb_token("coord", ROLE_COORDINATOR, NULL);
+	rc01 = testdb_token("rc01", ROLE_REGION_CONTACT, "01");
 	httpclient_start(&srv, dburl, NULL);
 }
 

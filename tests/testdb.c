@@ -173,3 +173,57 @@ int64_t testdb_product(struct db *db, const char *vnr, const char *name)
 	PQclear(res);
 	return id;
 }
+
+void testdb_exec(struct db *db, const char *sql)
+{
+	struct err e = {0};
+
+	ck_assert_msg(db_command(db, sql, 0, NULL, &e) == 0, "%s: %s", sql,
+		      e.msg);
+}
+
+void testdb_event_ago(struct db *db, int64_t site, int64_t product,
+		      const char *kind, long qty, int days_ago, const char *lot,
+		      const char *expiry)
+{
+	char s[24], p[24], q[24], d[24];
+	const char *params[] = {s, p, kind, q, d, lot, expiry};
+	struct err e = {0};
+
+	snprintf(s, sizeof(s), "%lld", (long long)site);
+	snprintf(p, sizeof(p), "%lld", (long long)product);
+	snprintf(q, sizeof(q), "%ld", qty);
+	snprintf(d, sizeof(d), "%d", days_ago);
+	ck_assert_msg(
+		db_command(
+			db,
+			"INSERT INTO stock_event (site_id, product_id, kind,"
+			" quantity, lot, expiry, idempotency_key,"
+			" payload_hash, occurred_at, recorded_by)"
+			" VALUES ($1, $2, $3::stock_event_kind, $4,"
+			" coalesce($6, ''), $7::date, gen_random_uuid(),"
+			" sha256(convert_to(gen_random_uuid()::text, 'UTF8')),"
+			" ((now() AT TIME ZONE 'Europe/Stockholm')::date"
+			"  - $5::integer + time '12:00')"
+			" AT TIME ZONE 'Europe/Stockholm', 'test')",
+			7, params, &e) == 0,
+		"event %s %ld: %s", kind, qty, e.msg);
+}
+
+char *testdb_token(const char *user, enum role role, const char *region)
+{
+	static char tok[4][AUTH_TOKEN_MAX];
+	static int k;
+	struct db *db = testdb_connect();
+	struct err e = {0};
+	int64_t uid, tid;
+	char *out = tok[k++ % 4];
+
+	ck_assert_msg(auth_user_add(db, user, role, region, NULL, NULL, &uid,
+				    &e) == 0,
+		      "%s", e.msg);
+	ck_assert_msg(auth_token_create(db, user, "t", 1, out, &tid, &e) == 0,
+		      "%s", e.msg);
+	db_close(db);
+	return out;
+}

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "db.h"
 
 /* Create and migrate the template.  Call once, before forking tests. */
@@ -42,5 +43,21 @@ int64_t testdb_scalar_params(struct db *db, const char *sql, int nparams,
 /* Insert a site or a product for a test; returns its id. */
 int64_t testdb_site(struct db *db, const char *region, const char *code);
 int64_t testdb_product(struct db *db, const char *vnr, const char *name);
+
+/* Run SQL without parameters; aborts the test on failure. */
+void testdb_exec(struct db *db, const char *sql);
+
+/*
+ * Record a stock event at noon (Stockholm) days_ago days back, straight
+ * into the ledger table (its triggers keep the balances), as db (the
+ * owner, acting as the system); lot and expiry may be NULL.
+ */
+void testdb_event_ago(struct db *db, int64_t site, int64_t product,
+		      const char *kind, long qty, int days_ago, const char *lot,
+		      const char *expiry);
+
+/* Add a user of role (and region, or NULL) and return a token for it, in
+ * static storage that the fourth call after reuses. */
+char *testdb_token(const char *user, enum role role, const char *region);
 
 #endif
