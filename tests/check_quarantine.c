@@ -949,47 +949,10 @@ END_TEST
 
 /* ---- the command line ---- */
 
-/* Run the binary with args; its exit status, stdout and stderr in out. */
-static int cli(char *out, size_t size, const char *const *args)
-{
-	const char *bin = getenv("LAGERBILD_BIN");
-	char *argv[16];
-	int fd[2], status = -1, n = 0;
-	size_t len = 0;
-	pid_t pid;
-
-	ck_assert_ptr_nonnull(bin);
-	argv[n++] = (char *)bin;
-	for (; args[n - 1] && n < 15; n++)
-		argv[n] = (char *)args[n - 1];
-	argv[n] = NULL;
-	ck_assert_int_eq(pipe(fd), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		setenv("DATABASE_URL", dburl, 1);
-		dup2(fd[1], 1);
-		dup2(fd[1], 2);
-		close(fd[0]);
-		execv(bin, argv);
-		_exit(127);
-	}
-	close(fd[1]);
-	for (;;) {
-		ssize_t k = read(fd[0], out + len, size - 1 - len);
-
-		if (k <= 0)
-			break;
-		len += (size_t)k;
-	}
-	out[len] = '\0';
-	close(fd[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-#define CLI(...) cli(out, sizeof(out), (const char *const[]){__VA_ARGS__, NULL})
+/* The binary's exit status; its stdout and stderr in out. */
+#define CLI(...)                                  \
+	testdb_cli(dburl, true, out, sizeof(out), \
+		   (const char *const[]){__VA_ARGS__, NULL})
 
 START_TEST(test_cli)
 {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -226,4 +227,45 @@ char *testdb_token(const char *user, enum role role, const char *region)
 		      "%s", e.msg);
 	db_close(db);
 	return out;
+}
+
+int testdb_cli(const char *dburl, bool with_stderr, char *out, size_t size,
+	       const char *const *args)
+{
+	const char *bin = getenv("LAGERBILD_BIN");
+	char *argv[16];
+	int fd[2], status = -1, n = 0;
+	size_t len = 0;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(bin);
+	argv[n++] = (char *)bin;
+	for (; args[n - 1] && n < 15; n++)
+		argv[n] = (char *)args[n - 1];
+	argv[n] = NULL;
+	ck_assert_int_eq(pipe(fd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("DATABASE_URL", dburl, 1);
+		dup2(fd[1], 1);
+		if (with_stderr)
+			dup2(fd[1], 2);
+		close(fd[0]);
+		execv(bin, argv);
+		_exit(127);
+	}
+	close(fd[1]);
+	for (;;) {
+		ssize_t k = read(fd[0], out + len, size - 1 - len);
+
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+	}
+	out[len] = '\0';
+	close(fd[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -60,4 +60,13 @@ void testdb_event_ago(struct db *db, int64_t site, int64_t product,
  * static storage that the fourth call after reuses. */
 char *testdb_token(const char *user, enum role role, const char *region);
 
+/*
+ * Run the binary ($LAGERBILD_BIN) with args (fixed words, NULL-terminated,
+ * at most 14) against dburl; its stdout (and its stderr too, with
+ * with_stderr) into out, NUL-terminated and cut at size.  Returns its exit
+ * status, or -1 if it did not exit.
+ */
+int testdb_cli(const char *dburl, bool with_stderr, char *out, size_t size,
+	       const char *const *args);
+
 #endif
