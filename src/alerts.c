@@ -590,6 +590,41 @@ int alerts_filter_check(const char *const *regions, size_t nregions,
 	return 0;
 }
 
+int alerts_subscription_insert(struct db *db, const char *sql,
+			       const char *target, const char *const *regions,
+			       size_t nregions, const char *const *categories,
+			       size_t ncategories, const char *const *rules,
+			       size_t nrules, const char *min_severity,
+			       const char *description, int64_t *id,
+			       struct err *e)
+{
+	char *r = db_words_array(regions, nregions);
+	char *c = db_words_array(categories, ncategories);
+	char *u = db_words_array(rules, nrules);
+	const char *params[6] = {
+		target,	    r, c, u, min_severity ? min_severity : "warning",
+		description};
+	PGresult *q = NULL;
+	int rc = -1;
+
+	*id = 0;
+	if ((nregions && !r) || (ncategories && !c) || (nrules && !u)) {
+		err_set(e, ERR_INTERNAL, "", "out of memory");
+		goto out;
+	}
+	q = db_exec(db, sql, 6, params, e);
+	if (!q)
+		goto out;
+	*id = db_int64(q, 0, 0);
+	rc = 0;
+out:
+	PQclear(q);
+	free(r);
+	free(c);
+	free(u);
+	return rc;
+}
+
 /* ---- the rules in SQL ---- */
 
 /*

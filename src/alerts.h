@@ -126,6 +126,21 @@ int alerts_filter_check(const char *const *regions, size_t nregions,
 			const char *min_severity, const char *description,
 			struct err *e);
 
+/*
+ * Insert a notification subscription whose filters alerts_filter_check
+ * passed: sql is an INSERT ... RETURNING id taking $1 the target (a URL,
+ * an address), $2 the regions, $3 the categories and $4 the rules (as
+ * array literals, NULL for none), $5 the least severity (NULL: warning)
+ * and $6 the description.  0 with *id, or -1 with e.
+ */
+int alerts_subscription_insert(struct db *db, const char *sql,
+			       const char *target, const char *const *regions,
+			       size_t nregions, const char *const *categories,
+			       size_t ncategories, const char *const *rules,
+			       size_t nrules, const char *min_severity,
+			       const char *description, int64_t *id,
+			       struct err *e);
+
 /* ---- evaluation ---- */
 
 /*

@@ -331,45 +331,17 @@ int mailer_spec_check(const struct mailer_spec *s, struct err *e)
 int mailer_subscribe(struct db *db, const struct mailer_spec *s, int64_t *id,
 		     struct err *e)
 {
-	char *regions = NULL, *categories = NULL, *rules = NULL;
-	const char *params[6];
-	PGresult *q = NULL;
-	int rc = -1;
-
 	*id = 0;
 	if (mailer_spec_check(s, e) < 0)
 		return -1;
-	regions = db_words_array(s->regions, s->nregions);
-	categories = db_words_array(s->categories, s->ncategories);
-	rules = db_words_array(s->rules, s->nrules);
-	if ((s->nregions && !regions) || (s->ncategories && !categories) ||
-	    (s->nrules && !rules)) {
-		err_set(e, ERR_INTERNAL, "", "out of memory");
-		goto out;
-	}
-	params[0] = s->to;
-	params[1] = regions;
-	params[2] = categories;
-	params[3] = rules;
-	params[4] = s->min_severity ? s->min_severity : "warning";
-	params[5] = s->description;
-	q = db_exec(
+	return alerts_subscription_insert(
 		db,
 		"INSERT INTO email_subscription (address, regions, categories,"
 		" rules, min_severity, description)"
 		" VALUES ($1, $2::char(2)[], $3::product_category[],"
 		" $4::alert_rule[], $5::alert_severity, $6) RETURNING id",
-		6, params, e);
-	if (!q)
-		goto out;
-	*id = db_int64(q, 0, 0);
-	rc = 0;
-out:
-	PQclear(q);
-	free(regions);
-	free(categories);
-	free(rules);
-	return rc;
+		s->to, s->regions, s->nregions, s->categories, s->ncategories,
+		s->rules, s->nrules, s->min_severity, s->description, id, e);
 }
 
 /* ---- the message ---- */

@@ -83,46 +83,29 @@ int webhook_subscribe(struct db *db, const struct webhook_spec *s, int64_t *id,
 		      char secret[WEBHOOK_SECRET_HEX], struct err *e)
 {
 	unsigned char key[32];
-	char key_hex[2 * sizeof(key) + 3];
-	char *regions = NULL, *categories = NULL, *rules = NULL;
-	const char *params[6];
-	PGresult *q = NULL;
+	char key_hex[2 * sizeof(key) + 3], idtext[24];
+	const char *params[2] = {idtext, key_hex};
 	int rc = -1;
 
 	*id = 0;
 	secret[0] = '\0';
 	if (webhook_spec_check(s, e) < 0)
 		return -1;
-	regions = db_words_array(s->regions, s->nregions);
-	categories = db_words_array(s->categories, s->ncategories);
-	rules = db_words_array(s->rules, s->nrules);
-	if ((s->nregions && !regions) || (s->ncategories && !categories) ||
-	    (s->nrules && !rules)) {
-		err_set(e, ERR_INTERNAL, "", "out of memory");
-		goto out;
-	}
-	params[0] = s->url;
-	params[1] = regions;
-	params[2] = categories;
-	params[3] = rules;
-	params[4] = s->min_severity ? s->min_severity : "warning";
-	params[5] = s->description;
-	q = db_exec(
-		db,
-		"INSERT INTO webhook_subscription (url, regions, categories,"
-		" rules, min_severity, description)"
-		" VALUES ($1, $2::char(2)[], $3::product_category[],"
-		" $4::alert_rule[], $5::alert_severity, $6) RETURNING id",
-		6, params, e);
-	if (!q)
-		goto out;
-	*id = db_int64(q, 0, 0);
+	if (alerts_subscription_insert(
+		    db,
+		    "INSERT INTO webhook_subscription (url, regions,"
+		    " categories, rules, min_severity, description)"
+		    " VALUES ($1, $2::char(2)[], $3::product_category[],"
+		    " $4::alert_rule[], $5::alert_severity, $6) RETURNING id",
+		    s->url, s->regions, s->nregions, s->categories,
+		    s->ncategories, s->rules, s->nrules, s->min_severity,
+		    s->description, id, e) < 0)
+		return -1;
 	randombytes_buf(key, sizeof(key));
 	sodium_bin2hex(secret, WEBHOOK_SECRET_HEX, key, sizeof(key));
 	/* bytea in hex input form: the secret's text is the key's hex. */
 	snprintf(key_hex, sizeof(key_hex), "\\x%s", secret);
-	params[0] = db_text(q, 0, 0);
-	params[1] = key_hex;
+	snprintf(idtext, sizeof(idtext), "%lld", (long long)*id);
 	if (db_command(db, "SELECT webhook_key_set($1::bigint, $2::bytea)", 2,
 		       params, e) < 0) {
 		secret[0] = '\0';
@@ -132,10 +115,6 @@ int webhook_subscribe(struct db *db, const struct webhook_spec *s, int64_t *id,
 out:
 	sodium_memzero(key, sizeof(key));
 	sodium_memzero(key_hex, sizeof(key_hex));
-	PQclear(q);
-	free(regions);
-	free(categories);
-	free(rules);
 	return rc;
 }
 
