@@ -305,17 +305,66 @@ static int string_list(const json_t *body, const char *key, const char **v,
 
 #define LIST_MAX 64
 
+/* What a subscription's POST body says: its target (a URL, an address)
+ * and its filters, borrowed from the body. */
+struct sub_body {
+	const char *target, *min_severity, *description;
+	const char *regions[LIST_MAX], *categories[LIST_MAX], *rules[LIST_MAX];
+	size_t nregions, ncategories, nrules;
+};
+
+/*
+ * Read a subscription's POST body: an object of target_key, "regions",
+ * "categories", "rules" (arrays of strings), "min_severity" and
+ * "description" (strings or null), nothing else.  0, or -1 with e naming
+ * the field (the target's absence is the caller's to judge).
+ */
+static int sub_body_read(json_t *body, const char *target_key,
+			 struct sub_body *b, struct err *e)
+{
+	const char *const known[] = {target_key, "regions",	 "categories",
+				     "rules",	 "min_severity", "description"};
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(body))
+		return err_set(e, ERR_INVALID, NULL,
+			       "the body must be an object");
+	json_object_foreach(body, key, v)
+	{
+		size_t i;
+
+		for (i = 0; i < NFIELDS(known); i++)
+			if (strcmp(key, known[i]) == 0)
+				break;
+		if (i == NFIELDS(known))
+			return err_set(e, ERR_INVALID, key,
+				       "%.60s: unknown field", key);
+		if (i != 1 && i != 2 && i != 3 && !json_is_string(v) &&
+		    !json_is_null(v))
+			return err_set(e, ERR_INVALID, key,
+				       "%s: must be a string", key);
+	}
+	b->target = jsonin_str(body, target_key);
+	b->min_severity = jsonin_str(body, "min_severity");
+	b->description = jsonin_str(body, "description");
+	if (string_list(body, "regions", b->regions, LIST_MAX, &b->nregions,
+			e) < 0 ||
+	    string_list(body, "categories", b->categories, LIST_MAX,
+			&b->ncategories, e) < 0 ||
+	    string_list(body, "rules", b->rules, LIST_MAX, &b->nrules, e) < 0)
+		return -1;
+	return 0;
+}
+
 void api_webhooks_post(struct http_request *req, struct http_response *res)
 {
-	static const char *const known[] = {"url",	    "regions",
-					    "categories",   "rules",
-					    "min_severity", "description"};
-	const char *regions[LIST_MAX], *categories[LIST_MAX], *rules[LIST_MAX];
+	struct sub_body b;
 	struct webhook_spec s = {0};
 	char secret[WEBHOOK_SECRET_HEX];
-	const char *key, *params[1];
+	const char *params[1];
 	struct err e = {0};
-	json_t *body = NULL, *v;
+	json_t *body = NULL;
 	PGresult *q = NULL;
 	char id_s[24];
 	int64_t id;
@@ -326,45 +375,22 @@ void api_webhooks_post(struct http_request *req, struct http_response *res)
 	body = http_body_json(req, res);
 	if (!body)
 		return;
-	if (!json_is_object(body)) {
-		err_set(&e, ERR_INVALID, NULL, "the body must be an object");
+	if (sub_body_read(body, "url", &b, &e) < 0)
 		goto bad;
-	}
-	json_object_foreach(body, key, v)
-	{
-		size_t i;
-
-		for (i = 0; i < NFIELDS(known); i++)
-			if (strcmp(key, known[i]) == 0)
-				break;
-		if (i == NFIELDS(known)) {
-			err_set(&e, ERR_INVALID, key, "%.60s: unknown field",
-				key);
-			goto bad;
-		}
-		if (i != 1 && i != 2 && i != 3 && !json_is_string(v) &&
-		    !json_is_null(v)) {
-			err_set(&e, ERR_INVALID, key, "%s: must be a string",
-				key);
-			goto bad;
-		}
-	}
-	s.url = jsonin_str(body, "url");
-	s.min_severity = jsonin_str(body, "min_severity");
-	s.description = jsonin_str(body, "description");
-	s.regions = regions;
-	s.categories = categories;
-	s.rules = rules;
+	s = (struct webhook_spec){.url = b.target,
+				  .regions = b.regions,
+				  .nregions = b.nregions,
+				  .categories = b.categories,
+				  .ncategories = b.ncategories,
+				  .rules = b.rules,
+				  .nrules = b.nrules,
+				  .min_severity = b.min_severity,
+				  .description = b.description};
 	if (!s.url) {
 		err_set(&e, ERR_INVALID, "url", "url: missing");
 		goto bad;
 	}
-	if (string_list(body, "regions", regions, LIST_MAX, &s.nregions, &e) <
-		    0 ||
-	    string_list(body, "categories", categories, LIST_MAX,
-			&s.ncategories, &e) < 0 ||
-	    string_list(body, "rules", rules, LIST_MAX, &s.nrules, &e) < 0 ||
-	    webhook_spec_check(&s, &e) < 0)
+	if (webhook_spec_check(&s, &e) < 0)
 		goto bad;
 	if (api_begin(req, res) < 0)
 		goto out;
@@ -577,14 +603,11 @@ void api_email_subscriptions_get(struct http_request *req,
 void api_email_subscriptions_post(struct http_request *req,
 				  struct http_response *res)
 {
-	static const char *const known[] = {"to",	    "regions",
-					    "categories",   "rules",
-					    "min_severity", "description"};
-	const char *regions[LIST_MAX], *categories[LIST_MAX], *rules[LIST_MAX];
+	struct sub_body b;
 	struct mailer_spec s = {0};
-	const char *key, *params[1];
+	const char *params[1];
 	struct err e = {0};
-	json_t *body = NULL, *v;
+	json_t *body = NULL;
 	PGresult *q = NULL;
 	char id_s[24];
 	int64_t id;
@@ -595,41 +618,18 @@ void api_email_subscriptions_post(struct http_request *req,
 	body = http_body_json(req, res);
 	if (!body)
 		return;
-	if (!json_is_object(body)) {
-		err_set(&e, ERR_INVALID, NULL, "the body must be an object");
+	if (sub_body_read(body, "to", &b, &e) < 0)
 		goto bad;
-	}
-	json_object_foreach(body, key, v)
-	{
-		size_t i;
-
-		for (i = 0; i < NFIELDS(known); i++)
-			if (strcmp(key, known[i]) == 0)
-				break;
-		if (i == NFIELDS(known)) {
-			err_set(&e, ERR_INVALID, key, "%.60s: unknown field",
-				key);
-			goto bad;
-		}
-		if (i != 1 && i != 2 && i != 3 && !json_is_string(v) &&
-		    !json_is_null(v)) {
-			err_set(&e, ERR_INVALID, key, "%s: must be a string",
-				key);
-			goto bad;
-		}
-	}
-	s.to = jsonin_str(body, "to");
-	s.min_severity = jsonin_str(body, "min_severity");
-	s.description = jsonin_str(body, "description");
-	s.regions = regions;
-	s.categories = categories;
-	s.rules = rules;
-	if (string_list(body, "regions", regions, LIST_MAX, &s.nregions, &e) <
-		    0 ||
-	    string_list(body, "categories", categories, LIST_MAX,
-			&s.ncategories, &e) < 0 ||
-	    string_list(body, "rules", rules, LIST_MAX, &s.nrules, &e) < 0 ||
-	    mailer_spec_check(&s, &e) < 0)
+	s = (struct mailer_spec){.to = b.target,
+				 .regions = b.regions,
+				 .nregions = b.nregions,
+				 .categories = b.categories,
+				 .ncategories = b.ncategories,
+				 .rules = b.rules,
+				 .nrules = b.nrules,
+				 .min_severity = b.min_severity,
+				 .description = b.description};
+	if (mailer_spec_check(&s, &e) < 0)
 		goto bad;
 	if (api_begin(req, res) < 0)
 		goto out;

@@ -448,12 +448,47 @@ out:
 	return finish(rc, &e, db, NULL);
 }
 
-static int webhooks(int argc, char **argv)
+/* A kind of notification subscription, for `alerts webhooks|email`. */
+struct sub_kind {
+	const char *cmd;  /* "alerts webhooks" */
+	const char *noun; /* "webhook", in messages */
+	int (*add)(int argc, char **argv);
+	const char *list_sql;
+	const char *remove_sql; /* $1 the id; RETURNING it */
+	bool email;		/* say when email is off here */
+};
+
+static const struct sub_kind webhook_kind = {
+	"alerts webhooks",
+	"webhook",
+	webhooks_add,
+	"SELECT s.id, s.url, s.active,"
+	" coalesce(array_to_string(s.regions, ','), '*')"
+	"  AS regions,"
+	" coalesce(array_to_string(s.categories, ','), '*')"
+	"  AS categories,"
+	" coalesce(array_to_string(s.rules, ','), '*') AS rules,"
+	" s.min_severity::text AS min_severity,"
+	" (SELECT count(*) FROM webhook_delivery d"
+	"  WHERE d.subscription_id = s.id"
+	"  AND d.status = 'pending') AS pending,"
+	" (SELECT count(*) FROM webhook_delivery d"
+	"  WHERE d.subscription_id = s.id"
+	"  AND d.status = 'failed') AS failed"
+	" FROM webhook_subscription s ORDER BY s.id",
+	"UPDATE webhook_subscription SET active = false,"
+	" deactivated_at = coalesce(deactivated_at, now())"
+	" WHERE id = $1::bigint RETURNING id",
+	false};
+
+/* The subcommands of a subscription kind: add, list, remove. */
+static int subscriptions(const struct sub_kind *k, int argc, char **argv)
 {
 	struct db *db = NULL;
 	struct err e = {0};
 	PGresult *res = NULL;
 	const char *params[1];
+	char what[64];
 	int64_t id;
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
@@ -462,64 +497,49 @@ static int webhooks(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "add") == 0) {
 		optind = 1;
-		return webhooks_add(argc - 1, argv + 1);
+		return k->add(argc - 1, argv + 1);
 	}
 	if (strcmp(argv[1], "list") == 0) {
-		if (argc > 2)
-			return cli_usage_error("alerts webhooks list",
-					       "unexpected argument %s",
+		if (argc > 2) {
+			snprintf(what, sizeof(what), "%s list", k->cmd);
+			return cli_usage_error(what, "unexpected argument %s",
 					       argv[2]);
+		}
 		if (cli_connect(&db, true, &e) < 0)
 			return finish(EXIT_FAIL, &e, db, res);
-		res = db_exec(
-			db,
-			"SELECT s.id, s.url, s.active,"
-			" coalesce(array_to_string(s.regions, ','), '*')"
-			"  AS regions,"
-			" coalesce(array_to_string(s.categories, ','), '*')"
-			"  AS categories,"
-			" coalesce(array_to_string(s.rules, ','), '*') AS rules,"
-			" s.min_severity::text AS min_severity,"
-			" (SELECT count(*) FROM webhook_delivery d"
-			"  WHERE d.subscription_id = s.id"
-			"  AND d.status = 'pending') AS pending,"
-			" (SELECT count(*) FROM webhook_delivery d"
-			"  WHERE d.subscription_id = s.id"
-			"  AND d.status = 'failed') AS failed"
-			" FROM webhook_subscription s ORDER BY s.id",
-			0, NULL, &e);
+		res = db_exec(db, k->list_sql, 0, NULL, &e);
 		if (!res)
 			return finish(EXIT_FAIL, &e, db, res);
 		report_write(stdout, REPORT_TABLE, res, NULL);
+		if (k->email && !settings_get("smtp_url"))
+			fprintf(stderr, "note: email is off here "
+					"(LAGERBILD_SMTP_URL is not set)\n");
 		return finish(EXIT_OK, &e, db, res);
 	}
 	if (strcmp(argv[1], "remove") == 0) {
-		if (argc != 3)
-			return cli_usage_error("alerts webhooks remove",
+		if (argc != 3) {
+			snprintf(what, sizeof(what), "%s remove", k->cmd);
+			return cli_usage_error(what,
 					       "give one subscription ID");
+		}
 		if (parse_int64(argv[2], 1, INT64_MAX, &id, "ID", &e) < 0)
 			return cli_fail(&e, true);
 		params[0] = argv[2];
 		if (cli_connect(&db, true, &e) < 0)
 			return finish(EXIT_FAIL, &e, db, res);
-		res = db_exec(
-			db,
-			"UPDATE webhook_subscription SET active = false,"
-			" deactivated_at = coalesce(deactivated_at, now())"
-			" WHERE id = $1::bigint RETURNING id",
-			1, params, &e);
+		res = db_exec(db, k->remove_sql, 1, params, &e);
 		if (!res)
 			return finish(EXIT_FAIL, &e, db, res);
 		if (PQntuples(res) == 0) {
 			err_set(&e, ERR_NOT_FOUND, "ID",
-				"webhook %s: no such subscription", argv[2]);
+				"%s %s: no such subscription", k->noun,
+				argv[2]);
 			return finish(EXIT_FAIL, &e, db, res);
 		}
-		printf("webhook %s deactivated\n", argv[2]);
+		printf("%s %s deactivated\n", k->noun, argv[2]);
 		return finish(EXIT_OK, &e, db, res);
 	}
-	return cli_usage_error("alerts webhooks",
-			       "unknown subcommand \"%.40s\"", argv[1]);
+	return cli_usage_error(k->cmd, "unknown subcommand \"%.40s\"", argv[1]);
 }
 
 static int email_add(int argc, char **argv)
@@ -600,86 +620,31 @@ out:
 	return finish(rc, &e, db, NULL);
 }
 
-static int email(int argc, char **argv)
-{
-	struct db *db = NULL;
-	struct err e = {0};
-	PGresult *res = NULL;
-	const char *params[1];
-	int64_t id;
-
-	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-		fputs(usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : EXIT_OK;
-	}
-	if (strcmp(argv[1], "add") == 0) {
-		optind = 1;
-		return email_add(argc - 1, argv + 1);
-	}
-	if (strcmp(argv[1], "list") == 0) {
-		if (argc > 2)
-			return cli_usage_error("alerts email list",
-					       "unexpected argument %s",
-					       argv[2]);
-		if (cli_connect(&db, true, &e) < 0)
-			return finish(EXIT_FAIL, &e, db, res);
-		res = db_exec(
-			db,
-			"SELECT s.id, s.address AS to, s.active,"
-			" coalesce(array_to_string(s.regions, ','), '*')"
-			"  AS regions,"
-			" coalesce(array_to_string(s.categories, ','), '*')"
-			"  AS categories,"
-			" coalesce(array_to_string(s.rules, ','), '*') AS rules,"
-			" s.min_severity::text AS min_severity,"
-			" (SELECT count(*) FROM email_delivery d"
-			"  WHERE d.subscription_id = s.id"
-			"  AND d.status = 'pending') AS pending,"
-			" (SELECT count(*) FROM email_delivery d"
-			"  WHERE d.subscription_id = s.id"
-			"  AND d.status = 'delivered') AS delivered,"
-			" (SELECT count(*) FROM email_delivery d"
-			"  WHERE d.subscription_id = s.id"
-			"  AND d.status = 'failed') AS failed"
-			" FROM email_subscription s ORDER BY s.id",
-			0, NULL, &e);
-		if (!res)
-			return finish(EXIT_FAIL, &e, db, res);
-		report_write(stdout, REPORT_TABLE, res, NULL);
-		if (!settings_get("smtp_url"))
-			fprintf(stderr, "note: email is off here "
-					"(LAGERBILD_SMTP_URL is not set)\n");
-		return finish(EXIT_OK, &e, db, res);
-	}
-	if (strcmp(argv[1], "remove") == 0) {
-		if (argc != 3)
-			return cli_usage_error("alerts email remove",
-					       "give one subscription ID");
-		if (parse_int64(argv[2], 1, INT64_MAX, &id, "ID", &e) < 0)
-			return cli_fail(&e, true);
-		params[0] = argv[2];
-		if (cli_connect(&db, true, &e) < 0)
-			return finish(EXIT_FAIL, &e, db, res);
-		res = db_exec(
-			db,
-			"UPDATE email_subscription SET active = false,"
-			" deactivated_at = coalesce(deactivated_at, now())"
-			" WHERE id = $1::bigint RETURNING id",
-			1, params, &e);
-		if (!res)
-			return finish(EXIT_FAIL, &e, db, res);
-		if (PQntuples(res) == 0) {
-			err_set(&e, ERR_NOT_FOUND, "ID",
-				"email subscription %s: no such subscription",
-				argv[2]);
-			return finish(EXIT_FAIL, &e, db, res);
-		}
-		printf("email subscription %s deactivated\n", argv[2]);
-		return finish(EXIT_OK, &e, db, res);
-	}
-	return cli_usage_error("alerts email", "unknown subcommand \"%.40s\"",
-			       argv[1]);
-}
+static const struct sub_kind email_kind = {
+	"alerts email",
+	"email subscription",
+	email_add,
+	"SELECT s.id, s.address AS to, s.active,"
+	" coalesce(array_to_string(s.regions, ','), '*')"
+	"  AS regions,"
+	" coalesce(array_to_string(s.categories, ','), '*')"
+	"  AS categories,"
+	" coalesce(array_to_string(s.rules, ','), '*') AS rules,"
+	" s.min_severity::text AS min_severity,"
+	" (SELECT count(*) FROM email_delivery d"
+	"  WHERE d.subscription_id = s.id"
+	"  AND d.status = 'pending') AS pending,"
+	" (SELECT count(*) FROM email_delivery d"
+	"  WHERE d.subscription_id = s.id"
+	"  AND d.status = 'delivered') AS delivered,"
+	" (SELECT count(*) FROM email_delivery d"
+	"  WHERE d.subscription_id = s.id"
+	"  AND d.status = 'failed') AS failed"
+	" FROM email_subscription s ORDER BY s.id",
+	"UPDATE email_subscription SET active = false,"
+	" deactivated_at = coalesce(deactivated_at, now())"
+	" WHERE id = $1::bigint RETURNING id",
+	true};
 
 int cmd_alerts(int argc, char **argv)
 {
@@ -703,9 +668,9 @@ int cmd_alerts(int argc, char **argv)
 	if (strcmp(argv[1], "deliver") == 0)
 		return alerts_deliver(argc - 1, argv + 1);
 	if (strcmp(argv[1], "webhooks") == 0)
-		return webhooks(argc - 1, argv + 1);
+		return subscriptions(&webhook_kind, argc - 1, argv + 1);
 	if (strcmp(argv[1], "email") == 0)
-		return email(argc - 1, argv + 1);
+		return subscriptions(&email_kind, argc - 1, argv + 1);
 	return cli_usage_error("alerts", "unknown subcommand \"%.40s\"",
 			       argv[1]);
 }
