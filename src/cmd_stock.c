@@ -307,6 +307,30 @@ static void print_quarantine(const PGresult *q, bool placed)
 	       placed ? "held back" : "available again", db_text(q, 0, 1));
 }
 
+/*
+ * The end of a place or release in db's transaction: when ok, show
+ * quarantine id and commit; else (or when that fails) roll back and
+ * report e.  Closes db; returns the exit status.
+ */
+static int quarantine_finish(struct db *db, int64_t id, bool placed, bool ok,
+			     struct err *e)
+{
+	PGresult *q = NULL;
+	int rc = EXIT_FAIL;
+
+	if (ok && quarantine_get(db, id, &q, e) == 0 && db_commit(db, e) == 0) {
+		print_quarantine(q, placed);
+		rc = EXIT_OK;
+	} else {
+		if (db && db->in_tx)
+			db_rollback(db);
+		rc = cli_fail(e, false);
+	}
+	PQclear(q);
+	db_close(db);
+	return rc;
+}
+
 static int stock_quarantine(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -323,9 +347,9 @@ static int stock_quarantine(int argc, char **argv)
 	struct product_ref pref;
 	struct db *db = NULL;
 	struct err e = {0};
-	PGresult *q = NULL;
 	int64_t id;
-	int c, rc = EXIT_FAIL;
+	bool ok;
+	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -349,28 +373,15 @@ static int stock_quarantine(int argc, char **argv)
 	    catalog_check_product_key(product, &e) < 0 ||
 	    quarantine_check(spec.lot, spec.reason, &e) < 0)
 		return cli_fail(&e, true);
-	if (cli_connect(&db, true, &e) < 0 || db_begin(db, &e) < 0)
-		goto out;
-	if (catalog_find_site(db, site, &sref, &e) < 0 ||
+	if (cli_connect(&db, true, &e) < 0 || db_begin(db, &e) < 0 ||
+	    catalog_find_site(db, site, &sref, &e) < 0 ||
 	    catalog_find_product(db, product, &pref, &e) < 0)
-		goto out;
+		return quarantine_finish(db, 0, true, false, &e);
 	spec.region = sref.region_code;
 	spec.site_id = sref.id;
 	spec.product_id = pref.id;
-	if (quarantine_place(db, &spec, &id, &e) < 0 ||
-	    quarantine_get(db, id, &q, &e) < 0 || db_commit(db, &e) < 0)
-		goto out;
-	print_quarantine(q, true);
-	rc = EXIT_OK;
-out:
-	if (rc != EXIT_OK) {
-		if (db && db->in_tx)
-			db_rollback(db);
-		rc = cli_fail(&e, false);
-	}
-	PQclear(q);
-	db_close(db);
-	return rc;
+	ok = quarantine_place(db, &spec, &id, &e) == 0;
+	return quarantine_finish(db, id, true, ok, &e);
 }
 
 static int stock_release(int argc, char **argv)
@@ -383,9 +394,9 @@ static int stock_release(int argc, char **argv)
 	const char *reason = NULL;
 	struct db *db = NULL;
 	struct err e = {0};
-	PGresult *q = NULL;
 	int64_t id;
-	int c, rc = EXIT_FAIL;
+	bool ok;
+	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -403,21 +414,9 @@ static int stock_release(int argc, char **argv)
 	if (parse_int64(argv[optind], 1, INT64_MAX, &id, "id", &e) < 0 ||
 	    quarantine_check(NULL, reason, &e) < 0)
 		return cli_fail(&e, true);
-	if (cli_connect(&db, true, &e) < 0 || db_begin(db, &e) < 0 ||
-	    quarantine_release(db, id, reason, NULL, NULL, &e) < 0 ||
-	    quarantine_get(db, id, &q, &e) < 0 || db_commit(db, &e) < 0)
-		goto out;
-	print_quarantine(q, false);
-	rc = EXIT_OK;
-out:
-	if (rc != EXIT_OK) {
-		if (db && db->in_tx)
-			db_rollback(db);
-		rc = cli_fail(&e, false);
-	}
-	PQclear(q);
-	db_close(db);
-	return rc;
+	ok = cli_connect(&db, true, &e) == 0 && db_begin(db, &e) == 0 &&
+	     quarantine_release(db, id, reason, NULL, NULL, &e) == 0;
+	return quarantine_finish(db, id, false, ok, &e);
 }
 
 static int stock_quarantines(int argc, char **argv)
