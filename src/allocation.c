@@ -552,6 +552,54 @@ struct gather {
 	struct err *e;
 };
 
+/*
+ * One lot a run may move, as allocation_lots() gives it (in no order):
+ * borrowed from its result.  Sorted by lot_cmp into the order the
+ * allocator and the stored inputs take: by product, then region, expiry
+ * (none last), site code and lot.
+ */
+struct lot_in {
+	int64_t product_id;
+	int region;
+	int32_t expiry; /* days since 1970-01-01, or ALLOCATOR_NO_EXPIRY */
+	int64_t site_id;
+	int64_t quantity;
+	const char *site_code, *lot;
+};
+
+static int lot_cmp(const void *a, const void *b)
+{
+	const struct lot_in *x = a, *y = b;
+	int c;
+
+	if (x->product_id != y->product_id)
+		return x->product_id < y->product_id ? -1 : 1;
+	if (x->region != y->region)
+		return x->region < y->region ? -1 : 1;
+	if (x->expiry != y->expiry)
+		return x->expiry < y->expiry ? -1 : 1;
+	if ((c = strcmp(x->site_code, y->site_code)) != 0)
+		return c;
+	return strcmp(x->lot, y->lot);
+}
+
+/* A day count since 1970-01-01 as YYYY-MM-DD (H. Hinnant's
+ * civil_from_days), for the stored inputs. */
+static void date_text(char out[32], int32_t days)
+{
+	int64_t z = (int64_t)days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	int64_t d = doy - (153 * mp + 2) / 5 + 1;
+	int64_t m = mp < 10 ? mp + 3 : mp - 9;
+	int64_t y = yoe + era * 400 + (m <= 2);
+
+	snprintf(out, 32, "%04d-%02d-%02d", (int)y, (int)m, (int)d);
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -752,12 +800,24 @@ static void quoted(struct buf *b, const char *s, bool nested)
 	buf_add(b, nested ? "\\\"" : "\"", nested ? 2 : 1);
 }
 
-/* The inputs of one product: its regions' and its lots (rows l0..l1 of
- * the lots query). */
+/* A lot's expiry as an element of an array literal. */
+static void expiry_elem(struct buf *b, int32_t expiry)
+{
+	char d[32];
+
+	if (expiry == ALLOCATOR_NO_EXPIRY) {
+		buf_add(b, "NULL", 4);
+		return;
+	}
+	date_text(d, expiry);
+	buf_str(b, d);
+}
+
+/* The inputs of one product: its regions' and its nlots lots. */
 static void product_inputs(struct solved *s, const struct gather *g,
 			   const struct product_in *pi,
 			   const struct alloc_region *r, const bool *known,
-			   const PGresult *lq, int l0, int l1)
+			   const struct lot_in *lv, size_t nlots)
 {
 	struct buf *c = s->prod;
 
@@ -774,17 +834,14 @@ static void product_inputs(struct solved *s, const struct gather *g,
 		elem(&c[k]);
 		buf_add(&c[k], "\"{", 2);
 	}
-	for (int k = l0; k < l1; k++) {
-		if (k > l0)
+	for (size_t k = 0; k < nlots; k++) {
+		if (k > 0)
 			for (int x = PC_LOT_SITE; x <= PC_LOT_QTY; x++)
 				buf_add(&c[x], ",", 1);
-		buf_i64(&c[PC_LOT_SITE], db_int64(lq, k, 2));
-		quoted(&c[PC_LOT_NAME], db_text(lq, k, 4), true);
-		if (PQgetisnull(lq, k, 5))
-			buf_add(&c[PC_LOT_EXPIRY], "NULL", 4);
-		else
-			buf_str(&c[PC_LOT_EXPIRY], db_text(lq, k, 5));
-		buf_i64(&c[PC_LOT_QTY], db_int64(lq, k, 6));
+		buf_i64(&c[PC_LOT_SITE], lv[k].site_id);
+		quoted(&c[PC_LOT_NAME], lv[k].lot, true);
+		expiry_elem(&c[PC_LOT_EXPIRY], lv[k].expiry);
+		buf_i64(&c[PC_LOT_QTY], lv[k].quantity);
 	}
 	for (int k = PC_LOT_SITE; k <= PC_LOT_QTY; k++)
 		buf_add(&c[k], "}\"", 2);
@@ -861,10 +918,9 @@ static size_t keep_for_help(struct alloc_transfer *t, size_t n, size_t to,
 static int solve_share(const struct allocation_params *p,
 		       const struct gather *g, const struct product_in *pi,
 		       struct alloc_region *r, const bool *known,
-		       struct alloc_lot *lots, size_t nlots, const PGresult *lq,
-		       int l0, int32_t today, const struct help_target *help,
-		       struct solved *out, json_t *result, double *level,
-		       struct err *e)
+		       struct alloc_lot *lots, size_t nlots, int32_t today,
+		       const struct help_target *help, struct solved *out,
+		       json_t *result, double *level, struct err *e)
 {
 	struct alloc_share_params sp = {
 		.pack_size = pi->pack_size,
@@ -904,7 +960,6 @@ static int solve_share(const struct allocation_params *p,
 	 * theirs (allocation_product_json). */
 	for (size_t i = 0; i < nt; i++) {
 		const struct alloc_transfer *t = &res.transfers[i];
-		const int k = l0 + (int)t->lot;
 
 		for (int x = 0; x < QC_N; x++)
 			elem(&c[x]);
@@ -912,10 +967,7 @@ static int solve_share(const struct allocation_params *p,
 		buf_str(&c[QC_FROM], r[t->from].code);
 		buf_i64(&c[QC_SITE], lots[t->lot].site_id);
 		quoted(&c[QC_LOT], lots[t->lot].lot, false);
-		if (PQgetisnull(lq, k, 5))
-			buf_add(&c[QC_EXPIRY], "NULL", 4);
-		else
-			buf_str(&c[QC_EXPIRY], db_text(lq, k, 5));
+		expiry_elem(&c[QC_EXPIRY], lots[t->lot].expiry);
 		buf_str(&c[QC_TO], r[t->to].code);
 		if (g->regions[t->to].site)
 			buf_i64(&c[QC_TO_SITE], g->regions[t->to].site);
@@ -1034,12 +1086,12 @@ static int solve_plan(const struct allocation_params *p, const struct gather *g,
 }
 
 /*
- * Solve one product: its regions' inputs from the gathered rates and the
- * lots l0..l1 of lq, then the problem.
+ * Solve one product: its regions' inputs from the gathered rates and its
+ * nlots lots, then the problem.
  */
 static int solve_product(const struct allocation_params *p,
 			 const struct gather *g, const struct product_in *pi,
-			 const PGresult *lq, int l0, int l1, int32_t today,
+			 const struct lot_in *lv, size_t nlots, int32_t today,
 			 const struct help_target *help, struct solved *out,
 			 struct err *e)
 {
@@ -1047,7 +1099,6 @@ static int solve_product(const struct allocation_params *p,
 	bool known[ALLOCATOR_REGIONS_MAX];
 	int64_t receives[ALLOCATOR_REGIONS_MAX];
 	struct alloc_lot *lots = NULL;
-	size_t nlots = (size_t)(l1 - l0);
 	json_t *result = json_object();
 	double level = 0;
 	bool has_level = true;
@@ -1097,29 +1148,20 @@ static int solve_product(const struct allocation_params *p,
 		goto out;
 	}
 	for (size_t k = 0; k < nlots; k++) {
-		int row = l0 + (int)k;
-		int ri = region_index(g, db_text(lq, row, 1));
-
-		if (ri < 0) {
-			err_set(e, ERR_INTERNAL, "", "a lot of no region");
-			goto out;
-		}
-		lots[k].region = (size_t)ri;
-		lots[k].site_id = db_int64(lq, row, 2);
-		lots[k].lot = db_text(lq, row, 4);
-		lots[k].expiry = PQgetisnull(lq, row, 7) ?
-					 ALLOCATOR_NO_EXPIRY :
-					 (int32_t)db_int64(lq, row, 7);
-		lots[k].quantity = db_int64(lq, row, 6);
-		r[ri].stock += lots[k].quantity;
+		lots[k].region = (size_t)lv[k].region;
+		lots[k].site_id = lv[k].site_id;
+		lots[k].lot = lv[k].lot;
+		lots[k].expiry = lv[k].expiry;
+		lots[k].quantity = lv[k].quantity;
+		r[lv[k].region].stock += lv[k].quantity;
 	}
 	if (out->nproducts == 0)
 		out->pack_size0 = pi->pack_size;
-	product_inputs(out, g, pi, r, known, lq, l0, l1);
+	product_inputs(out, g, pi, r, known, lv, nlots);
 	switch (p->problem) {
 	case ALLOCATION_SHARE:
-		rc = solve_share(p, g, pi, r, known, lots, nlots, lq, l0, today,
-				 help, out, result, &level, e);
+		rc = solve_share(p, g, pi, r, known, lots, nlots, today, help,
+				 out, result, &level, e);
 		break;
 	case ALLOCATION_SUPPLY:
 		rc = solve_supply(p, g, pi, r, receives, result, &level,
@@ -1414,6 +1456,51 @@ out:
 
 /* ---- runs ---- */
 
+/*
+ * The lots of the gathered products (allocation_lots, ids as an array
+ * literal) into *lv, sorted by lot_cmp; *lq holds what they borrow.
+ */
+static int load_lots(struct db *db, const struct gather *g, const char *ids,
+		     PGresult **lq, struct lot_in **lv, size_t *n,
+		     struct err *e)
+{
+	const char *params[1] = {ids};
+	PGresult *q = db_exec(db,
+			      "SELECT product_id, region_code, site_id,"
+			      " site_code, lot, expiry, quantity"
+			      " FROM allocation_lots($1::bigint[])",
+			      1, params, e);
+	struct lot_in *v;
+	int rows;
+
+	*lq = q;
+	if (!q)
+		return -1;
+	rows = PQntuples(q);
+	v = calloc(rows ? (size_t)rows : 1, sizeof(*v));
+	if (!v)
+		return err_set(e, ERR_INTERNAL, "", "out of memory");
+	for (int i = 0; i < rows; i++) {
+		v[i].product_id = db_int64(q, i, 0);
+		v[i].region = region_index(g, db_text(q, i, 1));
+		v[i].site_id = db_int64(q, i, 2);
+		v[i].site_code = db_text(q, i, 3);
+		v[i].lot = db_text(q, i, 4);
+		v[i].expiry = PQgetisnull(q, i, 5) ? ALLOCATOR_NO_EXPIRY :
+						     (int32_t)db_int64(q, i, 5);
+		v[i].quantity = db_int64(q, i, 6);
+		if (v[i].region < 0) {
+			free(v);
+			return err_set(e, ERR_INTERNAL, "",
+				       "a lot of no region");
+		}
+	}
+	qsort(v, (size_t)rows, sizeof(*v), lot_cmp);
+	*lv = v;
+	*n = (size_t)rows;
+	return 0;
+}
+
 static int run_as(struct db *db, const struct allocation_params *p,
 		  const struct help_target *help, int64_t *run_id,
 		  struct err *e)
@@ -1426,8 +1513,10 @@ static int run_as(struct db *db, const struct allocation_params *p,
 	char *arr = NULL, start[16] = "";
 	const char *params[2];
 	PGresult *pq = NULL, *lq = NULL, *tq = NULL;
+	struct lot_in *lv = NULL;
+	size_t nlv = 0, l = 0;
 	int32_t today;
-	int rc = -1, l = 0;
+	int rc = -1;
 
 	if (allocation_params_check(p, e) < 0)
 		return -1;
@@ -1498,12 +1587,7 @@ static int run_as(struct db *db, const struct allocation_params *p,
 		goto out;
 	if (g.nrates > 1)
 		qsort(g.rates, g.nrates, sizeof(*g.rates), cmp_rate);
-	lq = db_exec(db,
-		     "SELECT product_id, region_code, site_id, site_code, lot,"
-		     " expiry::text, quantity, expiry - DATE '1970-01-01'"
-		     " FROM allocation_lots($1::bigint[])",
-		     1, params, e);
-	if (!lq)
+	if (load_lots(db, &g, arr, &lq, &lv, &nlv, e) < 0)
 		goto out;
 	s.plan_rows = json_array();
 	for (int i = 0; i < PC_N; i++)
@@ -1511,15 +1595,15 @@ static int run_as(struct db *db, const struct allocation_params *p,
 	for (int i = 0; i < QC_N; i++)
 		buf_add(&s.prop[i], "{", 1);
 	for (size_t i = 0; i < g.nids; i++) {
-		int l0;
+		size_t l0;
 
-		while (l < PQntuples(lq) && db_int64(lq, l, 0) < pis[i].id)
+		while (l < nlv && lv[l].product_id < pis[i].id)
 			l++;
 		l0 = l;
-		while (l < PQntuples(lq) && db_int64(lq, l, 0) == pis[i].id)
+		while (l < nlv && lv[l].product_id == pis[i].id)
 			l++;
-		if (solve_product(p, &g, &pis[i], lq, l0, l, today, help, &s,
-				  e) < 0)
+		if (solve_product(p, &g, &pis[i], lv + l0, l - l0, today, help,
+				  &s, e) < 0)
 			goto out;
 	}
 	rc = store_run(db, p, help, &g, &s, start, run_id, e);
@@ -1529,6 +1613,7 @@ out:
 	for (int i = 0; i < QC_N; i++)
 		free(s.prop[i].p);
 	json_decref(s.plan_rows);
+	free(lv);
 	PQclear(lq);
 	PQclear(pq);
 	PQclear(tq);
@@ -1589,7 +1674,11 @@ int allocation_get(struct db *db, const struct identity *who, int64_t run_id,
 		    "  AND ($3::bigint IS NULL OR rp.product_id > $3)"
 		    "  ORDER BY rp.product_id LIMIT $4::bigint + 1),"
 		    " shown AS (SELECT product_id FROM pg"
-		    "  ORDER BY product_id LIMIT $4::bigint)"
+		    "  ORDER BY product_id LIMIT $4::bigint),"
+		    " b AS MATERIALIZED (SELECT min(g.first_id) AS lo,"
+		    "  max(g.last_id) AS hi FROM allocation_proposal_range g"
+		    "  WHERE g.run_id = $1::bigint"
+		    "  AND g.product_id IN (SELECT product_id FROM shown))"
 		    " SELECT jsonb_build_object('id', r.id,"
 		    " 'problem', r.problem, 'params', r.params,"
 		    " 'algorithm_version', r.algorithm_version,"
@@ -1608,7 +1697,8 @@ int allocation_get(struct db *db, const struct identity *who, int64_t run_id,
 		    "  THEN (SELECT max(product_id) FROM shown) END,"
 		    " 'proposals', coalesce((SELECT jsonb_agg(to_jsonb(d)"
 		    "  ORDER BY d.id) FROM proposal_detail d"
-		    "  WHERE d.run_id = r.id"
+		    "  WHERE d.id BETWEEN (SELECT lo FROM b)"
+		    "  AND (SELECT hi FROM b) AND d.run_id = r.id"
 		    "  AND d.product_id = ANY (ARRAY(SELECT product_id"
 		    "   FROM shown))),"
 		    "  '[]'),"
@@ -1665,8 +1755,11 @@ int allocation_list(struct db *db, const struct identity *who,
 		    "   allocation_run_product rp WHERE rp.run_id = r.id"
 		    "   ORDER BY rp.product_id LIMIT 20) rp"
 		    "   JOIN product p ON p.id = rp.product_id) AS products,"
-		    "  (SELECT count(*) FROM proposal q WHERE q.run_id = r.id)"
-		    "   AS proposals"
+		    "  (SELECT count(*) FROM (SELECT min(g.first_id) AS lo,"
+		    "   max(g.last_id) AS hi FROM allocation_proposal_range g"
+		    "   WHERE g.run_id = r.id) b CROSS JOIN LATERAL (SELECT 1"
+		    "   FROM proposal q WHERE q.id BETWEEN b.lo AND b.hi"
+		    "   AND q.run_id = r.id) q) AS proposals"
 		    "  FROM allocation_run r"
 		    "  WHERE ($1::allocation_problem IS NULL OR r.problem = $1)"
 		    "  AND ($2::bigint IS NULL OR EXISTS (SELECT 1"
@@ -1852,26 +1945,32 @@ int allocation_help_get(struct db *db, const struct identity *who, int64_t id,
 	if (may_read(who, e) < 0)
 		return -1;
 	i64s(s, id);
-	if (query_json(db,
-		       "SELECT " HELP_JSON
-		       " || jsonb_build_object('runs', coalesce((SELECT"
-		       "  jsonb_agg(jsonb_build_object('id', r.id,"
-		       "  'created_at', r.created_at, 'level', rp.level,"
-		       "  'result', allocation_product_json(r, rp)->'result')"
-		       "  ORDER BY r.id)"
-		       "  FROM allocation_run r JOIN allocation_run_product rp"
-		       "  ON rp.run_id = r.id WHERE r.help_region ="
-		       "  h.region_code AND r.help_request_id = h.id), '[]'),"
-		       " 'proposals', coalesce((SELECT jsonb_agg(to_jsonb(d)"
-		       "  ORDER BY d.id) FROM proposal_detail d"
-		       "  WHERE d.help_region = h.region_code"
-		       "  AND d.help_request_id = h.id), '[]'))"
-		       " FROM help_request h"
-		       " JOIN region g ON g.code = h.region_code"
-		       " JOIN product p ON p.id = h.product_id"
-		       " WHERE h.region_code = ANY (ARRAY(SELECT code"
-		       "  FROM region)) AND h.id = $1::bigint",
-		       1, params, out, e) < 0)
+	if (query_json(
+		    db,
+		    "SELECT " HELP_JSON
+		    " || jsonb_build_object('runs', coalesce((SELECT"
+		    "  jsonb_agg(jsonb_build_object('id', r.id,"
+		    "  'created_at', r.created_at, 'level', rp.level,"
+		    "  'result', allocation_product_json(r, rp)->'result')"
+		    "  ORDER BY r.id)"
+		    "  FROM allocation_run r JOIN allocation_run_product rp"
+		    "  ON rp.run_id = r.id WHERE r.help_region ="
+		    "  h.region_code AND r.help_request_id = h.id), '[]'),"
+		    " 'proposals', coalesce((SELECT jsonb_agg(to_jsonb(d)"
+		    "  ORDER BY d.id) FROM proposal_detail d"
+		    "  WHERE d.id IN (SELECT q.id FROM allocation_run r"
+		    "   JOIN allocation_proposal_range g ON g.run_id = r.id"
+		    "   CROSS JOIN LATERAL (SELECT q.id FROM proposal q"
+		    "   WHERE q.id BETWEEN g.first_id AND g.last_id"
+		    "   AND q.run_id = r.id AND q.product_id = g.product_id) q"
+		    "   WHERE r.help_region = h.region_code"
+		    "   AND r.help_request_id = h.id)), '[]'))"
+		    " FROM help_request h"
+		    " JOIN region g ON g.code = h.region_code"
+		    " JOIN product p ON p.id = h.product_id"
+		    " WHERE h.region_code = ANY (ARRAY(SELECT code"
+		    "  FROM region)) AND h.id = $1::bigint",
+		    1, params, out, e) < 0)
 		return -1;
 	if (!*out)
 		return err_set(e, ERR_NOT_FOUND, "id",
@@ -2372,8 +2471,8 @@ int allocation_proposal_get(struct db *db, const struct identity *who,
 		       "SELECT to_jsonb(d) || jsonb_build_object('history',"
 		       " coalesce((SELECT jsonb_agg(jsonb_build_object("
 		       "  'status', v.status, 'at', v.at, 'actor', v.actor,"
-		       "  'role', v.role, 'reason', v.reason) ORDER BY v.id)"
-		       "  FROM proposal_event v WHERE v.proposal_id = d.id"
+		       "  'role', v.role, 'reason', v.reason) ORDER BY v.seq)"
+		       "  FROM proposal_history v WHERE v.proposal_id = d.id"
 		       "  AND v.from_region = d.from_region), '[]'))"
 		       " FROM proposal_detail d WHERE d.id = $1::bigint",
 		       1, params, out, e) < 0)
@@ -2431,23 +2530,28 @@ int allocation_proposal_list(struct db *db, const struct identity *who,
 	/* The page's ids from the table first (its id index, whatever the
 	 * view's joins would make of 400,000 rows), one more than asked to
 	 * tell whether a next page exists; then each one's detail. */
-	if (query_json(db,
-		       "SELECT jsonb_build_object('list', coalesce(jsonb_agg("
-		       " (SELECT to_jsonb(d) FROM proposal_detail d"
-		       "  WHERE d.from_region = k.from_region AND d.id = k.id)"
-		       " ORDER BY k.id DESC) FILTER (WHERE k.n <= $5::bigint),"
-		       " '[]'), 'more', count(*) > $5::bigint)"
-		       " FROM (SELECT p.from_region, p.id, row_number() OVER"
-		       "  (ORDER BY p.id DESC) AS n"
-		       "  FROM (SELECT q.from_region, q.id FROM proposal q"
-		       "   WHERE ($1::proposal_status IS NULL OR q.status = $1)"
-		       "   AND ($2::char(2) IS NULL OR $2 IN (q.from_region,"
-		       "    q.to_region))"
-		       "   AND ($3::bigint IS NULL OR q.run_id = $3)"
-		       "   AND ($4::bigint IS NULL OR q.product_id = $4)"
-		       "   AND ($6::bigint IS NULL OR q.id < $6)"
-		       "   ORDER BY q.id DESC LIMIT $5::bigint + 1) p) k",
-		       6, params, &page, e) < 0)
+	if (query_json(
+		    db,
+		    "SELECT jsonb_build_object('list', coalesce(jsonb_agg("
+		    " (SELECT to_jsonb(d) FROM proposal_detail d"
+		    "  WHERE d.from_region = k.from_region AND d.id = k.id)"
+		    " ORDER BY k.id DESC) FILTER (WHERE k.n <= $5::bigint),"
+		    " '[]'), 'more', count(*) > $5::bigint)"
+		    " FROM (SELECT p.from_region, p.id, row_number() OVER"
+		    "  (ORDER BY p.id DESC) AS n"
+		    "  FROM (SELECT q.from_region, q.id FROM proposal q"
+		    "   WHERE ($1::proposal_status IS NULL OR q.status = $1)"
+		    "   AND ($2::char(2) IS NULL OR $2 IN (q.from_region,"
+		    "    q.to_region))"
+		    "   AND ($3::bigint IS NULL OR (q.run_id = $3"
+		    "    AND q.id BETWEEN (SELECT min(g.first_id)"
+		    "    FROM allocation_proposal_range g WHERE g.run_id = $3)"
+		    "    AND (SELECT max(g.last_id) FROM"
+		    "    allocation_proposal_range g WHERE g.run_id = $3)))"
+		    "   AND ($4::bigint IS NULL OR q.product_id = $4)"
+		    "   AND ($6::bigint IS NULL OR q.id < $6)"
+		    "   ORDER BY q.id DESC LIMIT $5::bigint + 1) p) k",
+		    6, params, &page, e) < 0)
 		return -1;
 	if (!page)
 		return err_set(e, ERR_INTERNAL, "", "no proposal list");

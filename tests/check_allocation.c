@@ -1209,15 +1209,64 @@ START_TEST(test_proposal_insert_columns)
 		      "the application inserted a proposal's status");
 	ck_assert_msg(strstr(e.msg, "permission denied"), "%s", e.msg);
 	db_rollback(app);
-	/* The history of every new proposal, one row each, stamped. */
-	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_event v"
+	/* The history of every new proposal starts with one 'proposed'
+	 * step, stamped by the run's coordinator; the run says it, so no
+	 * history row is stored for it (sql/017). */
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_history v"
 				 " JOIN proposal p ON p.id = v.proposal_id"
 				 " WHERE p.run_id = $1::bigint"
 				 " AND v.status = 'proposed'"
 				 " AND v.actor = p.updated_by"
-				 " AND v.role = 'coordinator'",
+				 " AND v.role = 'coordinator'"
+				 " AND v.at = p.created_at",
 				 run),
 			 2);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_event v"
+				 " JOIN proposal p ON p.id = v.proposal_id"
+				 " WHERE p.run_id = $1::bigint",
+				 run),
+			 0);
+	/* A proposal made before sql/017 kept its stored 'proposed' row:
+	 * it shows once, as stored. */
+	own_exec("INSERT INTO proposal_event (from_region, proposal_id,"
+		 " status, actor, role) SELECT from_region, id, 'proposed',"
+		 " 'earlier', 'coordinator' FROM proposal"
+		 " WHERE run_id = $1::bigint ORDER BY id LIMIT 1",
+		 1, params);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_history v"
+				 " JOIN proposal p ON p.id = v.proposal_id"
+				 " WHERE p.run_id = $1::bigint"
+				 " AND v.status = 'proposed'"
+				 " AND v.actor = 'earlier'",
+				 run),
+			 1);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_history v"
+				 " JOIN proposal p ON p.id = v.proposal_id"
+				 " WHERE p.run_id = $1::bigint",
+				 run),
+			 2);
+	/* Every proposal lies in its run product's range of ids. */
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal p"
+				 " JOIN allocation_proposal_range g"
+				 " ON g.run_id = p.run_id"
+				 " AND g.product_id = p.product_id"
+				 " AND p.id BETWEEN g.first_id AND g.last_id"
+				 " WHERE p.run_id = $1::bigint",
+				 run),
+			 2);
+	/* A shipment leaves from its proposal's giving region only. */
+	ck_assert_msg(db_command(owner,
+				 "INSERT INTO shipment (from_region,"
+				 " proposal_id, product_id, to_region,"
+				 " quantity, out_event_id, shipped_by)"
+				 " SELECT p.to_region, p.id, p.product_id,"
+				 " p.from_region, 1, e.id, 'x'"
+				 " FROM proposal p, stock_event e"
+				 " WHERE p.run_id = $1::bigint"
+				 " AND e.region_code = p.to_region LIMIT 1",
+				 1, params, &e) < 0,
+		      "a shipment from another region than its proposal's");
+	ck_assert_msg(strstr(e.msg, "does not give from region"), "%s", e.msg);
 	/* A proposal of another run's product is refused. */
 	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
 	ck_assert_msg(db_command(app,
