@@ -709,23 +709,11 @@ enum {
 	PC_RESULT,
 	PC_N
 };
-enum {
-	QC_PRODUCT,
-	QC_FROM,
-	QC_SITE,
-	QC_LOT,
-	QC_EXPIRY,
-	QC_TO,
-	QC_TO_SITE,
-	QC_QTY,
-	QC_OBLIGATORY,
-	QC_N
-};
 
 /* What solving the products leaves for storing. */
 struct solved {
 	struct buf prod[PC_N]; /* array literals, one element per product */
-	struct buf prop[QC_N]; /* array literals, one element per proposal */
+	struct buf prop; /* the proposals, COPY text rows (proposal_row) */
 	size_t nproducts;
 	int64_t nproposals;
 	int64_t pack_size0; /* the first product's (a plan has one) */
@@ -888,6 +876,60 @@ static int product_outputs(struct solved *s, bool has_level, double level,
 	return 0;
 }
 
+/* Text as a field of COPY's text format. */
+static void copy_text(struct buf *b, const char *s)
+{
+	for (const char *c = s; *c; c++) {
+		const char *esc = *c == '\\' ? "\\\\" :
+				  *c == '\t' ? "\\t" :
+				  *c == '\n' ? "\\n" :
+				  *c == '\r' ? "\\r" :
+					       NULL;
+
+		if (esc)
+			buf_str(b, esc);
+		else
+			buf_add(b, c, 1);
+	}
+}
+
+/*
+ * One proposal as a row of COPY's text format, in the columns of
+ * lb_proposal_in (store_run): product, giving region, site, lot, expiry,
+ * receiving region and site (0: none), quantity, obligatory.
+ */
+static void proposal_row(struct buf *b, int64_t product, const char *from,
+			 const struct alloc_lot *lot, const char *to,
+			 int64_t to_site, int64_t quantity, bool obligatory)
+{
+	char d[32];
+
+	buf_i64(b, product);
+	buf_add(b, "\t", 1);
+	buf_str(b, from);
+	buf_add(b, "\t", 1);
+	buf_i64(b, lot->site_id);
+	buf_add(b, "\t", 1);
+	copy_text(b, lot->lot);
+	buf_add(b, "\t", 1);
+	if (lot->expiry == ALLOCATOR_NO_EXPIRY) {
+		buf_add(b, "\\N", 2);
+	} else {
+		date_text(d, lot->expiry);
+		buf_str(b, d);
+	}
+	buf_add(b, "\t", 1);
+	buf_str(b, to);
+	buf_add(b, "\t", 1);
+	if (to_site)
+		buf_i64(b, to_site);
+	else
+		buf_add(b, "\\N", 2);
+	buf_add(b, "\t", 1);
+	buf_i64(b, quantity);
+	buf_add(b, obligatory ? "\tt\n" : "\tf\n", 3);
+}
+
 /*
  * A help request's run keeps only the transfers to the requester, up to
  * what it asked for, in whole packs; the rest are not proposed.  Returns
@@ -931,7 +973,6 @@ static int solve_share(const struct allocation_params *p,
 		.idle_keep_packs = p->idle_keep_packs,
 	};
 	struct alloc_share_result res = {0};
-	struct buf *c = out->prop;
 	size_t nt;
 
 	if (allocator_share(r, g->nregions, lots, nlots, &sp, &res, e) < 0) {
@@ -961,21 +1002,9 @@ static int solve_share(const struct allocation_params *p,
 	for (size_t i = 0; i < nt; i++) {
 		const struct alloc_transfer *t = &res.transfers[i];
 
-		for (int x = 0; x < QC_N; x++)
-			elem(&c[x]);
-		buf_i64(&c[QC_PRODUCT], pi->id);
-		buf_str(&c[QC_FROM], r[t->from].code);
-		buf_i64(&c[QC_SITE], lots[t->lot].site_id);
-		quoted(&c[QC_LOT], lots[t->lot].lot, false);
-		expiry_elem(&c[QC_EXPIRY], lots[t->lot].expiry);
-		buf_str(&c[QC_TO], r[t->to].code);
-		if (g->regions[t->to].site)
-			buf_i64(&c[QC_TO_SITE], g->regions[t->to].site);
-		else
-			buf_add(&c[QC_TO_SITE], "NULL", 4);
-		buf_i64(&c[QC_QTY], t->quantity);
-		buf_add(&c[QC_OBLIGATORY],
-			g->regions[t->to].disaster ? "t" : "f", 1);
+		proposal_row(&out->prop, pi->id, r[t->from].code, &lots[t->lot],
+			     r[t->to].code, g->regions[t->to].site, t->quantity,
+			     g->regions[t->to].disaster);
 		out->nproposals++;
 		out->quantity += t->quantity;
 		out->obligatory += g->regions[t->to].disaster;
@@ -1309,7 +1338,7 @@ static int store_run(struct db *db, const struct allocation_params *p,
 	int rc = -1;
 
 	if (!ptext || !rtext || !stext || close_cols(s->prod, PC_N, e) < 0 ||
-	    close_cols(s->prop, QC_N, e) < 0) {
+	    s->prop.failed) {
 		err_set(e, ERR_INTERNAL, "", "out of memory");
 		goto out;
 	}
@@ -1356,27 +1385,34 @@ static int store_run(struct db *db, const struct allocation_params *p,
 		       " ls, ln, le, lq, res)",
 		       PC_N + 1, qp, e) < 0)
 		goto out;
-	for (int i = 0; i < QC_N; i++)
-		qp[i + 1] = s->prop[i].p;
-	/* One statement for every proposal.  Where each receiver receives
+	/* Every proposal in one statement.  Where each receiver receives
 	 * and whether it is in disaster state were read with the regions
-	 * (load_regions), in this transaction: no lookup per row, no join,
-	 * and the one scan of the arrays inserts them, and numbers them, in
-	 * the allocator's order. */
+	 * (load_regions), in this transaction: no lookup per row, no join.
+	 * The rows reach the database by COPY into a temporary table (COPY
+	 * cannot write a table with row-level security, and parses rows far
+	 * faster than array parameters are), whose one scan -- in the order
+	 * COPY wrote, a temporary table being never scanned from elsewhere
+	 * -- inserts and numbers them in the allocator's order. */
 	if (s->nproposals > 0 &&
-	    db_command(db,
-		       "INSERT INTO proposal (from_region, run_id,"
-		       " product_id, from_site_id, lot, expiry, to_region,"
-		       " to_site_id, quantity, obligatory)"
-		       " SELECT x.from_region, $1::bigint, x.product_id,"
-		       " x.site, x.lot, x.expiry, x.to_region, x.to_site,"
-		       " x.quantity, x.obligatory"
-		       " FROM unnest($2::bigint[], $3::char(2)[],"
-		       " $4::bigint[], $5::text[], $6::date[], $7::char(2)[],"
-		       " $8::bigint[], $9::bigint[], $10::boolean[])"
-		       " AS x(product_id, from_region, site, lot, expiry,"
-		       " to_region, to_site, quantity, obligatory)",
-		       QC_N + 1, qp, e) < 0)
+	    (db_command(db,
+			"CREATE TEMP TABLE IF NOT EXISTS lb_proposal_in"
+			" (product_id bigint, from_region char(2),"
+			" site bigint, lot text, expiry date,"
+			" to_region char(2), to_site bigint,"
+			" quantity bigint, obligatory boolean)"
+			" ON COMMIT DELETE ROWS",
+			0, NULL, e) < 0 ||
+	     db_copy_in(db, "COPY lb_proposal_in FROM STDIN", s->prop.p,
+			s->prop.len, e) < 0 ||
+	     db_command(db,
+			"INSERT INTO proposal (from_region, run_id,"
+			" product_id, from_site_id, lot, expiry, to_region,"
+			" to_site_id, quantity, obligatory)"
+			" SELECT x.from_region, $1::bigint, x.product_id,"
+			" x.site, x.lot, x.expiry, x.to_region, x.to_site,"
+			" x.quantity, x.obligatory FROM lb_proposal_in x",
+			1, qp, e) < 0 ||
+	     db_command(db, "TRUNCATE lb_proposal_in", 0, NULL, e) < 0))
 		goto out;
 	if (p->problem == ALLOCATION_PLAN) {
 		json_t *cap = json_array();
@@ -1592,8 +1628,6 @@ static int run_as(struct db *db, const struct allocation_params *p,
 	s.plan_rows = json_array();
 	for (int i = 0; i < PC_N; i++)
 		buf_add(&s.prod[i], "{", 1);
-	for (int i = 0; i < QC_N; i++)
-		buf_add(&s.prop[i], "{", 1);
 	for (size_t i = 0; i < g.nids; i++) {
 		size_t l0;
 
@@ -1610,8 +1644,7 @@ static int run_as(struct db *db, const struct allocation_params *p,
 out:
 	for (int i = 0; i < PC_N; i++)
 		free(s.prod[i].p);
-	for (int i = 0; i < QC_N; i++)
-		free(s.prop[i].p);
+	free(s.prop.p);
 	json_decref(s.plan_rows);
 	free(lv);
 	PQclear(lq);

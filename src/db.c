@@ -194,6 +194,40 @@ int db_command(struct db *db, const char *sql, int nparams,
 	return 0;
 }
 
+int db_copy_in(struct db *db, const char *sql, const char *data, size_t len,
+	       struct err *e)
+{
+	/* COPY data goes in pieces: a message must stay under 1 GB. */
+	const size_t piece = 1024 * 1024;
+	PGresult *res = PQexec(db->conn, sql);
+	bool sent = true;
+
+	if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
+		res = check(db, res, sql, e);
+		if (!res)
+			return -1;
+		PQclear(res);
+		return err_set(e, ERR_INTERNAL, "", "%s: not a COPY", sql);
+	}
+	PQclear(res);
+	for (size_t off = 0; sent && off < len; off += piece)
+		sent = PQputCopyData(db->conn, data + off,
+				     (int)(len - off < piece ? len - off :
+							       piece)) == 1;
+	if (PQputCopyEnd(db->conn, sent ? NULL : "sending failed") != 1)
+		sent = false;
+	res = check(db, PQgetResult(db->conn), sql, e);
+	/* Drain to the end of the command, as libpq wants. */
+	for (PGresult *r; (r = PQgetResult(db->conn)) != NULL;)
+		PQclear(r);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return sent ? 0 :
+		      err_set(e, ERR_UNAVAILABLE, "", "sending COPY data: %s",
+			      PQerrorMessage(db->conn));
+}
+
 int db_script(struct db *db, const char *sql, struct err *e)
 {
 	/* PQexec runs all statements of the script; the last result tells. */

@@ -61,6 +61,14 @@ int db_command(struct db *db, const char *sql, int nparams,
 	       const char *const *params, struct err *e);
 
 /*
+ * Run sql, a COPY ... FROM STDIN, with len bytes of data in COPY's format
+ * (the caller escapes it).  0, or -1 with e set; the COPY then wrote
+ * nothing.
+ */
+int db_copy_in(struct db *db, const char *sql, const char *data, size_t len,
+	       struct err *e);
+
+/*
  * Run a script of several statements without parameters (migrations, seed
  * data) through the simple query protocol.  0 or -1.
  */

@@ -1054,18 +1054,29 @@ static void send_off(int64_t id)
 
 /*
  * A small lot at 01's second site expires first, so that a request for
- * 200 is proposed from two lots: 100 of L01B and 100 of L01.
+ * 200 is proposed from two lots: 100 of L0\1"B and 100 of L01.
  */
 static int64_t two_lot_request(int64_t *run, int64_t ids[2])
 {
 	struct err e = {0};
 	int64_t id;
 
-	event(site01b, "receipt", 100, "L01B", "2029-06-01", 2);
+	event(site01b, "receipt", 100, "L0\\1\"B", "2029-06-01", 2);
 	initial = national_total();
 	id = help_as(&rc12, "12", 200, NULL, run, &e);
 	ck_assert_msg(id > 0 && *run > 0, "help: %s", e.msg);
 	ck_assert_int_eq(run_proposals(*run, ids, 2), 2);
+	/* The lot's name, backslash and quote, arrives as it was written
+	 * (proposals travel as COPY text, the inputs as array literals). */
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal p"
+				 " JOIN allocation_run_product rp"
+				 " ON rp.run_id = p.run_id"
+				 " AND rp.product_id = p.product_id"
+				 " WHERE p.run_id = $1::bigint"
+				 " AND p.lot = 'L0\\1\"B'"
+				 " AND 'L0\\1\"B' = ANY (rp.lot_name)",
+				 *run),
+			 1);
 	ck_assert_int_eq(proposal_qty(ids[0]) + proposal_qty(ids[1]), 200);
 	return id;
 }
