@@ -35,8 +35,9 @@
  *
  * Ties go to the lower region index everywhere (and in sharing, rather to
  * no extra movement), so equal inputs give equal outputs.  Scratch lives
- * on the stack (ALLOCATOR_REGIONS_MAX is small), apart from the giving
- * regions' lots beyond LOTS_ON_STACK; the result arrays are the only other
+ * on the stack (ALLOCATOR_REGIONS_MAX is small), apart from a list of the
+ * eligible lots when there are LOTS_ON_STACK lots or more; the result
+ * arrays are the only other
  * allocations (sharing's in one block).
  *
  * Speed (bench_allocator, issue 6): a solve is a few hundred steps over
@@ -225,20 +226,11 @@ static int lot_error(const struct alloc_region *r, size_t n,
 	return err_set(e, ERR_INTERNAL, "lots", "allocator: no bad lot");
 }
 
-/*
- * Check the sharing input.  Passing over the lots anyway, it also counts
- * each region's eligible lots holding a whole pack (nelig) and their whole
- * packs (elig).
- */
+/* Check the sharing parameters (the lots: scan_lots). */
 static int check_share(const struct alloc_region *r, size_t n,
 		       const struct alloc_lot *lots, size_t nlots,
-		       const struct alloc_share_params *p, int64_t *elig,
-		       size_t *nelig, struct err *e)
+		       const struct alloc_share_params *p, struct err *e)
 {
-	int64_t held[NREG], min_expiry, pack, q;
-	bool over = false;
-	size_t i, j;
-
 	if (p == NULL)
 		return err_set(e, ERR_INVALID, "params", "no parameters");
 	if (check_regions(r, n, USE_FLOOR, e) < 0 ||
@@ -265,35 +257,7 @@ static int check_share(const struct alloc_region *r, size_t n,
 	if (nlots > 0 && lots == NULL)
 		return err_set(e, ERR_INVALID, "lots",
 			       "%zu lots announced, none given", nlots);
-	pack = p->pack_size;
-	min_expiry = (int64_t)p->today + p->min_shelf_days;
-	for (i = 0; i < n; i++) {
-		held[i] = elig[i] = 0;
-		nelig[i] = 0;
-	}
-	/*
-	 * Whether a lot may be given is as good as random to the branch
-	 * predictor, so it is counted in rather than branched on; the one
-	 * branch is on a bad lot.  A region's stock is compared with its
-	 * lots once, after them: a running total only rises.
-	 */
-	for (j = 0; j < nlots; j++) {
-		const struct alloc_lot *l = &lots[j];
-		bool ok;
-
-		i = l->region;
-		q = l->quantity;
-		if ((i >= n) | (l->lot == NULL) | (q <= 0) |
-		    (q > ALLOCATOR_QTY_MAX))
-			return lot_error(r, n, lots, nlots, e);
-		held[i] += q;
-		ok = lot_eligible(l, min_expiry) & (q >= pack);
-		elig[i] += q / pack * ok;
-		nelig[i] += ok;
-	}
-	for (i = 0; i < n; i++)
-		over |= held[i] > r[i].stock;
-	return over ? lot_error(r, n, lots, nlots, e) : 0;
+	return 0;
 }
 
 /* ---- the continuous level ---- */
@@ -407,15 +371,18 @@ static double level_find(size_t k, const double *c, const double *lo,
 static double level_open(size_t k, const double *c, const int64_t *lo,
 			 int64_t total)
 {
-	unsigned char pinned[NREG];
+	double lod[NREG];      /* lo_i, or -INFINITY once pinned */
+	double rise[NREG];     /* c_i, or 0 once pinned */
 	double upto[NREG + 1]; /* upto[i]: the rising rates before i */
 	int64_t rest = total;
 	double level, first = INFINITY;
 	size_t i, from;
+	bool pin;
 
 	upto[0] = 0;
 	for (i = 0; i < k; i++) {
-		pinned[i] = 0;
+		lod[i] = (double)lo[i];
+		rise[i] = c[i];
 		upto[i + 1] = upto[i] + c[i];
 	}
 	/*
@@ -430,17 +397,16 @@ static double level_open(size_t k, const double *c, const int64_t *lo,
 		level = (double)rest / upto[k];
 		from = k;
 		for (i = k; i-- > 0;) {
-			unsigned char pin =
-				!pinned[i] & ((double)lo[i] >= level * c[i]);
-
-			pinned[i] |= pin;
+			pin = lod[i] >= level * c[i];
 			rest -= lo[i] & -(int64_t)pin;
+			lod[i] = pick(pin, -INFINITY, lod[i]);
+			rise[i] = pick(pin, 0, rise[i]);
 			from = pin ? i : from;
 		}
 		if (from == k)
 			return level > 0 ? level : 0;
 		for (i = from; i < k; i++)
-			upto[i + 1] = upto[i] + pick(pinned[i], 0, c[i]);
+			upto[i + 1] = upto[i] + rise[i];
 	}
 	for (i = 0; i < k; i++)
 		if ((double)lo[i] / c[i] < first)
@@ -462,6 +428,45 @@ static int64_t ceil_int(double y)
 }
 
 /*
+ * The days a region keeps after giving one pack (d >= 0, or -INFINITY when
+ * it cannot) and whether it would then still receive (t > 0), as one
+ * number that orders as the pair does: a non-negative double's bits order
+ * as the double, one above them leaves 0 for -INFINITY, and the top bit
+ * is free.
+ */
+static uint64_t down_key(double d, int64_t t)
+{
+	uint64_t u;
+
+	memcpy(&u, &d, sizeof u);
+	u = (u + 1) & -(uint64_t)(d != -INFINITY);
+	return u << 1 | (uint64_t)(t > 0);
+}
+
+/* The largest key, on a tie the higher index; k >= 1.  Two running
+ * maxima, so that each waits on half the comparisons. */
+static size_t key_max(const uint64_t *key, size_t k)
+{
+	uint64_t ka = 0, kb = 0;
+	size_t ia = 0, ib = 0, i;
+	bool ta, tb;
+
+	for (i = 0; i + 1 < k; i += 2) {
+		ta = key[i] >= ka;
+		tb = key[i + 1] >= kb;
+		ka = ta ? key[i] : ka;
+		ia = ta ? i : ia;
+		kb = tb ? key[i + 1] : kb;
+		ib = tb ? i + 1 : ib;
+	}
+	if (i < k && key[i] >= ka) {
+		ka = key[i];
+		ia = i;
+	}
+	return kb > ka || (kb == ka && ib > ia) ? ib : ia;
+}
+
+/*
  * Integer water-filling: t_i packs (lo_i <= t_i <= hi_i) added to base_i,
  * summing to want, maximising the smallest days of supply (and then the
  * next smallest, ...).  Starts from the fewest packs holding each region at
@@ -474,21 +479,31 @@ static void fill_packs(size_t k, const double *c, const int64_t *base,
 		       const int64_t *lo, const int64_t *hi, int64_t pack,
 		       double level, int64_t want, int64_t *t)
 {
-	double inv[NREG];  /* 1/c_i */
-	double up[NREG];   /* days now, where one more pack would go */
-	double down[NREG]; /* days after one pack less */
+	double inv[NREG];   /* 1/c_i */
+	double up[NREG];    /* days now, where one more pack would go */
+	double down[NREG];  /* days after one pack less */
+	uint64_t key[NREG]; /* down_key */
 	double per_pack = 1 / (double)pack;
 	int64_t sum = 0;
 	size_t i, j, g;
-	double v;
 
 #define DAYS(i, n) ((double)(base[i] + (n)*pack) * inv[i])
 #define UP(i) pick(t[i] < hi[i], DAYS(i, t[i]), INFINITY)
 #define DOWN(i) pick(t[i] > lo[i], DAYS(i, t[i] - 1), -INFINITY)
+	/* Two divisions at once (exactly as one by one): a division
+	 * takes as long as some ten other operations. */
+	for (i = 0; i + 1 < k; i += 2) {
+		double __attribute__((vector_size(16))) v;
+
+		memcpy(&v, c + i, sizeof v);
+		v = 1 / v;
+		memcpy(inv + i, &v, sizeof v);
+	}
+	if (i < k)
+		inv[i] = 1 / c[i];
 	for (i = 0; i < k; i++) {
 		int64_t x;
 
-		inv[i] = 1 / c[i];
 		x = ceil_int((level * c[i] - (double)base[i]) * per_pack);
 		x = x < lo[i] ? lo[i] : x;
 		x = x > hi[i] ? hi[i] : x;
@@ -501,28 +516,20 @@ static void fill_packs(size_t k, const double *c, const int64_t *base,
 	 * Too many: the pack whose loss leaves the most days goes back.  On
 	 * a tie, rather one a region would receive than one more a region
 	 * would give (less moves), then the higher index (the lower keeps).
-	 * The largest first, without branches; the tie is looked into after.
+	 * All three are one number (down_key), so a pass finds the pack
+	 * without a branch.
 	 */
+	for (i = 0; i < k; i++)
+		key[i] = down_key(down[i], t[i]);
 	while (sum > want) {
-		v = -INFINITY;
-		for (i = 0; i < k; i++)
-			v = down[i] > v ? down[i] : v;
-		if (v == -INFINITY)
+		j = key_max(key, k);
+		if (key[j] < 2) /* down is -INFINITY: nobody can give */
 			break;
-		for (j = NONE, i = k; i-- > 0;) {
-			if (down[i] != v)
-				continue;
-			if (t[i] > 0) {
-				j = i;
-				break;
-			}
-			if (j == NONE)
-				j = i;
-		}
 		t[j]--;
 		sum--;
 		up[j] = UP(j);
 		down[j] = DOWN(j);
+		key[j] = down_key(down[j], t[j]);
 	}
 	/* Too few (only from rounding in level): to the fewest days; on a
 	 * tie rather one a region need not give, then the lower index. */
@@ -574,76 +581,167 @@ static void fill_packs(size_t k, const double *c, const int64_t *base,
 
 /* ---- 1. sharing ---- */
 
-/* An eligible lot of a giving region, in the order it is given from. */
+/*
+ * An eligible lot holding a whole pack: where it comes in the order it is
+ * given from (expiry, then lot index, as one number, so that one
+ * comparison orders two lots) and its whole packs.
+ */
 struct lotref {
-	int32_t expiry;
-	uint32_t idx;
+	uint64_t key;
+	int64_t packs;
 };
+
+static uint64_t lot_key(int32_t expiry, size_t j)
+{
+	/* the sign bit flipped: unsigned order is expiry order */
+	return (uint64_t)((uint32_t)expiry ^ UINT32_C(0x80000000)) << 32 |
+	       (uint32_t)j;
+}
+
+static size_t lot_index(uint64_t key)
+{
+	return (size_t)(uint32_t)key;
+}
 
 static int lotref_cmp(const void *pa, const void *pb)
 {
 	const struct lotref *a = pa, *b = pb;
 
-	if (a->expiry != b->expiry)
-		return a->expiry < b->expiry ? -1 : 1;
-	return a->idx < b->idx ? -1 : a->idx > b->idx;
+	return (a->key > b->key) - (a->key < b->key);
 }
 
 /*
- * First expiry first, then lot order.  A region's lots are collected in
- * lot order, so the insertion sort, stable, need only look at the expiry.
+ * First expiry first, then lot order.  The database sends a region's lots
+ * in that order already, so they are only looked at then (one pass, no
+ * branch but the last); otherwise a few are sorted by insertion, many by
+ * qsort.
  */
 static void lotref_sort(struct lotref *v, size_t m)
 {
-	size_t i, j;
 	struct lotref x;
+	bool unsorted = false;
+	size_t i, j;
 
+	for (i = 1; i < m; i++)
+		unsorted |= v[i].key < v[i - 1].key;
+	if (!unsorted)
+		return;
 	if (m > 16) {
 		qsort(v, m, sizeof *v, lotref_cmp);
 		return;
 	}
 	for (i = 1; i < m; i++) {
 		x = v[i];
-		for (j = i; j > 0 && x.expiry < v[j - 1].expiry; j--)
+		for (j = i; j > 0 && x.key < v[j - 1].key; j--)
 			v[j] = v[j - 1];
 		v[j] = x;
 	}
 }
 
 /*
+ * The lots, in one pass: checked (the error is lot_error's), each region's
+ * eligible lots holding a whole pack counted (nelig) with their whole packs
+ * (elig), and those lots listed in refs in lot order, region i's ending at
+ * refs[rend[i]].  *grouped: each region's lots lie together in lots (the
+ * database's order, by region), so that each region's list is one stretch
+ * of refs.  refs has room for nlots + 1.
+ */
+static int scan_lots(const struct alloc_region *r, size_t n,
+		     const struct alloc_lot *lots, size_t nlots, int64_t pack,
+		     int64_t min_expiry, int64_t *elig, size_t *nelig,
+		     struct lotref *refs, size_t *rend, bool *grouped,
+		     struct err *e)
+{
+	int64_t held[NREG], packs[NREG], q, pk;
+	size_t count[NREG], last[NREG];
+	size_t i, j, prev = 0, nrefs = 0;
+	bool over = false, back = false;
+
+	for (i = 0; i < n; i++) {
+		held[i] = packs[i] = 0;
+		count[i] = last[i] = 0;
+	}
+	/*
+	 * Whether a lot may be given is as good as random to the branch
+	 * predictor, so it is counted in rather than branched on; the one
+	 * branch is on a bad lot.  A region's stock is compared with its
+	 * lots once, after them: a running total only rises.
+	 */
+	for (j = 0; j < nlots; j++) {
+		const struct alloc_lot *l = &lots[j];
+		bool ok;
+
+		i = l->region;
+		q = l->quantity;
+		if ((i >= n) | (l->lot == NULL) | (q <= 0) |
+		    (q > ALLOCATOR_QTY_MAX))
+			return lot_error(r, n, lots, nlots, e);
+		held[i] += q;
+		ok = lot_eligible(l, min_expiry) & (q >= pack);
+		/* masked rather than ?:, which the compiler branches on */
+		pk = (q & -(int64_t)ok) / pack;
+		refs[nrefs].key = lot_key(l->expiry, j);
+		refs[nrefs].packs = pk;
+		packs[i] += pk;
+		count[i] += ok;
+		nrefs += ok;
+		last[i] = nrefs;
+		back |= i < prev;
+		prev = i;
+	}
+	for (i = 0; i < n; i++) {
+		over |= held[i] > r[i].stock;
+		elig[i] = packs[i];
+		nelig[i] = count[i];
+		rend[i] = last[i];
+	}
+	if (over)
+		return lot_error(r, n, lots, nlots, e);
+	/* the slot after the last list, where matching may look */
+	refs[nrefs] = (struct lotref){0, 0};
+	*grouped = !back;
+	return 0;
+}
+
+/*
  * gid[i]: the first region of region i's sjukvårdsregion, NONE for none.
  * Once per solve, so that matching compares numbers, not strings.  The
- * same text mostly lies at the same address, so that is looked for
- * first; the groups' texts all differ, so at most one group matches
- * either way.
+ * same text mostly lies at the same address (one string per
+ * sjukvårdsregion), so each address met is kept in a small table and
+ * looked up first; the texts are compared only for an address not met
+ * yet.  The groups' texts all differ, so at most one group matches.
  */
 static void hc_groups(const struct alloc_region *r, size_t n, size_t *gid)
 {
 	const char *text[NREG]; /* each group's text */
-	size_t rep[NREG], nrep = 0, i, j, g;
+	const char *seen[32];	/* addresses met, by hash */
+	size_t seen_gid[32], rep[NREG], nrep = 0, i, j, s;
 	const char *h;
 
+	memset(seen, 0, sizeof seen);
 	for (i = 0; i < n; i++) {
 		h = r[i].hc_region;
+		s = (size_t)(((uint64_t)(uintptr_t)h *
+			      UINT64_C(0x9e3779b97f4a7c15)) >>
+			     59);
+		if (h != NULL && seen[s] == h) {
+			gid[i] = seen_gid[s];
+			continue;
+		}
 		gid[i] = NONE;
 		if (h == NULL || h[0] == '\0')
 			continue;
-		/* 1 + the group at the same address, 0 for none: all
-		 * compared, as where it lies is as good as random to the
-		 * branch predictor */
-		for (j = 0, g = 0; j < nrep; j++)
-			g |= (j + 1) & -(size_t)(text[j] == h);
-		j = g - 1;
-		if (g == 0)
-			for (j = 0; j < nrep && (text[j][0] != h[0] ||
-						 strcmp(text[j], h) != 0);
-			     j++)
-				;
+		for (j = 0; j < nrep &&
+			    (text[j][0] != h[0] || strcmp(text[j], h) != 0);
+		     j++)
+			;
 		if (j == nrep) {
 			rep[nrep] = i;
 			text[nrep++] = h;
 		}
 		gid[i] = rep[j];
+		seen[s] = h;
+		seen_gid[s] = gid[i];
 	}
 }
 
@@ -716,7 +814,7 @@ int allocator_share(const struct alloc_region *r, size_t n,
 	int64_t take[NREG]; /* packs a region receives */
 	double days[NREG];  /* days of supply before */
 	size_t donors[NREG], recips[NREG];
-	size_t first[NREG], cursor[NREG], end[NREG];
+	size_t first[NREG], cursor[NREG], end[NREG], rend[NREG];
 	size_t gid[NREG], ghead[NREG], gnext[NREG];
 	int64_t left[NREG];
 	struct lotref stack_refs[LOTS_ON_STACK], *refs = stack_refs;
@@ -724,16 +822,31 @@ int allocator_share(const struct alloc_region *r, size_t n,
 	size_t i, j, a, b, at, ndon = 0, nrec = 0, nrefs = 0, cap, nrows = 0;
 	size_t nt;
 	int64_t pack, D = 0, min_expiry, need, m;
+	bool next;
 	double level;
+	bool grouped = false;
 	int rc = -1;
 
 	if (out == NULL)
 		return err_set(e, ERR_INTERNAL, "", "no result to fill in");
 	memset(out, 0, sizeof *out);
-	if (check_share(r, n, lots, nlots, p, elig, nelig, e) < 0)
+	if (check_share(r, n, lots, nlots, p, e) < 0)
 		goto out;
 	pack = p->pack_size;
 	min_expiry = (int64_t)p->today + p->min_shelf_days;
+	/* One slot more, where the lots not taken are written: a branch
+	 * on whether a lot is taken would be guessed wrong often. */
+	if (nlots + 1 > LOTS_ON_STACK) {
+		refs = malloc((nlots + 1) * sizeof *refs);
+		if (refs == NULL) {
+			refs = stack_refs;
+			err_set(e, ERR_INTERNAL, "", "out of memory");
+			goto out;
+		}
+	}
+	if (scan_lots(r, n, lots, nlots, pack, min_expiry, elig, nelig, refs,
+		      rend, &grouped, e) < 0)
+		goto out;
 	level = share_packs(r, n, p, elig, give, take);
 
 	/* Matching: the giving regions' eligible lots, first expiry first. */
@@ -747,34 +860,31 @@ int allocator_share(const struct alloc_region *r, size_t n,
 		recips[nrec] = i;
 		nrec += take[i] > 0;
 		D += give[i];
-		first[i] = end[i] = nrefs;
+		/* grouped: each region's lots are a stretch of refs already */
+		first[i] = end[i] = grouped ? rend[i] - nelig[i] : nrefs;
 		nrefs += nelig[i] & -(size_t)gives;
 	}
-	/* One slot more, where the lots not taken are written: a branch
-	 * on whether a lot is taken would be guessed wrong often. */
-	if (nrefs + 1 > LOTS_ON_STACK) {
-		refs = malloc((nrefs + 1) * sizeof *refs);
-		if (refs == NULL) {
-			refs = stack_refs;
-			err_set(e, ERR_INTERNAL, "", "out of memory");
-			goto out;
-		}
-	}
-	for (j = 0; j < nlots && nrefs > 0; j++) {
-		bool ok;
+	if (!grouped && nrefs > 0) {
+		/* gather the donors' lists, in lot order */
+		for (j = 0; j < nlots; j++) {
+			bool ok;
 
-		i = lots[j].region;
-		ok = (give[i] > 0) & lot_eligible(&lots[j], min_expiry) &
-		     (lots[j].quantity >= pack);
-		refs[ok ? end[i] : nrefs] =
-			(struct lotref){lots[j].expiry, (uint32_t)j};
-		end[i] += ok;
+			i = lots[j].region;
+			ok = (give[i] > 0) &
+			     lot_eligible(&lots[j], min_expiry) &
+			     (lots[j].quantity >= pack);
+			refs[ok ? end[i] : nrefs] = (struct lotref){
+				lot_key(lots[j].expiry, j),
+				(lots[j].quantity & -(int64_t)ok) / pack};
+			end[i] += ok;
+		}
 	}
 	for (a = 0; a < ndon; a++) {
 		i = donors[a];
-		lotref_sort(refs + first[i], end[i] - first[i]);
+		end[i] = first[i] + nelig[i];
+		lotref_sort(refs + first[i], nelig[i]);
 		cursor[i] = first[i];
-		left[i] = lots[refs[first[i]].idx].quantity / pack;
+		left[i] = refs[first[i]].packs;
 	}
 	/* The most urgent first: fewest days before, then lower index. */
 	for (a = 1; a < nrec; a++) {
@@ -874,14 +984,16 @@ int allocator_share(const struct alloc_region *r, size_t n,
 				}
 				piece = left[d] < m ? left[d] : m;
 				rows[nrows++] = (struct alloc_transfer){
-					d, to, refs[cursor[d]].idx,
+					d, to, lot_index(refs[cursor[d]].key),
 					piece * pack};
 				m -= piece;
 				left[d] -= piece;
-				if (left[d] == 0 && ++cursor[d] < end[d])
-					left[d] = lots[refs[cursor[d]].idx]
-							  .quantity /
-						  pack;
+				/* on to the next lot when this one is out,
+				 * without a branch (refs[end[d]] exists) */
+				next = left[d] == 0;
+				cursor[d] += next;
+				left[d] =
+					next ? refs[cursor[d]].packs : left[d];
 			}
 		}
 		if (need > 0) {

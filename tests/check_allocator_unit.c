@@ -875,6 +875,96 @@ START_TEST(test_share_random)
 }
 END_TEST
 
+/*
+ * The order of the lots changes nothing but their indexes: lots as
+ * generated (regions mixed), grouped by region (each region's lots one
+ * stretch), and in the database's order (by region, then expiry: already
+ * in the order they are given from) give the same result, lot for lot.
+ * Each reordering is stable, so lots of equal expiry keep their order.
+ * And a sjukvårdsregion's text at its own address in each region (as the
+ * database gives it) groups as one shared string does.
+ */
+static bool lot_goes_before(const struct alloc_lot *a,
+			    const struct alloc_lot *b, int how)
+{
+	if (a->region != b->region)
+		return a->region < b->region;
+	return how == 2 && a->expiry < b->expiry;
+}
+
+static void share_order_one(uint64_t seed, int k, enum gen_mode mode)
+{
+	static struct share_inst in, moved; /* large: off the stack */
+	static size_t from[TEST_LOTS]; /* moved.lots[j] = in.lots[from[j]] */
+	static char hc_text[NR][24];
+	struct alloc_share_result a, b;
+	struct err e = {0};
+	struct rng g = rng_for(seed, k);
+	size_t i, j, x;
+	int how;
+
+	gen_share(&g, &in, mode);
+	ck_assert_int_eq(
+		allocator_share(in.r, in.n, in.lots, in.nlots, &in.p, &a, &e),
+		0);
+	for (how = 0; how <= 2; how++) {
+		moved = in;
+		for (j = 0; j < in.nlots; j++) {
+			x = j;
+			for (i = j; how > 0 && i > 0 &&
+				    lot_goes_before(&in.lots[x],
+						    &in.lots[from[i - 1]], how);
+			     i--)
+				from[i] = from[i - 1];
+			from[i] = x;
+		}
+		for (j = 0; j < in.nlots; j++)
+			moved.lots[j] = in.lots[from[j]];
+		if (how == 0) /* the texts at addresses of their own */
+			for (i = 0; i < in.n; i++)
+				if (in.r[i].hc_region != NULL) {
+					snprintf(hc_text[i], sizeof hc_text[i],
+						 "%s", in.r[i].hc_region);
+					moved.r[i].hc_region = hc_text[i];
+				}
+		ck_assert_int_eq(allocator_share(moved.r, moved.n, moved.lots,
+						 moved.nlots, &moved.p, &b, &e),
+				 0);
+		ck_assert_msg(a.level == b.level &&
+				      a.ntransfers == b.ntransfers &&
+				      a.dropped == b.dropped &&
+				      memcmp(a.after, b.after,
+					     in.n * sizeof *a.after) == 0 &&
+				      memcmp(a.days_after, b.days_after,
+					     in.n * sizeof *a.days_after) == 0,
+			      "seed %#llx instance %d order %d: another result",
+			      (unsigned long long)seed, k, how);
+		for (j = 0; j < a.ntransfers; j++) {
+			const struct alloc_transfer *ta = &a.transfers[j];
+			const struct alloc_transfer *tb = &b.transfers[j];
+
+			ck_assert_msg(ta->from == tb->from &&
+					      ta->to == tb->to &&
+					      ta->quantity == tb->quantity &&
+					      ta->lot == from[tb->lot],
+				      "seed %#llx instance %d order %d: row "
+				      "%zu differs",
+				      (unsigned long long)seed, k, how, j);
+		}
+		allocator_share_free(&b);
+	}
+	allocator_share_free(&a);
+}
+
+START_TEST(test_share_lot_order)
+{
+	for (int k = 0; k < 2000; k++)
+		share_order_one(SHARE_SEED + 2, k, GEN_ANY);
+	for (int k = 0; k < 500; k++)
+		share_order_one(SHARE_SEED + 3, k, GEN_NATIONAL);
+}
+END_TEST
+
 /* Thousands of lots in one giving region: the lots past the stack buffer,
  * sorted by qsort, still go first expiry first. */
 START_TEST(test_share_many_lots)
@@ -2227,6 +2317,7 @@ Suite *allocator_unit_suite(void)
 	/* Thousands of instances each; generous for ASan builds. */
 	tcase_set_timeout(random, 600);
 	tcase_add_test(random, test_share_random);
+	tcase_add_test(random, test_share_lot_order);
 	tcase_add_test(random, test_share_brute_force);
 	tcase_add_test(random, test_share_glpk);
 	tcase_add_test(random, test_supply_random);
