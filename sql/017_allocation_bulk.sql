@@ -273,7 +273,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
 	  JOIN site s ON s.id = b.site_id
 	 WHERE allocation_may_read_inputs()
 	   AND b.product_id = ANY (p_products) AND b.quantity > 0
-	   AND (b.expiry IS NULL OR b.expiry >= lb_today())
+	   -- today once, not per lot
+	   AND (b.expiry IS NULL OR b.expiry >= (SELECT lb_today()))
 	   -- the quarantine is looked at per lot only when some lot is in one
 	   AND (NOT EXISTS (SELECT 1 FROM lot_quarantine q
 			     WHERE q.released_at IS NULL)
@@ -285,3 +286,144 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
 $$;
 REVOKE ALL ON FUNCTION allocation_lots(bigint[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION allocation_lots(bigint[]) TO lagerbild_app;
+
+-- ---- what a run reads: rates ----
+--
+-- A run needs, per (region, product), the inputs of its rate -- issued
+-- over the window, days of history, stockout days -- and the target and
+-- floor; readiness_inputs computes these beside the available stock,
+-- names and categories at a cost of some 1.5 s for the nation.  When the
+-- window's sums and the region rows are today's (allocation_rates_current,
+-- readiness_inputs' own condition for reading them), the same values are
+-- read here: allocation_rate_inputs for the rate and allocation_targets
+-- for the targets.  src/allocation.c computes the rate with
+-- readiness_compute, as for any readiness row, and otherwise asks
+-- readiness_scan; tests/check_allocation.c compares the two ways.
+
+-- Are the default window's sums and the region rows today's?
+CREATE FUNCTION allocation_rates_current(p_window integer) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+	SELECT coalesce(p_window = readiness_window_default()
+			AND h.w_day = lb_today() AND h.r_day = lb_today()
+			AND NOT EXISTS (SELECT 1 FROM stock_daily_key k
+					 WHERE k.w_stale)
+			AND current_setting('lagerbild.readiness_days', true)
+			    IS DISTINCT FROM 'on', false)
+	  FROM stock_daily_horizon h
+$$;
+REVOKE ALL ON FUNCTION allocation_rates_current(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION allocation_rates_current(integer) TO lagerbild_app;
+
+-- What consumption reports change in the default window, per (region,
+-- product): the ledger's issues on their days taken back, their share of
+-- the window added (readiness_inputs' src branches for reports).
+CREATE VIEW allocation_report_adjust AS
+SELECT r.region_code, r.product_id, lb_sum8(r.issued) AS issued,
+       sum(r.reported) AS reported, min(r.report_first) AS first_day
+  FROM (SELECT x.region_code::text AS region_code, x.product_id,
+	       -lb_sum8(d.issued) AS issued, NULL::numeric AS reported,
+	       NULL::date AS report_first
+	  FROM consumption_report x
+	  JOIN stock_daily d
+	    ON d.region_code = x.region_code AND d.site_id = x.site_id
+	   AND d.product_id = x.product_id
+	   AND d.day BETWEEN greatest(x.period_start, lb_today()
+				      - (readiness_window_default() - 1))
+			 AND least(x.period_end, lb_today())
+	 WHERE x.period_end >= lb_today() - (readiness_window_default() - 1)
+	   AND x.period_start <= lb_today()
+	 GROUP BY x.region_code, x.product_id, x.site_id, x.period_start
+	UNION ALL
+	SELECT x.region_code::text, x.product_id, NULL,
+	       CASE WHEN x.period_end >= lb_today()
+					 - (readiness_window_default() - 1)
+			 AND x.period_start <= lb_today()
+		    THEN x.quantity::numeric
+			 * (least(x.period_end, lb_today())
+			    - greatest(x.period_start, lb_today()
+				       - (readiness_window_default() - 1)) + 1)
+			 / (x.period_end - x.period_start + 1)
+		    ELSE 0 END,
+	       x.period_start
+	  FROM consumption_report x) r
+ GROUP BY r.region_code, r.product_id;
+
+-- The rate inputs of every (region, product) with a history -- a region
+-- row of the rollup or a consumption report -- over the default window,
+-- when allocation_rates_current: issued, history_days and stockout_days
+-- as readiness_inputs computes them at region scope.  readiness_inputs
+-- also has a row for stock without either; its rate is never known, and
+-- a run treats a region without a row the same way.  Plain branches, so
+-- that a filter on product_id reaches the tables.  Read as its owner (the
+-- shared national picture), for those allocation_may_read_inputs allows.
+CREATE VIEW allocation_rate_inputs AS
+SELECT k.region_code::text AS region_code, k.product_id,
+       (k.w_issued + coalesce(a.issued, 0)
+	+ round(coalesce(a.reported, 0)))::bigint AS issued,
+       CASE WHEN least(k.stock_first, a.first_day) > w.today THEN 0
+	    ELSE w.today - greatest(w.wstart,
+				    least(k.stock_first, a.first_day)) + 1
+	    END AS history_days,
+       k.out_days AS stockout_days
+  FROM readiness_region_key k
+  LEFT JOIN allocation_report_adjust a
+	 ON a.region_code = k.region_code::text
+	AND a.product_id = k.product_id
+  -- today and the window's first day, once rather than per row (OFFSET 0
+  -- keeps the planner from copying the expressions into every row)
+ CROSS JOIN (SELECT lb_today() AS today,
+		    lb_today() - (readiness_window_default() - 1) AS wstart
+	      OFFSET 0) w
+ WHERE allocation_may_read_inputs()
+UNION ALL
+SELECT a.region_code, a.product_id,
+       (coalesce(a.issued, 0) + round(coalesce(a.reported, 0)))::bigint,
+       CASE WHEN a.first_day IS NULL OR a.first_day > lb_today() THEN 0
+	    ELSE lb_today() - greatest(lb_today()
+				       - (readiness_window_default() - 1),
+				       a.first_day) + 1 END,
+       0
+  FROM allocation_report_adjust a
+ WHERE allocation_may_read_inputs()
+   AND NOT EXISTS (SELECT 1 FROM readiness_region_key k
+		    WHERE k.region_code::text = a.region_code
+		      AND k.product_id = a.product_id);
+GRANT SELECT ON allocation_rate_inputs TO lagerbild_app;
+
+-- The targets and floors (days, before the readiness level's factor) of
+-- p_products today: a row with region_code NULL for each product's own --
+-- its national target, else its agreement's defaults (the floor never
+-- above the target), else 0 and 0 -- and a row for each region's own
+-- target of it, which wins for that region.  readiness_inputs' rule.
+CREATE FUNCTION allocation_targets(p_products bigint[])
+RETURNS TABLE (product_id bigint, region_code text, target_days numeric,
+	       floor_days numeric)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+	WITH tgt AS (
+		SELECT t.product_id, t.region_code::text AS region_code,
+		       t.target_days, t.floor_days
+		  FROM target t
+		 WHERE t.withdrawn_at IS NULL AND t.valid_from <= lb_today()
+		   AND (t.valid_to IS NULL OR t.valid_to >= lb_today())
+		   AND t.product_id = ANY (p_products)
+	)
+	SELECT p.id, NULL::text,
+	       coalesce(tn.target_days, ag.default_target_days, 0)::numeric,
+	       CASE WHEN tn.product_id IS NOT NULL THEN tn.floor_days
+		    WHEN ag.code IS NOT NULL
+			 THEN least(ag.default_floor_days,
+				    ag.default_target_days)
+		    ELSE 0 END::numeric
+	  FROM product p
+	  LEFT JOIN tgt tn
+		 ON tn.product_id = p.id AND tn.region_code IS NULL
+	  LEFT JOIN agreement ag ON ag.code = p.agreement_code
+	 WHERE allocation_may_read_inputs() AND p.id = ANY (p_products)
+	UNION ALL
+	SELECT tr.product_id, tr.region_code, tr.target_days::numeric,
+	       tr.floor_days::numeric
+	  FROM tgt tr
+	 WHERE allocation_may_read_inputs() AND tr.region_code IS NOT NULL
+$$;
+REVOKE ALL ON FUNCTION allocation_targets(bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION allocation_targets(bigint[]) TO lagerbild_app;

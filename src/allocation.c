@@ -2,13 +2,14 @@
  * allocation.c -- the regional-sharing workflow in the database: help
  * requests, allocator runs, proposals, shipments, plans (allocation.h).
  *
- * A run reads its inputs (readiness_scan at region scope, the lots from
- * allocation_lots()), solves each product with the pure allocator, and
- * writes the run, its products and its proposals with one statement each,
- * every column one array parameter, so that a run over 20,000 products is
- * a handful of round trips and no large document is built or parsed.
- * A run is read back a page of products at a time.  Reads answer JSON built by the database
- * (jsonb_build_object), so that numbers stay numbers.
+ * A run reads its inputs (rates as readiness computes them at region
+ * scope, the lots from allocation_lots()), solves each product with the
+ * pure allocator, and writes the run, its products and its proposals
+ * with one statement each (the products' columns as array parameters,
+ * the proposals by COPY), so that a run over 20,000 products is a
+ * handful of round trips.  A run is read back a page of products at a
+ * time.  Reads answer JSON built by the database (jsonb_build_object), so
+ * that numbers stay numbers.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -615,18 +616,13 @@ static int region_index(const struct gather *g, const char *code)
 	return -1;
 }
 
-static int on_rate(const struct readiness_row *row, void *arg)
+/* One (product, region)'s rate, floor and target, as readiness computed
+ * them (out), into g. */
+static int add_rate(struct gather *g, int64_t product_id, int ri,
+		    const struct readiness_result *out)
 {
-	struct gather *g = arg;
 	struct rate_in *r;
-	int ri;
 
-	if (!row->region || !bsearch(&row->product_id, g->ids, g->nids,
-				     sizeof(int64_t), cmp_i64))
-		return 0;
-	ri = region_index(g, row->region);
-	if (ri < 0)
-		return 0;
 	if (g->nrates == g->caprates) {
 		size_t cap = g->caprates ? g->caprates * 2 : 256;
 		struct rate_in *n = realloc(g->rates, cap * sizeof(*n));
@@ -639,13 +635,61 @@ static int on_rate(const struct readiness_row *row, void *arg)
 		g->caprates = cap;
 	}
 	r = &g->rates[g->nrates++];
-	r->product_id = row->product_id;
+	r->product_id = product_id;
 	r->region = ri;
-	r->rate_known = row->out.rate_known;
-	r->rate = row->out.rate_known ? row->out.rate : 0;
-	r->floor_days = row->out.floor_days;
-	r->target_days = row->out.target_days;
+	r->rate_known = out->rate_known;
+	r->rate = out->rate_known ? out->rate : 0;
+	r->floor_days = out->floor_days;
+	r->target_days = out->target_days;
 	return 0;
+}
+
+static int on_rate(const struct readiness_row *row, void *arg)
+{
+	struct gather *g = arg;
+	int ri;
+
+	if (!row->region || !bsearch(&row->product_id, g->ids, g->nids,
+				     sizeof(int64_t), cmp_i64))
+		return 0;
+	ri = region_index(g, row->region);
+	return ri < 0 ? 0 : add_rate(g, row->product_id, ri, &row->out);
+}
+
+/*
+ * The target and floor days of product id for region code: its own row
+ * of allocation_targets (tq, by product, the product's own row first),
+ * else the product's.  Searched from row *at on, as the rates come by
+ * product; 0 and 0 when the product has no row.
+ */
+static void target_of(const PGresult *tq, int *at, int64_t id, const char *code,
+		      double *target, double *floor)
+{
+	int n = PQntuples(tq), k;
+
+	*target = *floor = 0;
+	if (*at >= n || db_int64(tq, *at, 0) != id) {
+		/* Rates come in no order: find the product's first row. */
+		int lo = 0, hi = n;
+
+		while (lo < hi) {
+			int mid = lo + (hi - lo) / 2;
+
+			if (db_int64(tq, mid, 0) < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		*at = lo;
+	}
+	for (k = *at; k < n && db_int64(tq, k, 0) == id; k++)
+		if (PQgetisnull(tq, k, 1) ||
+		    strcmp(db_text(tq, k, 1), code) == 0) {
+			*target = strtod(db_text(tq, k, 2), NULL);
+			*floor = strtod(db_text(tq, k, 3), NULL);
+			if (!PQgetisnull(tq, k, 1))
+				break;
+		}
 }
 
 static int cmp_rate(const void *a, const void *b)
@@ -655,6 +699,95 @@ static int cmp_rate(const void *a, const void *b)
 	if (x->product_id != y->product_id)
 		return x->product_id < y->product_id ? -1 : 1;
 	return (x->region > y->region) - (x->region < y->region);
+}
+
+/*
+ * The rates, floors and targets of the gathered products (ids, an array
+ * literal) over window days, as readiness computes them at region scope,
+ * into g->rates in no order.  When the window's sums are today's
+ * (allocation_rates_current, sql/017) their inputs are read from
+ * allocation_rate_inputs and allocation_targets without the stock and
+ * names readiness_scan would read too, and computed here by
+ * readiness_compute like every readiness row; else readiness_scan.
+ */
+static int gather_rates(struct db *db, struct gather *g, const char *ids,
+			int window, struct err *e)
+{
+	char win[16];
+	const char *params[2] = {win, ids};
+	PGresult *cq, *tq = NULL, *rq = NULL;
+	struct readiness_input in = {0};
+	double factor;
+	bool current;
+	int rc = -1, at = 0;
+
+	if (window == 0)
+		window = READINESS_WINDOW_DEFAULT;
+	snprintf(win, sizeof(win), "%d", window);
+	cq = db_exec(db,
+		     "SELECT allocation_rates_current($1::integer),"
+		     " readiness_current_factor()",
+		     1, params, e);
+	if (!cq)
+		return -1;
+	current = db_text(cq, 0, 0)[0] == 't';
+	factor = strtod(db_text(cq, 0, 1), NULL);
+	PQclear(cq);
+	if (!current) {
+		struct readiness_filter f = {
+			.scope = "region",
+			.product_ids = g->ids,
+			.nproducts = g->nids,
+			.any_order = true, /* sorted by the caller */
+			.window_days = window,
+		};
+
+		return readiness_scan(db, &f, on_rate, g, e);
+	}
+	tq = db_exec(db,
+		     "SELECT product_id, region_code, target_days, floor_days"
+		     " FROM allocation_targets($1::bigint[])"
+		     " ORDER BY product_id, region_code NULLS FIRST",
+		     1, params + 1, e);
+	rq = tq ? db_exec(db,
+			  "SELECT region_code, product_id, issued,"
+			  " history_days, stockout_days"
+			  " FROM allocation_rate_inputs"
+			  " WHERE product_id = ANY ($1::bigint[])",
+			  1, params + 1, e) :
+		  NULL;
+	if (!rq)
+		goto out;
+	in.window_days = window;
+	in.factor = factor;
+	for (int i = 0; i < PQntuples(rq); i++) {
+		struct readiness_result res;
+		int64_t id = db_int64(rq, i, 1);
+		const char *code = db_text(rq, i, 0);
+		int ri = region_index(g, code);
+
+		if (ri < 0)
+			continue;
+		/* As readiness_scan: issues are never negative. */
+		in.issued = db_int64(rq, i, 2);
+		if (in.issued < 0)
+			in.issued = 0;
+		in.history_days = (int)db_int64(rq, i, 3);
+		in.stockout_days = (int)db_int64(rq, i, 4);
+		target_of(tq, &at, id, code, &in.target_days, &in.floor_days);
+		if (readiness_compute(&in, &res, e) < 0) {
+			err_prefix(e, "product %" PRId64 ", region %s: ", id,
+				   code);
+			goto out;
+		}
+		if (add_rate(g, id, ri, &res) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	PQclear(tq);
+	PQclear(rq);
+	return rc;
 }
 
 static int load_regions(struct db *db, struct gather *g, struct err *e)
@@ -1541,7 +1674,6 @@ static int run_as(struct db *db, const struct allocation_params *p,
 		  const struct help_target *help, int64_t *run_id,
 		  struct err *e)
 {
-	struct readiness_filter f = {0};
 	struct gather g = {.e = e};
 	struct solved s = {0};
 	struct product_in *pis = NULL;
@@ -1614,12 +1746,7 @@ static int run_as(struct db *db, const struct allocation_params *p,
 		pis[i].name = db_text(pq, (int)i, 3);
 	}
 	/* Rates, floors and targets as readiness computes them. */
-	f.scope = "region";
-	f.product_ids = ids;
-	f.nproducts = g.nids;
-	f.any_order = true; /* sorted here */
-	f.window_days = p->window_days;
-	if (readiness_scan(db, &f, on_rate, &g, e) < 0)
+	if (gather_rates(db, &g, arr, p->window_days, e) < 0)
 		goto out;
 	if (g.nrates > 1)
 		qsort(g.rates, g.nrates, sizeof(*g.rates), cmp_rate);

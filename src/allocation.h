@@ -22,9 +22,12 @@
  *
  * Inputs of a run, per (region, product): available stock is the sum of
  * the lots the allocator may move (not expired, not in an open
- * quarantine); the rate, floor and target come from readiness_scan at
- * region scope, the floor and target scaled by the national level's factor
- * like everywhere else.  A floor or target given as a parameter wins.  A
+ * quarantine); the rate, floor and target are readiness's at region
+ * scope (readiness_compute over the rollup's region rows when they are
+ * today's, sql/017, else readiness_scan), the floor and target scaled by
+ * the national level's factor like everywhere else.  A region with no
+ * history at all has no row and no known rate either way.  A floor or
+ * target given as a parameter wins.  A
  * region whose rate is not known (too little history) counts as consuming
  * nothing: it neither receives nor (unless idle_gives) gives, and the run's
  * inputs say rate_known false.  Population is the region table's.

@@ -1614,6 +1614,89 @@ START_TEST(test_checks)
 END_TEST
 
 /* A run naming a product that does not exist writes nothing. */
+/*
+ * A run's rates, floors and targets are the same read from the rollup's
+ * region rows (allocation_rate_inputs and allocation_targets, sql/017) as
+ * through readiness_scan: with a consumption report on a region's own
+ * history, a region whose only history is a report, and a national and
+ * a regional target.
+ */
+START_TEST(test_rates_both_ways)
+{
+	struct allocation_params p;
+	int64_t fast = 0, slow = 0;
+	char f[24], sl[24];
+	const char *params[2] = {f, sl};
+	struct err e = {0};
+
+	callers();
+	own_exec("INSERT INTO import_batch (id, feed, source, sha256, bytes,"
+		 " status, rows_total, rows_applied, rows_rejected,"
+		 " started_at, recorded_by) OVERRIDING SYSTEM VALUE"
+		 " VALUES (1, 'consumption', 't', repeat('0', 64), 0,"
+		 " 'done', 0, 0, 0, now(), 't')",
+		 0, NULL);
+	own_exec("INSERT INTO consumption_report (region_code, site_id,"
+		 " product_id, period_start, period_end, quantity, batch_id)"
+		 " SELECT s.region_code, s.id, p.id, lb_today() - 20,"
+		 " lb_today() - 11, 400, 1 FROM site s, product p"
+		 " WHERE s.code = '12-CL' AND p.vnr = '123456'",
+		 0, NULL);
+	own_exec("INSERT INTO consumption_report (region_code, site_id,"
+		 " product_id, period_start, period_end, quantity, batch_id)"
+		 " SELECT s.region_code, s.id, p.id, lb_today() - 10,"
+		 " lb_today() - 1, 90, 1 FROM site s, product p"
+		 " WHERE s.code = '03-CL' AND p.vnr = '123456'",
+		 0, NULL);
+	own_exec("SELECT target_set(id, NULL, 40, 10, lb_today() - 1, NULL,"
+		 " NULL, 'national') FROM product WHERE vnr = '123456'",
+		 0, NULL);
+	own_exec("SELECT target_set(id, '14', 60, 20, lb_today() - 1, NULL,"
+		 " NULL, 'regional') FROM product WHERE vnr = '123456'",
+		 0, NULL);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT allocation_rates_current("
+					      "28)::int"),
+			 1);
+	fast = share();
+	/* The same run, readiness_inputs reading the day rows. */
+	allocation_params_default(&p, ALLOCATION_SHARE);
+	p.products = &prod;
+	p.nproducts = 1;
+	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+	testdb_exec(app, "SELECT set_config('lagerbild.readiness_days', 'on',"
+			 " true)");
+	ck_assert_int_eq(testdb_scalar(app, "SELECT allocation_rates_current("
+					    "28)::int"),
+			 0);
+	ck_assert_msg(allocation_run(app, &coord, &p, &slow, &e) == 0 &&
+			      db_commit(app, &e) == 0,
+		      "%s", e.msg);
+	snprintf(f, sizeof(f), "%lld", (long long)fast);
+	snprintf(sl, sizeof(sl), "%lld", (long long)slow);
+	/* 01, 03 (its report alone), 12 and 14 have a rate; 14 its own
+	 * target, the others the national one. */
+	ck_assert_int_eq(
+		testdb_scalar_params(
+			owner,
+			"SELECT count(*) FROM allocation_run_product a"
+			" JOIN allocation_run_product b"
+			" ON b.product_id = a.product_id"
+			" WHERE a.run_id = $1::bigint"
+			" AND b.run_id = $2::bigint"
+			" AND a.rate = b.rate"
+			" AND a.rate_known = b.rate_known"
+			" AND a.floor_days = b.floor_days"
+			" AND a.target_days = b.target_days"
+			" AND a.stock = b.stock"
+			" AND cardinality(array_positions(a.rate_known,"
+			" true)) = 4"
+			" AND 60 = ANY (a.target_days)"
+			" AND 40 = ANY (a.target_days)",
+			2, params),
+		1);
+}
+END_TEST
+
 START_TEST(test_run_all_or_nothing)
 {
 	struct allocation_params p;
@@ -2247,6 +2330,7 @@ Suite *allocation_suite(void)
 	tcase_add_test(tc, test_help_request_all_or_nothing);
 	tcase_add_test(tc, test_supply);
 	tcase_add_test(tc, test_plan_csv_and_behind);
+	tcase_add_test(tc, test_rates_both_ways);
 	tcase_add_test(tc, test_run_all_or_nothing);
 	tcase_add_test(tc, test_big_run_paging);
 	tcase_add_test(tc, test_cli);
