@@ -820,32 +820,16 @@ static int load_regions(struct db *db, struct gather *g, struct err *e)
 
 /*
  * A run's rows go to the database as one statement each, whatever their
- * number: every column is one array parameter, unnested in SQL.  A
- * product's own arrays (its regions' inputs, its lots) are elements of a
- * text[] cast to their type per row, so the text is an array literal
- * inside an array literal.
+ * number: by COPY, in its text format, into a temporary table, whence one
+ * INSERT ... SELECT moves them (COPY cannot write a table with row-level
+ * security).  A product's row holds its own arrays (its regions' inputs,
+ * its lots) as array literals.
  */
-enum {
-	PC_ID,
-	PC_PACK,
-	PC_LEVEL,
-	PC_STOCK,
-	PC_RATE,
-	PC_KNOWN,
-	PC_FLOOR,
-	PC_TARGET,
-	PC_RECEIVES,
-	PC_LOT_SITE,
-	PC_LOT_NAME,
-	PC_LOT_EXPIRY,
-	PC_LOT_QTY,
-	PC_RESULT,
-	PC_N
-};
 
 /* What solving the products leaves for storing. */
 struct solved {
-	struct buf prod[PC_N]; /* array literals, one element per product */
+	struct buf prod; /* the products, COPY text rows (product_inputs,
+			    product_outputs) */
 	struct buf prop; /* the proposals, COPY text rows (proposal_row) */
 	size_t nproducts;
 	int64_t nproposals;
@@ -870,14 +854,29 @@ struct product_in {
 	const char *key, *name;
 };
 
-/* Start the next element of an array literal (opened with "{"). */
-static void elem(struct buf *b)
+/* One character of text as COPY's text format writes it. */
+static void copy_text_char(struct buf *b, char c)
 {
-	if (b->len > 1)
-		buf_add(b, ",", 1);
+	const char *esc = c == '\\' ? "\\\\" :
+			  c == '\t' ? "\\t" :
+			  c == '\n' ? "\\n" :
+			  c == '\r' ? "\\r" :
+				      NULL;
+
+	if (esc)
+		buf_add(b, esc, 2);
+	else
+		buf_add(b, &c, 1);
 }
 
-/* A product's per-region array as one quoted element: "{v1,v2,...}". */
+/* Text as a field of COPY's text format. */
+static void copy_text(struct buf *b, const char *s)
+{
+	for (; *s; s++)
+		copy_text_char(b, *s);
+}
+
+/* A product's per-region array as a COPY field: {v1,v2,...} and a tab. */
 enum region_col {
 	RC_STOCK,
 	RC_RATE,
@@ -889,8 +888,7 @@ enum region_col {
 static void region_array(struct buf *b, const struct alloc_region *r,
 			 const bool *known, size_t n, enum region_col c)
 {
-	elem(b);
-	buf_add(b, "\"{", 2);
+	buf_add(b, "{", 1);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			buf_add(b, ",", 1);
@@ -902,23 +900,24 @@ static void region_array(struct buf *b, const struct alloc_region *r,
 		case RC_TARGET: buf_f64(b, r[i].target_days); break;
 		}
 	}
-	buf_add(b, "}\"", 2);
+	buf_add(b, "}\t", 2);
 }
 
-/* Text as a quoted element of an array literal; nested: as an element of
- * an array literal that is itself a quoted element. */
-static void quoted(struct buf *b, const char *s, bool nested)
+/* Text as a quoted element of an array literal in a COPY field: the
+ * array's escapes (backslash before a quote or backslash), then COPY's
+ * (every backslash doubled). */
+static void quoted_copy(struct buf *b, const char *s)
 {
-	buf_add(b, nested ? "\\\"" : "\"", nested ? 2 : 1);
+	buf_add(b, "\"", 1);
 	for (const char *c = s; *c; c++) {
-		if (*c == '"' || *c == '\\') {
-			if (nested)
-				buf_add(b, "\\\\", 2);
-			buf_add(b, "\\", 1);
-		}
-		buf_add(b, c, 1);
+		if (*c == '"')
+			buf_add(b, "\\\\\"", 3);
+		else if (*c == '\\')
+			buf_add(b, "\\\\\\\\", 4);
+		else
+			copy_text_char(b, *c);
 	}
-	buf_add(b, nested ? "\\\"" : "\"", nested ? 2 : 1);
+	buf_add(b, "\"", 1);
 }
 
 /* A lot's expiry as an element of an array literal. */
@@ -934,96 +933,90 @@ static void expiry_elem(struct buf *b, int32_t expiry)
 	buf_str(b, d);
 }
 
-/* The inputs of one product: its regions' and its nlots lots. */
+/*
+ * The inputs of one product, its regions' and its nlots lots: the first
+ * fields of its row of lb_run_product_in (store_run), each ended by a
+ * tab; product_outputs ends the row.
+ */
 static void product_inputs(struct solved *s, const struct gather *g,
 			   const struct product_in *pi,
 			   const struct alloc_region *r, const bool *known,
 			   const struct lot_in *lv, size_t nlots)
 {
-	struct buf *c = s->prod;
+	struct buf *b = &s->prod;
+	size_t k;
 
-	elem(&c[PC_ID]);
-	buf_i64(&c[PC_ID], pi->id);
-	elem(&c[PC_PACK]);
-	buf_i64(&c[PC_PACK], pi->pack_size);
-	region_array(&c[PC_STOCK], r, known, g->nregions, RC_STOCK);
-	region_array(&c[PC_RATE], r, known, g->nregions, RC_RATE);
-	region_array(&c[PC_KNOWN], r, known, g->nregions, RC_KNOWN);
-	region_array(&c[PC_FLOOR], r, known, g->nregions, RC_FLOOR);
-	region_array(&c[PC_TARGET], r, known, g->nregions, RC_TARGET);
-	for (int k = PC_LOT_SITE; k <= PC_LOT_QTY; k++) {
-		elem(&c[k]);
-		buf_add(&c[k], "\"{", 2);
+	buf_i64(b, pi->id);
+	buf_add(b, "\t", 1);
+	buf_i64(b, pi->pack_size);
+	buf_add(b, "\t", 1);
+	region_array(b, r, known, g->nregions, RC_STOCK);
+	region_array(b, r, known, g->nregions, RC_RATE);
+	region_array(b, r, known, g->nregions, RC_KNOWN);
+	region_array(b, r, known, g->nregions, RC_FLOOR);
+	region_array(b, r, known, g->nregions, RC_TARGET);
+	buf_add(b, "{", 1);
+	for (k = 0; k < nlots; k++) {
+		buf_add(b, ",", k > 0);
+		buf_i64(b, lv[k].site_id);
 	}
-	for (size_t k = 0; k < nlots; k++) {
-		if (k > 0)
-			for (int x = PC_LOT_SITE; x <= PC_LOT_QTY; x++)
-				buf_add(&c[x], ",", 1);
-		buf_i64(&c[PC_LOT_SITE], lv[k].site_id);
-		quoted(&c[PC_LOT_NAME], lv[k].lot, true);
-		expiry_elem(&c[PC_LOT_EXPIRY], lv[k].expiry);
-		buf_i64(&c[PC_LOT_QTY], lv[k].quantity);
+	buf_add(b, "}\t{", 3);
+	for (k = 0; k < nlots; k++) {
+		buf_add(b, ",", k > 0);
+		quoted_copy(b, lv[k].lot);
 	}
-	for (int k = PC_LOT_SITE; k <= PC_LOT_QTY; k++)
-		buf_add(&c[k], "}\"", 2);
+	buf_add(b, "}\t{", 3);
+	for (k = 0; k < nlots; k++) {
+		buf_add(b, ",", k > 0);
+		expiry_elem(b, lv[k].expiry);
+	}
+	buf_add(b, "}\t{", 3);
+	for (k = 0; k < nlots; k++) {
+		buf_add(b, ",", k > 0);
+		buf_i64(b, lv[k].quantity);
+	}
+	buf_add(b, "}\t", 2);
 	s->nproducts++;
 }
 
-/* The outputs of one product: level, what each region receives (NULL
- * for share, whose proposals say it), the problem's scalars. */
+/* The outputs of one product, the last fields of its row: level, what
+ * each region receives (NULL for share, whose proposals say it), the
+ * problem's scalars. */
 static int product_outputs(struct solved *s, bool has_level, double level,
 			   const int64_t *receives, size_t nregions,
 			   json_t *result, struct err *e)
 {
-	struct buf *c = s->prod;
+	struct buf *b = &s->prod;
 	char *text = json_dumps(result, JSON_STORE);
 
 	if (!text)
 		return err_set(e, ERR_INTERNAL, "", "out of memory");
-	elem(&c[PC_LEVEL]);
 	if (has_level && isfinite(level)) {
-		buf_f64(&c[PC_LEVEL], level);
+		buf_f64(b, level);
 		if (s->nlevels == 0 || level < s->min_level)
 			s->min_level = level;
 		if (s->nlevels == 0 || level > s->max_level)
 			s->max_level = level;
 		s->nlevels++;
 	} else {
-		buf_add(&c[PC_LEVEL], "NULL", 4);
+		buf_add(b, "\\N", 2);
 	}
-	elem(&c[PC_RECEIVES]);
+	buf_add(b, "\t", 1);
 	if (receives) {
-		buf_add(&c[PC_RECEIVES], "\"{", 2);
+		buf_add(b, "{", 1);
 		for (size_t i = 0; i < nregions; i++) {
-			if (i)
-				buf_add(&c[PC_RECEIVES], ",", 1);
-			buf_i64(&c[PC_RECEIVES], receives[i]);
+			buf_add(b, ",", i > 0);
+			buf_i64(b, receives[i]);
 		}
-		buf_add(&c[PC_RECEIVES], "}\"", 2);
+		buf_add(b, "}", 1);
 	} else {
-		buf_add(&c[PC_RECEIVES], "NULL", 4);
+		buf_add(b, "\\N", 2);
 	}
-	elem(&c[PC_RESULT]);
-	quoted(&c[PC_RESULT], text, false);
+	buf_add(b, "\t", 1);
+	copy_text(b, text);
+	buf_add(b, "\n", 1);
 	free(text);
 	return 0;
-}
-
-/* Text as a field of COPY's text format. */
-static void copy_text(struct buf *b, const char *s)
-{
-	for (const char *c = s; *c; c++) {
-		const char *esc = *c == '\\' ? "\\\\" :
-				  *c == '\t' ? "\\t" :
-				  *c == '\n' ? "\\n" :
-				  *c == '\r' ? "\\r" :
-					       NULL;
-
-		if (esc)
-			buf_str(b, esc);
-		else
-			buf_add(b, c, 1);
-	}
 }
 
 /*
@@ -1443,18 +1436,6 @@ static json_t *summary_json(const struct solved *s)
 	return j;
 }
 
-/* Close every array literal of n columns; -1 when one ran out of memory. */
-static int close_cols(struct buf *c, int n, struct err *e)
-{
-	bool failed = false;
-
-	for (int i = 0; i < n; i++) {
-		buf_add(&c[i], "}", 1);
-		failed = failed || c[i].failed;
-	}
-	return failed ? err_set(e, ERR_INTERNAL, "", "out of memory") : 0;
-}
-
 static int store_run(struct db *db, const struct allocation_params *p,
 		     const struct help_target *help, const struct gather *g,
 		     struct solved *s, const char *start, int64_t *run_id,
@@ -1466,12 +1447,11 @@ static int store_run(struct db *db, const struct allocation_params *p,
 	char *rtext = json_dumps(regions, JSON_STORE);
 	char *stext = json_dumps(summary, JSON_STORE);
 	char hid[I64_LEN], run[I64_LEN];
-	const char *qp[PC_N + 1];
+	const char *qp[7];
 	PGresult *q = NULL;
 	int rc = -1;
 
-	if (!ptext || !rtext || !stext || close_cols(s->prod, PC_N, e) < 0 ||
-	    s->prop.failed) {
+	if (!ptext || !rtext || !stext || s->prod.failed || s->prop.failed) {
 		err_set(e, ERR_INTERNAL, "", "out of memory");
 		goto out;
 	}
@@ -1496,27 +1476,31 @@ static int store_run(struct db *db, const struct allocation_params *p,
 	*run_id = db_int64(q, 0, 0);
 	i64s(run, *run_id);
 	qp[0] = run;
-	for (int i = 0; i < PC_N; i++)
-		qp[i + 1] = s->prod[i].p;
-	/* One statement for every product: its arrays come as text and are
-	 * cast per row. */
+	/* Every product in one statement. */
 	if (db_command(db,
+		       "CREATE TEMP TABLE IF NOT EXISTS lb_run_product_in"
+		       " (product_id bigint, pack_size integer,"
+		       " stock bigint[], rate float8[], rate_known boolean[],"
+		       " floor_days float8[], target_days float8[],"
+		       " lot_site bigint[], lot_name text[],"
+		       " lot_expiry date[], lot_qty bigint[],"
+		       " level float8, receives bigint[], result jsonb)"
+		       " ON COMMIT DELETE ROWS",
+		       0, NULL, e) < 0 ||
+	    db_copy_in(db, "COPY lb_run_product_in FROM STDIN", s->prod.p,
+		       s->prod.len, e) < 0 ||
+	    db_command(db,
 		       "INSERT INTO allocation_run_product (run_id,"
 		       " product_id, pack_size, level, stock, rate,"
 		       " rate_known, floor_days, target_days, receives,"
 		       " lot_site, lot_name, lot_expiry, lot_qty, result)"
-		       " SELECT $1::bigint, x.id, x.pack, x.level,"
-		       " x.stock::bigint[], x.rate::float8[],"
-		       " x.known::boolean[], x.fl::float8[], x.tg::float8[],"
-		       " x.rc::bigint[], x.ls::bigint[], x.ln::text[],"
-		       " x.le::date[], x.lq::bigint[], x.res::jsonb"
-		       " FROM unnest($2::bigint[], $3::integer[],"
-		       " $4::float8[], $5::text[], $6::text[], $7::text[],"
-		       " $8::text[], $9::text[], $10::text[], $11::text[],"
-		       " $12::text[], $13::text[], $14::text[], $15::text[])"
-		       " AS x(id, pack, level, stock, rate, known, fl, tg, rc,"
-		       " ls, ln, le, lq, res)",
-		       PC_N + 1, qp, e) < 0)
+		       " SELECT $1::bigint, x.product_id, x.pack_size,"
+		       " x.level, x.stock, x.rate, x.rate_known,"
+		       " x.floor_days, x.target_days, x.receives, x.lot_site,"
+		       " x.lot_name, x.lot_expiry, x.lot_qty, x.result"
+		       " FROM lb_run_product_in x",
+		       1, qp, e) < 0 ||
+	    db_command(db, "TRUNCATE lb_run_product_in", 0, NULL, e) < 0)
 		goto out;
 	/* Every proposal in one statement.  Where each receiver receives
 	 * and whether it is in disaster state were read with the regions
@@ -1753,8 +1737,6 @@ static int run_as(struct db *db, const struct allocation_params *p,
 	if (load_lots(db, &g, arr, &lq, &lv, &nlv, e) < 0)
 		goto out;
 	s.plan_rows = json_array();
-	for (int i = 0; i < PC_N; i++)
-		buf_add(&s.prod[i], "{", 1);
 	for (size_t i = 0; i < g.nids; i++) {
 		size_t l0;
 
@@ -1769,8 +1751,7 @@ static int run_as(struct db *db, const struct allocation_params *p,
 	}
 	rc = store_run(db, p, help, &g, &s, start, run_id, e);
 out:
-	for (int i = 0; i < PC_N; i++)
-		free(s.prod[i].p);
+	free(s.prod.p);
 	free(s.prop.p);
 	json_decref(s.plan_rows);
 	free(lv);
