@@ -427,3 +427,13 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
 $$;
 REVOKE ALL ON FUNCTION allocation_targets(bigint[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION allocation_targets(bigint[]) TO lagerbild_app;
+
+-- A run writes its rows through temporary tables of its own session
+-- (src/allocation.c store_run): the application may create them, whatever
+-- the database's defaults for PUBLIC.
+DO $$
+BEGIN
+	EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO lagerbild_app',
+		       current_database());
+END
+$$;
