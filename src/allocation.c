@@ -701,29 +701,34 @@ static int cmp_rate(const void *a, const void *b)
 	return (x->region > y->region) - (x->region < y->region);
 }
 
+/* What gather_rates read, for rates_compute. */
+struct rates_read {
+	PGresult *tq, *rq; /* allocation_targets, allocation_rate_inputs;
+			      NULL when readiness_scan answered */
+	int window;
+	double factor;
+};
+
 /*
  * The rates, floors and targets of the gathered products (ids, an array
- * literal) over window days, as readiness computes them at region scope,
- * into g->rates in no order.  When the window's sums are today's
- * (allocation_rates_current, sql/017) their inputs are read from
- * allocation_rate_inputs and allocation_targets without the stock and
- * names readiness_scan would read too, and computed here by
- * readiness_compute like every readiness row; else readiness_scan.
+ * literal) over window days, as readiness computes them at region scope.
+ * When the window's sums are today's (allocation_rates_current, sql/017)
+ * their inputs are read from allocation_rate_inputs and allocation_targets
+ * into *rr, without the stock and names readiness_scan would read too,
+ * for rates_compute; else readiness_scan puts them into g->rates.  The
+ * caller PQclears rr's results.
  */
 static int gather_rates(struct db *db, struct gather *g, const char *ids,
-			int window, struct err *e)
+			int window, struct rates_read *rr, struct err *e)
 {
 	char win[16];
 	const char *params[2] = {win, ids};
-	PGresult *cq, *tq = NULL, *rq = NULL;
-	struct readiness_input in = {0};
-	double factor;
+	PGresult *cq;
 	bool current;
-	int rc = -1, at = 0;
 
-	if (window == 0)
-		window = READINESS_WINDOW_DEFAULT;
-	snprintf(win, sizeof(win), "%d", window);
+	memset(rr, 0, sizeof(*rr));
+	rr->window = window ? window : READINESS_WINDOW_DEFAULT;
+	snprintf(win, sizeof(win), "%d", rr->window);
 	cq = db_exec(db,
 		     "SELECT allocation_rates_current($1::integer),"
 		     " readiness_current_factor()",
@@ -731,7 +736,7 @@ static int gather_rates(struct db *db, struct gather *g, const char *ids,
 	if (!cq)
 		return -1;
 	current = db_text(cq, 0, 0)[0] == 't';
-	factor = strtod(db_text(cq, 0, 1), NULL);
+	rr->factor = strtod(db_text(cq, 0, 1), NULL);
 	PQclear(cq);
 	if (!current) {
 		struct readiness_filter f = {
@@ -739,55 +744,59 @@ static int gather_rates(struct db *db, struct gather *g, const char *ids,
 			.product_ids = g->ids,
 			.nproducts = g->nids,
 			.any_order = true, /* sorted by the caller */
-			.window_days = window,
+			.window_days = rr->window,
 		};
 
 		return readiness_scan(db, &f, on_rate, g, e);
 	}
-	tq = db_exec(db,
-		     "SELECT product_id, region_code, target_days, floor_days"
-		     " FROM allocation_targets($1::bigint[])"
-		     " ORDER BY product_id, region_code NULLS FIRST",
-		     1, params + 1, e);
-	rq = tq ? db_exec(db,
-			  "SELECT region_code, product_id, issued,"
-			  " history_days, stockout_days"
-			  " FROM allocation_rate_inputs"
-			  " WHERE product_id = ANY ($1::bigint[])",
-			  1, params + 1, e) :
-		  NULL;
-	if (!rq)
-		goto out;
-	in.window_days = window;
-	in.factor = factor;
-	for (int i = 0; i < PQntuples(rq); i++) {
+	rr->tq = db_exec(db,
+			 "SELECT product_id, region_code, target_days,"
+			 " floor_days FROM allocation_targets($1::bigint[])"
+			 " ORDER BY product_id, region_code NULLS FIRST",
+			 1, params + 1, e);
+	rr->rq = rr->tq ? db_exec(db,
+				  "SELECT region_code, product_id, issued,"
+				  " history_days, stockout_days"
+				  " FROM allocation_rate_inputs"
+				  " WHERE product_id = ANY ($1::bigint[])",
+				  1, params + 1, e) :
+			  NULL;
+	return rr->rq ? 0 : -1;
+}
+
+/* The rates of what gather_rates read into rr, computed by
+ * readiness_compute like every readiness row, into g->rates. */
+static int rates_compute(struct gather *g, const struct rates_read *rr,
+			 struct err *e)
+{
+	struct readiness_input in = {0};
+	int at = 0;
+
+	in.window_days = rr->window;
+	in.factor = rr->factor;
+	for (int i = 0; rr->rq && i < PQntuples(rr->rq); i++) {
 		struct readiness_result res;
-		int64_t id = db_int64(rq, i, 1);
-		const char *code = db_text(rq, i, 0);
+		int64_t id = db_int64(rr->rq, i, 1);
+		const char *code = db_text(rr->rq, i, 0);
 		int ri = region_index(g, code);
 
 		if (ri < 0)
 			continue;
 		/* As readiness_scan: issues are never negative. */
-		in.issued = db_int64(rq, i, 2);
+		in.issued = db_int64(rr->rq, i, 2);
 		if (in.issued < 0)
 			in.issued = 0;
-		in.history_days = (int)db_int64(rq, i, 3);
-		in.stockout_days = (int)db_int64(rq, i, 4);
-		target_of(tq, &at, id, code, &in.target_days, &in.floor_days);
-		if (readiness_compute(&in, &res, e) < 0) {
-			err_prefix(e, "product %" PRId64 ", region %s: ", id,
-				   code);
-			goto out;
-		}
+		in.history_days = (int)db_int64(rr->rq, i, 3);
+		in.stockout_days = (int)db_int64(rr->rq, i, 4);
+		target_of(rr->tq, &at, id, code, &in.target_days,
+			  &in.floor_days);
+		if (readiness_compute(&in, &res, e) < 0)
+			return err_prefix(e, "product %" PRId64 ", region %s: ",
+					  id, code);
 		if (add_rate(g, id, ri, &res) < 0)
-			goto out;
+			return -1;
 	}
-	rc = 0;
-out:
-	PQclear(tq);
-	PQclear(rq);
-	return rc;
+	return 0;
 }
 
 static int load_regions(struct db *db, struct gather *g, struct err *e)
@@ -1609,26 +1618,21 @@ out:
 
 /* ---- runs ---- */
 
+/* The lots of products (ids, an array literal): allocation_lots. */
+static const char lots_sql[] = "SELECT product_id, region_code, site_id,"
+			       " site_code, lot, expiry, quantity"
+			       " FROM allocation_lots($1::bigint[])";
+
 /*
- * The lots of the gathered products (allocation_lots, ids as an array
- * literal) into *lv, sorted by lot_cmp; *lq holds what they borrow.
+ * The lots of the gathered products, lots_sql's result q, into *lv,
+ * sorted by lot_cmp; they borrow from q.
  */
-static int load_lots(struct db *db, const struct gather *g, const char *ids,
-		     PGresult **lq, struct lot_in **lv, size_t *n,
-		     struct err *e)
+static int load_lots(const struct gather *g, const PGresult *q,
+		     struct lot_in **lv, size_t *n, struct err *e)
 {
-	const char *params[1] = {ids};
-	PGresult *q = db_exec(db,
-			      "SELECT product_id, region_code, site_id,"
-			      " site_code, lot, expiry, quantity"
-			      " FROM allocation_lots($1::bigint[])",
-			      1, params, e);
 	struct lot_in *v;
 	int rows;
 
-	*lq = q;
-	if (!q)
-		return -1;
 	rows = PQntuples(q);
 	v = calloc(rows ? (size_t)rows : 1, sizeof(*v));
 	if (!v)
@@ -1666,9 +1670,11 @@ static int run_as(struct db *db, const struct allocation_params *p,
 	const char *params[2];
 	PGresult *pq = NULL, *lq = NULL, *tq = NULL;
 	struct lot_in *lv = NULL;
+	struct rates_read rr = {0};
+	struct err ignored = {0};
 	size_t nlv = 0, l = 0;
 	int32_t today;
-	int rc = -1;
+	int rc = -1, computed;
 
 	if (allocation_params_check(p, e) < 0)
 		return -1;
@@ -1729,12 +1735,20 @@ static int run_as(struct db *db, const struct allocation_params *p,
 		pis[i].key = db_text(pq, (int)i, 2);
 		pis[i].name = db_text(pq, (int)i, 3);
 	}
-	/* Rates, floors and targets as readiness computes them. */
-	if (gather_rates(db, &g, arr, p->window_days, e) < 0)
+	/* Rates, floors and targets as readiness computes them; the
+	 * database reads the lots while they are computed here. */
+	if (gather_rates(db, &g, arr, p->window_days, &rr, e) < 0 ||
+	    db_send(db, lots_sql, 1, params, e) < 0)
 		goto out;
-	if (g.nrates > 1)
+	computed = rates_compute(&g, &rr, e);
+	if (computed == 0 && g.nrates > 1)
 		qsort(g.rates, g.nrates, sizeof(*g.rates), cmp_rate);
-	if (load_lots(db, &g, arr, &lq, &lv, &nlv, e) < 0)
+	/* The lots' result is collected even when the rates failed: the
+	 * connection is free only then. */
+	lq = db_result(db, lots_sql, computed < 0 ? &ignored : e);
+	if (computed < 0 || !lq)
+		goto out;
+	if (load_lots(&g, lq, &lv, &nlv, e) < 0)
 		goto out;
 	s.plan_rows = json_array();
 	for (size_t i = 0; i < g.nids; i++) {
@@ -1756,6 +1770,8 @@ out:
 	json_decref(s.plan_rows);
 	free(lv);
 	PQclear(lq);
+	PQclear(rr.tq);
+	PQclear(rr.rq);
 	PQclear(pq);
 	PQclear(tq);
 	free(pis);
@@ -1783,7 +1799,7 @@ int allocation_get(struct db *db, const struct identity *who, int64_t run_id,
 		   struct err *e)
 {
 	char id[I64_LEN], pid[I64_LEN], after[I64_LEN], lim[I64_LEN];
-	const char *params[4] = {id, NULL, NULL, lim};
+	const char *params[5] = {id, NULL, NULL, lim, NULL};
 	struct allocation_page def = {.limit = ALLOCATION_PAGE_DEFAULT};
 
 	*out = NULL;
@@ -1801,6 +1817,7 @@ int allocation_get(struct db *db, const struct identity *who, int64_t run_id,
 	i64s(lim, pg->limit);
 	params[1] = pg->product_id ? pid : NULL;
 	params[2] = pg->after ? after : NULL;
+	params[4] = pg->brief ? "true" : "false";
 	/* The header and a summary of the whole run, then one page of its
 	 * products (keyset: ids above after) with their proposals; next is
 	 * the cursor of the following page.  A region-scoped caller sees the
@@ -1830,19 +1847,27 @@ int allocation_get(struct db *db, const struct identity *who, int64_t run_id,
 		    " 'created_at', r.created_at, 'regions', r.regions,"
 		    " 'summary', r.summary,"
 		    " 'products', coalesce((SELECT jsonb_agg("
-		    "  allocation_product_json(r, rp) ORDER BY rp.product_id)"
-		    "  FROM allocation_run_product rp WHERE rp.run_id = r.id"
+		    "  CASE WHEN $5::boolean THEN jsonb_build_object("
+		    "  'product_id', rp.product_id, 'product', coalesce(p.vnr,"
+		    "  p.npl_pack_id, p.gtin), 'product_name', p.name,"
+		    "  'level', rp.level, 'result', rp.result)"
+		    "  ELSE allocation_product_json(r, rp) END"
+		    "  ORDER BY rp.product_id)"
+		    "  FROM allocation_run_product rp"
+		    "  JOIN product p ON p.id = rp.product_id"
+		    "  WHERE rp.run_id = r.id"
 		    "  AND rp.product_id IN (SELECT product_id FROM shown)),"
 		    "  '[]'),"
 		    " 'next', CASE WHEN (SELECT count(*) FROM pg) > $4::bigint"
 		    "  THEN (SELECT max(product_id) FROM shown) END,"
-		    " 'proposals', coalesce((SELECT jsonb_agg(to_jsonb(d)"
+		    " 'proposals', CASE WHEN NOT $5::boolean THEN"
+		    "  coalesce((SELECT jsonb_agg(to_jsonb(d)"
 		    "  ORDER BY d.id) FROM proposal_detail d"
 		    "  WHERE d.id BETWEEN (SELECT lo FROM b)"
 		    "  AND (SELECT hi FROM b) AND d.run_id = r.id"
 		    "  AND d.product_id = ANY (ARRAY(SELECT product_id"
 		    "   FROM shown))),"
-		    "  '[]'),"
+		    "  '[]') END,"
 		    " 'plan', (SELECT jsonb_build_object('start', pl.start_date,"
 		    "  'weeks', pl.weeks, 'capacity', to_jsonb(pl.capacity),"
 		    "  'pack_size', pl.pack_size, 'current',"
@@ -1857,12 +1882,14 @@ int allocation_get(struct db *db, const struct identity *who, int64_t run_id,
 		    "   '[]'))"
 		    "  FROM allocation_plan pl WHERE pl.run_id = r.id))"
 		    " FROM allocation_run r WHERE r.id = $1::bigint",
-		    4, params, out, e) < 0)
+		    5, params, out, e) < 0)
 		return -1;
 	if (!*out)
 		return err_set(e, ERR_NOT_FOUND, "id",
 			       "run %" PRId64 ": no such allocator run",
 			       run_id);
+	if (pg->brief)
+		json_object_del(*out, "proposals");
 	return 0;
 }
 

@@ -162,6 +162,10 @@ struct allocation_page {
 	int64_t product_id; /* only this product; 0: every product */
 	int64_t after;	    /* products with a larger id; 0: from the first */
 	long limit;	    /* products a page, 1..ALLOCATION_PAGE_MAX */
+	/* Only each product's id, name, level and result scalars, and no
+	 * proposals: a listing of the page (the command line's for a
+	 * large run). */
+	bool brief;
 };
 
 /*

@@ -720,6 +720,7 @@ static int run_allocate(struct args *a)
 {
 	enum allocation_problem pr;
 	struct allocation_params p;
+	struct allocation_page pg = {.limit = ALLOCATION_PAGE_DEFAULT};
 	int64_t capacity[ALLOCATOR_WEEKS_MAX], few[PRODUCTS_MAX], *ids = few;
 	PGresult *q = NULL;
 	struct product_ref ref;
@@ -782,8 +783,10 @@ static int run_allocate(struct args *a)
 		p.products = ids;
 		p.nproducts = (size_t)PQntuples(q);
 	}
+	/* Text for a large run lists its products: no more is read. */
+	pg.brief = !a->json && p.nproducts > DETAIL_PRODUCTS_MAX;
 	if (allocation_run(db, &who, &p, &id, &e) < 0 ||
-	    allocation_get(db, &who, id, NULL, &run, &e) < 0 ||
+	    allocation_get(db, &who, id, &pg, &run, &e) < 0 ||
 	    (a->csv && pr == ALLOCATION_PLAN &&
 	     allocation_plan_csv(db, &who, id, &csv, &len, &e) < 0))
 		goto out;

@@ -151,6 +151,26 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams,
 	return check(db, res, sql, e);
 }
 
+int db_send(struct db *db, const char *sql, int nparams,
+	    const char *const *params, struct err *e)
+{
+	if (PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL, NULL,
+			      0) == 1)
+		return 0;
+	fail(db, NULL, sql, e);
+	return -1;
+}
+
+PGresult *db_result(struct db *db, const char *sql, struct err *e)
+{
+	PGresult *res = PQgetResult(db->conn);
+
+	/* One statement, one result; then libpq's end of it. */
+	for (PGresult *r; (r = PQgetResult(db->conn)) != NULL;)
+		PQclear(r);
+	return check(db, res, sql, e);
+}
+
 static bool is_prepared(const struct db *db, const struct db_stmt *stmt)
 {
 	for (int i = 0; i < db->nprepared; i++)

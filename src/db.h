@@ -52,6 +52,18 @@ void db_close(struct db *db);
 PGresult *db_exec(struct db *db, const char *sql, int nparams,
 		  const char *const *params, struct err *e);
 
+/*
+ * Send one statement as db_exec runs it, without waiting: the connection
+ * works on it while the caller does something else, and db_result
+ * collects its result.  Nothing else may be sent in between.  0 or -1.
+ */
+int db_send(struct db *db, const char *sql, int nparams,
+	    const char *const *params, struct err *e);
+
+/* The result of the statement db_send sent (sql, for messages): as
+ * db_exec. */
+PGresult *db_result(struct db *db, const char *sql, struct err *e);
+
 /* As db_exec, preparing stmt on this connection the first time. */
 PGresult *db_exec_stmt(struct db *db, const struct db_stmt *stmt,
 		       const char *const *params, struct err *e);

@@ -1850,6 +1850,41 @@ START_TEST(test_big_run_paging)
 			 ids[ALLOCATION_PAGE_DEFAULT - 1]);
 	ck_assert_int_eq(json_array_size(json_object_get(j, "regions")),
 			 testdb_scalar(owner, "SELECT count(*) FROM region"));
+	/* Brief, as the command line lists a large run: the same products
+	 * with their level and transfers, no inputs, no proposals. */
+	{
+		struct allocation_page bp = {.limit = ALLOCATION_PAGE_DEFAULT,
+					     .brief = true};
+		json_t *b, *fx;
+
+		ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+		ck_assert_int_eq(allocation_get(app, &coord, run, &bp, &b, &e),
+				 0);
+		db_rollback(app);
+		ck_assert_ptr_null(json_object_get(b, "proposals"));
+		ck_assert_int_eq(
+			json_integer_value(json_object_get(b, "next")),
+			json_integer_value(json_object_get(j, "next")));
+		ck_assert_int_eq(
+			json_array_size(json_object_get(b, "products")),
+			json_array_size(json_object_get(j, "products")));
+		json_array_foreach(json_object_get(b, "products"), i, x)
+		{
+			fx = json_array_get(json_object_get(j, "products"), i);
+			ck_assert(
+				json_equal(json_object_get(x, "product_id"),
+					   json_object_get(fx, "product_id")));
+			ck_assert(json_equal(json_object_get(x, "level"),
+					     json_object_get(fx, "level")));
+			ck_assert(json_equal(
+				json_object_get(json_object_get(x, "result"),
+						"transfers"),
+				json_object_get(json_object_get(fx, "result"),
+						"transfers")));
+			ck_assert_ptr_null(json_object_get(x, "inputs"));
+		}
+		json_decref(b);
+	}
 	json_decref(j);
 
 	/* Every page in turn: each product once, ascending; its proposals
