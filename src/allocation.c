@@ -942,6 +942,30 @@ static void expiry_elem(struct buf *b, int32_t expiry)
 	buf_str(b, d);
 }
 
+/* A column of a product's lots as a COPY field: {v1,v2,...} and a tab. */
+enum lot_col {
+	LC_SITE,
+	LC_NAME,
+	LC_EXPIRY,
+	LC_QTY
+};
+
+static void lot_array(struct buf *b, const struct lot_in *lv, size_t n,
+		      enum lot_col c)
+{
+	buf_add(b, "{", 1);
+	for (size_t k = 0; k < n; k++) {
+		buf_add(b, ",", k > 0);
+		switch (c) {
+		case LC_SITE: buf_i64(b, lv[k].site_id); break;
+		case LC_NAME: quoted_copy(b, lv[k].lot); break;
+		case LC_EXPIRY: expiry_elem(b, lv[k].expiry); break;
+		case LC_QTY: buf_i64(b, lv[k].quantity); break;
+		}
+	}
+	buf_add(b, "}\t", 2);
+}
+
 /*
  * The inputs of one product, its regions' and its nlots lots: the first
  * fields of its row of lb_run_product_in (store_run), each ended by a
@@ -953,38 +977,15 @@ static void product_inputs(struct solved *s, const struct gather *g,
 			   const struct lot_in *lv, size_t nlots)
 {
 	struct buf *b = &s->prod;
-	size_t k;
 
 	buf_i64(b, pi->id);
 	buf_add(b, "\t", 1);
 	buf_i64(b, pi->pack_size);
 	buf_add(b, "\t", 1);
-	region_array(b, r, known, g->nregions, RC_STOCK);
-	region_array(b, r, known, g->nregions, RC_RATE);
-	region_array(b, r, known, g->nregions, RC_KNOWN);
-	region_array(b, r, known, g->nregions, RC_FLOOR);
-	region_array(b, r, known, g->nregions, RC_TARGET);
-	buf_add(b, "{", 1);
-	for (k = 0; k < nlots; k++) {
-		buf_add(b, ",", k > 0);
-		buf_i64(b, lv[k].site_id);
-	}
-	buf_add(b, "}\t{", 3);
-	for (k = 0; k < nlots; k++) {
-		buf_add(b, ",", k > 0);
-		quoted_copy(b, lv[k].lot);
-	}
-	buf_add(b, "}\t{", 3);
-	for (k = 0; k < nlots; k++) {
-		buf_add(b, ",", k > 0);
-		expiry_elem(b, lv[k].expiry);
-	}
-	buf_add(b, "}\t{", 3);
-	for (k = 0; k < nlots; k++) {
-		buf_add(b, ",", k > 0);
-		buf_i64(b, lv[k].quantity);
-	}
-	buf_add(b, "}\t", 2);
+	for (int c = RC_STOCK; c <= RC_TARGET; c++)
+		region_array(b, r, known, g->nregions, (enum region_col)c);
+	for (int c = LC_SITE; c <= LC_QTY; c++)
+		lot_array(b, lv, nlots, (enum lot_col)c);
 	s->nproducts++;
 }
 
