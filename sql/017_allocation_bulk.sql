@@ -21,11 +21,18 @@
 --     steps in proposal_event; proposals made before this migration keep
 --     their stored row and get no second.
 --
+-- Writing: src/allocation.c sends a run's products and proposals by COPY
+-- into temporary tables, and one INSERT ... SELECT each moves them (COPY
+-- cannot write a table with row-level security).
+--
 -- Reading: allocation_lots returns the lots unsorted and without the
 -- plpgsql function's materialised copy (the caller orders each product's
--- few lots itself).
+-- few lots itself), and when the rollup is today's a run reads the rate
+-- inputs and targets without the rest of readiness_inputs (below).
 --
--- What is stored and what every read answers is unchanged.
+-- What is stored and what every read answers is unchanged, but for one
+-- departure, said where it is made: a run has no rate row for a region's
+-- product without any history, which has no known rate either way.
 
 -- ---- proposals: the id key, ranges per run product ----
 
