@@ -828,11 +828,8 @@ static int load_regions(struct db *db, struct gather *g, struct err *e)
 /* ---- runs: one product ---- */
 
 /*
- * A run's rows go to the database as one statement each, whatever their
- * number: by COPY, in its text format, into a temporary table, whence one
- * INSERT ... SELECT moves them (COPY cannot write a table with row-level
- * security).  A product's row holds its own arrays (its regions' inputs,
- * its lots) as array literals.
+ * A run's rows are written as COPY text (stage_rows): a product's row
+ * holds its own arrays (its regions' inputs, its lots) as array literals.
  */
 
 /* What solving the products leaves for storing. */
@@ -1446,6 +1443,72 @@ static json_t *summary_json(const struct solved *s)
 	return j;
 }
 
+/*
+ * A run's rows go through a temporary table of this session: COPY (text
+ * format) into it, one INSERT ... SELECT ($1 the run) into the table
+ * itself, and it is emptied for a next run in the same transaction.  COPY
+ * cannot write a table with row-level security, and parses rows far
+ * faster than array parameters are; the temporary table is scanned in the
+ * order COPY wrote it (nothing else scans it), so the rows are inserted,
+ * and proposals numbered, in the allocator's order.
+ */
+struct staging {
+	const char *create, *copy, *insert, *empty;
+};
+
+static const struct staging product_staging = {
+	"CREATE TEMP TABLE IF NOT EXISTS lb_run_product_in"
+	" (product_id bigint, pack_size integer,"
+	" stock bigint[], rate float8[], rate_known boolean[],"
+	" floor_days float8[], target_days float8[],"
+	" lot_site bigint[], lot_name text[],"
+	" lot_expiry date[], lot_qty bigint[],"
+	" level float8, receives bigint[], result jsonb)"
+	" ON COMMIT DELETE ROWS",
+	"COPY lb_run_product_in FROM STDIN",
+	"INSERT INTO allocation_run_product (run_id,"
+	" product_id, pack_size, level, stock, rate,"
+	" rate_known, floor_days, target_days, receives,"
+	" lot_site, lot_name, lot_expiry, lot_qty, result)"
+	" SELECT $1::bigint, x.product_id, x.pack_size,"
+	" x.level, x.stock, x.rate, x.rate_known,"
+	" x.floor_days, x.target_days, x.receives, x.lot_site,"
+	" x.lot_name, x.lot_expiry, x.lot_qty, x.result"
+	" FROM lb_run_product_in x",
+	"TRUNCATE lb_run_product_in",
+};
+
+static const struct staging proposal_staging = {
+	"CREATE TEMP TABLE IF NOT EXISTS lb_proposal_in"
+	" (product_id bigint, from_region char(2),"
+	" site bigint, lot text, expiry date,"
+	" to_region char(2), to_site bigint,"
+	" quantity bigint, obligatory boolean)"
+	" ON COMMIT DELETE ROWS",
+	"COPY lb_proposal_in FROM STDIN",
+	"INSERT INTO proposal (from_region, run_id,"
+	" product_id, from_site_id, lot, expiry, to_region,"
+	" to_site_id, quantity, obligatory)"
+	" SELECT x.from_region, $1::bigint, x.product_id,"
+	" x.site, x.lot, x.expiry, x.to_region, x.to_site,"
+	" x.quantity, x.obligatory FROM lb_proposal_in x",
+	"TRUNCATE lb_proposal_in",
+};
+
+/* Write rows (COPY text) of run through st.  0 or -1. */
+static int stage_rows(struct db *db, const struct staging *st,
+		      const struct buf *rows, const char *run, struct err *e)
+{
+	const char *params[1] = {run};
+
+	if (db_command(db, st->create, 0, NULL, e) < 0 ||
+	    db_copy_in(db, st->copy, rows->p, rows->len, e) < 0 ||
+	    db_command(db, st->insert, 1, params, e) < 0 ||
+	    db_command(db, st->empty, 0, NULL, e) < 0)
+		return -1;
+	return 0;
+}
+
 static int store_run(struct db *db, const struct allocation_params *p,
 		     const struct help_target *help, const struct gather *g,
 		     struct solved *s, const char *start, int64_t *run_id,
@@ -1485,61 +1548,13 @@ static int store_run(struct db *db, const struct allocation_params *p,
 		goto out;
 	*run_id = db_int64(q, 0, 0);
 	i64s(run, *run_id);
-	qp[0] = run;
-	/* Every product in one statement. */
-	if (db_command(db,
-		       "CREATE TEMP TABLE IF NOT EXISTS lb_run_product_in"
-		       " (product_id bigint, pack_size integer,"
-		       " stock bigint[], rate float8[], rate_known boolean[],"
-		       " floor_days float8[], target_days float8[],"
-		       " lot_site bigint[], lot_name text[],"
-		       " lot_expiry date[], lot_qty bigint[],"
-		       " level float8, receives bigint[], result jsonb)"
-		       " ON COMMIT DELETE ROWS",
-		       0, NULL, e) < 0 ||
-	    db_copy_in(db, "COPY lb_run_product_in FROM STDIN", s->prod.p,
-		       s->prod.len, e) < 0 ||
-	    db_command(db,
-		       "INSERT INTO allocation_run_product (run_id,"
-		       " product_id, pack_size, level, stock, rate,"
-		       " rate_known, floor_days, target_days, receives,"
-		       " lot_site, lot_name, lot_expiry, lot_qty, result)"
-		       " SELECT $1::bigint, x.product_id, x.pack_size,"
-		       " x.level, x.stock, x.rate, x.rate_known,"
-		       " x.floor_days, x.target_days, x.receives, x.lot_site,"
-		       " x.lot_name, x.lot_expiry, x.lot_qty, x.result"
-		       " FROM lb_run_product_in x",
-		       1, qp, e) < 0 ||
-	    db_command(db, "TRUNCATE lb_run_product_in", 0, NULL, e) < 0)
-		goto out;
-	/* Every proposal in one statement.  Where each receiver receives
-	 * and whether it is in disaster state were read with the regions
-	 * (load_regions), in this transaction: no lookup per row, no join.
-	 * The rows reach the database by COPY into a temporary table (COPY
-	 * cannot write a table with row-level security, and parses rows far
-	 * faster than array parameters are), whose one scan -- in the order
-	 * COPY wrote, a temporary table being never scanned from elsewhere
-	 * -- inserts and numbers them in the allocator's order. */
-	if (s->nproposals > 0 &&
-	    (db_command(db,
-			"CREATE TEMP TABLE IF NOT EXISTS lb_proposal_in"
-			" (product_id bigint, from_region char(2),"
-			" site bigint, lot text, expiry date,"
-			" to_region char(2), to_site bigint,"
-			" quantity bigint, obligatory boolean)"
-			" ON COMMIT DELETE ROWS",
-			0, NULL, e) < 0 ||
-	     db_copy_in(db, "COPY lb_proposal_in FROM STDIN", s->prop.p,
-			s->prop.len, e) < 0 ||
-	     db_command(db,
-			"INSERT INTO proposal (from_region, run_id,"
-			" product_id, from_site_id, lot, expiry, to_region,"
-			" to_site_id, quantity, obligatory)"
-			" SELECT x.from_region, $1::bigint, x.product_id,"
-			" x.site, x.lot, x.expiry, x.to_region, x.to_site,"
-			" x.quantity, x.obligatory FROM lb_proposal_in x",
-			1, qp, e) < 0 ||
-	     db_command(db, "TRUNCATE lb_proposal_in", 0, NULL, e) < 0))
+	/* Every product in one statement, then every proposal.  Where each
+	 * receiver receives and whether it is in disaster state were read
+	 * with the regions (load_regions), in this transaction: no lookup
+	 * per row, no join. */
+	if (stage_rows(db, &product_staging, &s->prod, run, e) < 0 ||
+	    (s->nproposals > 0 &&
+	     stage_rows(db, &proposal_staging, &s->prop, run, e) < 0))
 		goto out;
 	if (p->problem == ALLOCATION_PLAN) {
 		json_t *cap = json_array();
