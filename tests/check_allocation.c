@@ -1224,12 +1224,24 @@ START_TEST(test_proposal_insert_columns)
 	 * step, stamped by the run's coordinator; the run says it, so no
 	 * history row is stored for it (sql/017). */
 	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_history v"
-				 " JOIN proposal p ON p.id = v.proposal_id"
+				 " JOIN proposal_detail p"
+				 " ON p.id = v.proposal_id"
 				 " WHERE p.run_id = $1::bigint"
 				 " AND v.status = 'proposed'"
 				 " AND v.actor = p.updated_by"
 				 " AND v.role = 'coordinator'"
 				 " AND v.at = p.created_at",
+				 run),
+			 2);
+	/* Nobody has changed them yet: the stamp shown is the run's
+	 * (sql/018), none is stored. */
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal p"
+				 " JOIN proposal_detail d ON d.id = p.id"
+				 " JOIN allocation_run r ON r.id = p.run_id"
+				 " WHERE p.run_id = $1::bigint"
+				 " AND p.updated_by IS NULL"
+				 " AND d.updated_by = r.created_by"
+				 " AND d.updated_by IS NOT NULL",
 				 run),
 			 2);
 	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_event v"
