@@ -1502,11 +1502,15 @@ static json_t *summary_json(const struct solved *s)
  * cannot write a table with row-level security, and parses rows far
  * faster than array parameters are; the temporary table is scanned in the
  * order COPY wrote it (nothing else scans it), so the rows are inserted,
- * and proposals numbered, in the allocator's order.
+ * and proposals numbered, in the allocator's order.  The products' COPY
+ * runs while they are solved (run_as); the proposals' once all are.
  */
 struct staging {
 	const char *create, *copy, *insert, *empty;
 };
+
+/* What run_as sends of the products' COPY at a time. */
+#define STAGE_PIECE (256 * 1024)
 
 static const struct staging product_staging = {
 	"CREATE TEMP TABLE IF NOT EXISTS lb_run_product_in"
@@ -1547,18 +1551,56 @@ static const struct staging proposal_staging = {
 	"TRUNCATE lb_proposal_in",
 };
 
-/* Write rows (COPY text) of run through st.  0 or -1. */
-static int stage_rows(struct db *db, const struct staging *st,
-		      const struct buf *rows, const char *run, struct err *e)
+/* Move what st's table holds into the run's table, as run.  0 or -1. */
+static int stage_insert(struct db *db, const struct staging *st,
+			const char *run, struct err *e)
 {
 	const char *params[1] = {run};
 
-	if (db_command(db, st->create, 0, NULL, e) < 0 ||
-	    db_copy_in(db, st->copy, rows->p, rows->len, e) < 0 ||
-	    db_command(db, st->insert, 1, params, e) < 0 ||
+	if (db_command(db, st->insert, 1, params, e) < 0 ||
 	    db_command(db, st->empty, 0, NULL, e) < 0)
 		return -1;
 	return 0;
+}
+
+/* Start st's COPY, into a table created if need be.  0 or -1. */
+static int stage_begin(struct db *db, const struct staging *st, struct err *e)
+{
+	if (db_command(db, st->create, 0, NULL, e) < 0 ||
+	    db_copy_begin(db, st->copy, e) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Send what rows holds of st's COPY and empty it for more.  0, or -1 with
+ * e set (rows failed: out of memory).
+ */
+static int stage_put(struct db *db, struct buf *rows, struct err *e)
+{
+	if (rows->failed)
+		return err_set(e, ERR_INTERNAL, "", "out of memory");
+	if (db_copy_put(db, rows->p, rows->len, e) < 0)
+		return -1;
+	rows->len = 0;
+	return 0;
+}
+
+/* All of rows through st's COPY, then into the run's table.  0 or -1. */
+static int stage_rows(struct db *db, const struct staging *st, struct buf *rows,
+		      const char *run, struct err *e)
+{
+	struct err ignored = {0};
+
+	if (stage_begin(db, st, e) < 0)
+		return -1;
+	if (stage_put(db, rows, e) < 0) {
+		db_copy_end(db, st->copy, true, &ignored);
+		return -1;
+	}
+	if (db_copy_end(db, st->copy, false, e) < 0)
+		return -1;
+	return stage_insert(db, st, run, e);
 }
 
 static int store_run(struct db *db, const struct allocation_params *p,
@@ -1600,11 +1642,12 @@ static int store_run(struct db *db, const struct allocation_params *p,
 		goto out;
 	*run_id = db_int64(q, 0, 0);
 	i64s(run, *run_id);
-	/* Every product in one statement, then every proposal.  Where each
-	 * receiver receives and whether it is in disaster state were read
-	 * with the regions (load_regions), in this transaction: no lookup
-	 * per row, no join. */
-	if (stage_rows(db, &product_staging, &s->prod, run, e) < 0 ||
+	/* Every product in one statement (they were sent while solved),
+	 * then every proposal.  Where each receiver receives and whether
+	 * it is in disaster state were read with the regions
+	 * (load_regions), in this transaction: no lookup per row, no
+	 * join. */
+	if (stage_insert(db, &product_staging, run, e) < 0 ||
 	    (s->nproposals > 0 &&
 	     stage_rows(db, &proposal_staging, &s->prop, run, e) < 0))
 		goto out;
@@ -1749,6 +1792,7 @@ static int run_as(struct db *db, const struct allocation_params *p,
 	size_t nlv = 0, l = 0;
 	int32_t today;
 	int rc = -1, computed;
+	bool copying = false; /* the products' COPY is open */
 
 	if (allocation_params_check(p, e) < 0)
 		return -1;
@@ -1824,6 +1868,11 @@ static int run_as(struct db *db, const struct allocation_params *p,
 		goto out;
 	if (load_lots(&g, lq, &lv, &nlv, e) < 0)
 		goto out;
+	/* The products' rows go to the database while the next ones are
+	 * solved: it parses one piece while the next is made. */
+	if (stage_begin(db, &product_staging, e) < 0)
+		goto out;
+	copying = true;
 	s.plan_rows = json_array();
 	for (size_t i = 0; i < g.nids; i++) {
 		size_t l0;
@@ -1834,11 +1883,20 @@ static int run_as(struct db *db, const struct allocation_params *p,
 		while (l < nlv && lv[l].product_id == pis[i].id)
 			l++;
 		if (solve_product(p, &g, &pis[i], lv + l0, l - l0, today, help,
-				  &s, e) < 0)
+				  &s, e) < 0 ||
+		    (s.prod.len >= STAGE_PIECE &&
+		     stage_put(db, &s.prod, e) < 0))
 			goto out;
 	}
+	if (stage_put(db, &s.prod, e) < 0)
+		goto out;
+	copying = false;
+	if (db_copy_end(db, product_staging.copy, false, e) < 0)
+		goto out;
 	rc = store_run(db, p, help, &g, &s, start, run_id, e);
 out:
+	if (copying)
+		db_copy_end(db, product_staging.copy, true, &ignored);
 	free(s.prod.p);
 	free(s.prop.p);
 	json_decref(s.plan_rows);

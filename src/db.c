@@ -214,13 +214,9 @@ int db_command(struct db *db, const char *sql, int nparams,
 	return 0;
 }
 
-int db_copy_in(struct db *db, const char *sql, const char *data, size_t len,
-	       struct err *e)
+int db_copy_begin(struct db *db, const char *sql, struct err *e)
 {
-	/* COPY data goes in pieces: a message must stay under 1 GB. */
-	const size_t piece = 1024 * 1024;
 	PGresult *res = PQexec(db->conn, sql);
-	bool sent = true;
 
 	if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
 		res = check(db, res, sql, e);
@@ -230,22 +226,59 @@ int db_copy_in(struct db *db, const char *sql, const char *data, size_t len,
 		return err_set(e, ERR_INTERNAL, "", "%s: not a COPY", sql);
 	}
 	PQclear(res);
-	for (size_t off = 0; sent && off < len; off += piece)
-		sent = PQputCopyData(db->conn, data + off,
-				     (int)(len - off < piece ? len - off :
-							       piece)) == 1;
-	if (PQputCopyEnd(db->conn, sent ? NULL : "sending failed") != 1)
-		sent = false;
-	res = check(db, PQgetResult(db->conn), sql, e);
+	return 0;
+}
+
+int db_copy_put(struct db *db, const char *data, size_t len, struct err *e)
+{
+	/* COPY data goes in pieces: a message must stay under 1 GB. */
+	const size_t piece = 1024 * 1024;
+
+	for (size_t off = 0; off < len; off += piece)
+		if (PQputCopyData(
+			    db->conn, data + off,
+			    (int)(len - off < piece ? len - off : piece)) != 1)
+			return err_set(e, ERR_UNAVAILABLE, "",
+				       "sending COPY data: %s",
+				       PQerrorMessage(db->conn));
+	return 0;
+}
+
+int db_copy_end(struct db *db, const char *sql, bool abandon, struct err *e)
+{
+	bool sent = PQputCopyEnd(db->conn, abandon ? "abandoned" : NULL) == 1;
+	PGresult *res = PQgetResult(db->conn);
+
+	/* An abandoned COPY fails as asked: not an error to log. */
+	if (abandon)
+		PQclear(res);
+	else
+		res = check(db, res, sql, e);
 	/* Drain to the end of the command, as libpq wants. */
 	for (PGresult *r; (r = PQgetResult(db->conn)) != NULL;)
 		PQclear(r);
+	if (abandon)
+		return err_set(e, ERR_INTERNAL, "", "%s: abandoned", sql);
 	if (!res)
 		return -1;
 	PQclear(res);
 	return sent ? 0 :
-		      err_set(e, ERR_UNAVAILABLE, "", "sending COPY data: %s",
+		      err_set(e, ERR_UNAVAILABLE, "", "ending COPY: %s",
 			      PQerrorMessage(db->conn));
+}
+
+int db_copy_in(struct db *db, const char *sql, const char *data, size_t len,
+	       struct err *e)
+{
+	struct err ignored = {0};
+
+	if (db_copy_begin(db, sql, e) < 0)
+		return -1;
+	if (db_copy_put(db, data, len, e) < 0) {
+		db_copy_end(db, sql, true, &ignored);
+		return -1;
+	}
+	return db_copy_end(db, sql, false, e);
 }
 
 int db_script(struct db *db, const char *sql, struct err *e)

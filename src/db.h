@@ -81,6 +81,17 @@ int db_copy_in(struct db *db, const char *sql, const char *data, size_t len,
 	       struct err *e);
 
 /*
+ * db_copy_in in steps, for data made while it is sent: db_copy_begin
+ * starts sql, db_copy_put sends len bytes (as often as needed), and
+ * db_copy_end ends it -- with abandon, the COPY fails and writes nothing.
+ * Each 0, or -1 with e set.  Once begun, a COPY must be ended, also
+ * after a failed put; nothing else runs on db until then.
+ */
+int db_copy_begin(struct db *db, const char *sql, struct err *e);
+int db_copy_put(struct db *db, const char *data, size_t len, struct err *e);
+int db_copy_end(struct db *db, const char *sql, bool abandon, struct err *e);
+
+/*
  * Run a script of several statements without parameters (migrations, seed
  * data) through the simple query protocol.  0 or -1.
  */

@@ -27,6 +27,7 @@
 
 #include "allocation.h"
 #include "auth.h"
+#include "ledger.h"
 #include "readiness_report.h"
 #include "suites.h"
 #include "testdb.h"
@@ -1760,6 +1761,20 @@ START_TEST(test_run_all_or_nothing)
 	ck_assert_int_eq(allocation_run(app, &coord, &p, &id, &e), -1);
 	ck_assert_str_eq(e.field, "product");
 	db_rollback(app);
+	/* A product the allocator refuses (a region holding more than it
+	 * takes) fails the run while the products' COPY is open: the COPY
+	 * is abandoned, nothing is written, and the connection goes on. */
+	event(site01, "receipt", LEDGER_QTY_MAX, "BIG1", NULL, 1);
+	event(site01b, "receipt", LEDGER_QTY_MAX, "BIG2", NULL, 1);
+	p.nproducts = 1;
+	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(allocation_run(app, &coord, &p, &id, &e), -1);
+	ck_assert_int_eq(e.code, ERR_INVALID);
+	db_rollback(app);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM"
+					      " allocation_run"),
+			 0);
+	ck_assert_int_eq(testdb_scalar(app, "SELECT 7"), 7);
 }
 END_TEST
 
