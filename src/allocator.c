@@ -839,45 +839,27 @@ static void days_of(const struct alloc_region *r, size_t n, const int64_t *q,
 }
 
 /*
- * Sort the regions in v (m of them, in index order) by days ascending,
- * then index, and by give descending, then index.  Each region's place is
- * counted (how many come before it) rather than found by insertion: the
- * m*m comparisons have no branch, where an insertion sort of some ten
- * regions guesses wrong on about every other one (bench_allocator
- * instances: the two sorts took some 460 TSC ticks a solve by insertion,
- * 200 counted).  v is in index order, so a tie goes to the earlier entry.
+ * Sort the regions in v (m of them, in index order) by by[region]
+ * ascending, then index.  Each region's place is counted (how many come
+ * before it) rather than found by insertion: the m*m comparisons have no
+ * branch, where an insertion sort of some ten regions guesses wrong on
+ * about every other one (bench_allocator instances: the recipients' and
+ * donors' sorts took some 460 TSC ticks a solve by insertion, 200
+ * counted).  v is in index order, so a tie goes to the earlier entry.
  */
-static void rank_days(size_t *v, size_t m, const double *days)
+static void rank_by(size_t *v, size_t m, const double *by)
 {
 	double key[NREG];
 	size_t out[NREG], a, b, at;
 
 	for (a = 0; a < m; a++)
-		key[a] = days[v[a]];
+		key[a] = by[v[a]];
 	for (a = 0; a < m; a++) {
 		at = 0;
 		for (b = 0; b < a; b++)
 			at += key[b] <= key[a];
 		for (b = a + 1; b < m; b++)
 			at += key[b] < key[a];
-		out[at] = v[a];
-	}
-	memcpy(v, out, m * sizeof *v);
-}
-
-static void rank_give(size_t *v, size_t m, const int64_t *give)
-{
-	int64_t key[NREG];
-	size_t out[NREG], a, b, at;
-
-	for (a = 0; a < m; a++)
-		key[a] = give[v[a]];
-	for (a = 0; a < m; a++) {
-		at = 0;
-		for (b = 0; b < a; b++)
-			at += key[b] >= key[a];
-		for (b = a + 1; b < m; b++)
-			at += key[b] > key[a];
 		out[at] = v[a];
 	}
 	memcpy(v, out, m * sizeof *v);
@@ -893,6 +875,7 @@ int allocator_share(const struct alloc_region *r, size_t n,
 	int64_t give[NREG]; /* packs a region gives */
 	int64_t take[NREG]; /* packs a region receives */
 	double days[NREG];  /* days of supply before */
+	double most[NREG];  /* -give: donors' order */
 	size_t donors[NREG], recips[NREG];
 	size_t first[NREG], cursor[NREG], end[NREG], rend[NREG];
 	size_t gid[NREG], ghead[NREG], gnext[NREG];
@@ -968,7 +951,7 @@ int allocator_share(const struct alloc_region *r, size_t n,
 		left[i] = refs[first[i]].packs;
 	}
 	/* The most urgent first: fewest days before, then lower index. */
-	rank_days(recips, nrec, days);
+	rank_by(recips, nrec, days);
 
 	/*
 	 * One block for the result: the holdings, the days before and
@@ -993,7 +976,11 @@ int allocator_share(const struct alloc_region *r, size_t n,
 	out->level = level;
 
 	/* Donors are drawn on most packs to give first, then lower index. */
-	rank_give(donors, ndon, give);
+	/* packs are far below 2^53: exact as doubles, negated to sort
+	 * descending */
+	for (i = 0; i < n; i++)
+		most[i] = -(double)give[i];
+	rank_by(donors, ndon, most);
 	/* Each sjukvårdsregion's donors in that order: a list per group. */
 	if (nrec > 0) {
 		hc_groups(r, n, gid);

@@ -1200,6 +1200,18 @@ END_TEST
  * starts with are the application's to leave alone (016 relies on it). */
 START_TEST(test_proposal_insert_columns)
 {
+	/* run products of a run, and of a product, that do not exist */
+	static const char *const orphans[] = {
+		"INSERT INTO allocation_run_product"
+		" (run_id, product_id, pack_size, result)"
+		" SELECT (SELECT max(id) + 1 FROM allocation_run), product_id,"
+		" 1, '{}' FROM allocation_run_product"
+		" WHERE run_id = $1::bigint LIMIT 1",
+		"INSERT INTO allocation_run_product"
+		" (run_id, product_id, pack_size, result)"
+		" SELECT run_id, (SELECT max(id) + 1 FROM product), 1, '{}'"
+		" FROM allocation_run_product WHERE run_id = $1::bigint LIMIT 1",
+	};
 	int64_t run;
 	char r[24];
 	const char *params[1] = {r};
@@ -1303,33 +1315,18 @@ START_TEST(test_proposal_insert_columns)
 				 " LIMIT 1",
 				 1, params, &e) < 0,
 		      "a proposal of a product not in its run");
-	ck_assert_msg(strstr(e.msg, "names a product of its run"), "%s",
-		      e.msg);
+	ck_assert_msg(strstr(e.msg, "names a product of its run"), "%s", e.msg);
 	db_rollback(app);
 	/* A run product names a run and a product that exist: checked
 	 * once per statement since sql/018. */
-	ck_assert_msg(db_command(owner,
-				 "INSERT INTO allocation_run_product"
-				 " (run_id, product_id, pack_size, result)"
-				 " SELECT (SELECT max(id) + 1"
-				 " FROM allocation_run), product_id, 1, '{}'"
-				 " FROM allocation_run_product"
-				 " WHERE run_id = $1::bigint LIMIT 1",
-				 1, params, &e) < 0,
-		      "a run product of a run that does not exist");
-	ck_assert_msg(strstr(e.msg, "names a run and a product that exist"),
-		      "%s", e.msg);
-	ck_assert_msg(db_command(owner,
-				 "INSERT INTO allocation_run_product"
-				 " (run_id, product_id, pack_size, result)"
-				 " SELECT run_id, (SELECT max(id) + 1"
-				 " FROM product), 1, '{}'"
-				 " FROM allocation_run_product"
-				 " WHERE run_id = $1::bigint LIMIT 1",
-				 1, params, &e) < 0,
-		      "a run product of a product that does not exist");
-	ck_assert_msg(strstr(e.msg, "names a run and a product that exist"),
-		      "%s", e.msg);
+	for (size_t i = 0; i < NELEM(orphans); i++) {
+		ck_assert_msg(db_command(owner, orphans[i], 1, params, &e) < 0,
+			      "a run product of no %s",
+			      i == 0 ? "run" : "product");
+		ck_assert_msg(strstr(e.msg, "names a run and a product that"
+					    " exist"),
+			      "%s", e.msg);
+	}
 }
 END_TEST
 
