@@ -11,9 +11,8 @@
 --     all that is left to check is that they exist when the run product is
 --     inserted: allocation_run_product_check does so once per statement.
 --   allocation_proposal_range's foreign key to allocation_run_product, a
---     lookup per run product from inside proposal_proposed, which writes
---     the ranges (nobody else can): the trigger now checks the statement's
---     ranges against the run products in one join.
+--     lookup per run product: the ranges, which proposal_proposed alone
+--     writes, are checked once per statement too.
 --   proposal.updated_by's default, the run's actor computed per row (some
 --     0.2 s): a new proposal's updated_by is now NULL, and proposal_detail
 --     shows its run's created_by, the same actor, until the first change.
@@ -61,62 +60,27 @@ CREATE TRIGGER allocation_run_product_check AFTER INSERT
 ALTER TABLE allocation_proposal_range
 	DROP CONSTRAINT allocation_proposal_range_run_id_product_id_fkey;
 
--- As sql/017, but for how a range's run product is checked: every range of
--- the statement is joined to allocation_run_product once, rather than a
--- foreign key's lookup per range.  Run products are never deleted
--- (allocation_run_product_no_update), so a range checked once stays valid.
-CREATE OR REPLACE FUNCTION proposal_proposed() RETURNS trigger
+-- What the key checked: a range names a run product.  Ranges are written
+-- by proposal_proposed alone, a statement's at once, and run products are
+-- never deleted (allocation_run_product_no_update), so a range checked
+-- when it is inserted stays valid; a later statement that widens it keeps
+-- its run product.  proposal_proposed turns the error into its own.
+CREATE FUNCTION allocation_proposal_range_check() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-DECLARE
-	orphans bigint;
 BEGIN
-	-- Once per distinct pair of sites, not once per row: a national run
-	-- has some 100 sites.
-	IF EXISTS (SELECT 1
-			FROM (SELECT DISTINCT from_region, from_site_id,
-					      to_region, to_site_id
-				FROM new_proposals) n
-			LEFT JOIN site fs
-			       ON fs.id = n.from_site_id
-			      AND fs.region_code = n.from_region
-			LEFT JOIN region g ON g.code = n.to_region
-			LEFT JOIN site ts
-			       ON ts.id = n.to_site_id
-			      AND ts.region_code = n.to_region
-		       WHERE fs.id IS NULL OR g.code IS NULL
-			  OR (n.to_site_id IS NOT NULL AND ts.id IS NULL)) THEN
+	IF EXISTS (SELECT 1 FROM new_ranges g
+		    WHERE NOT EXISTS (SELECT 1 FROM allocation_run_product rp
+				       WHERE rp.run_id = g.run_id
+					 AND rp.product_id = g.product_id)) THEN
 		RAISE EXCEPTION USING ERRCODE = '23503',
-			MESSAGE = 'a proposal names a product of its run, a '
-				  'site of the giving region and a site of '
-				  'the receiving region';
-	END IF;
-	WITH g AS (
-		SELECT n.run_id, n.product_id, min(n.id) AS first_id,
-		       max(n.id) AS last_id
-		  FROM new_proposals n
-		 GROUP BY 1, 2
-	), kept AS (
-		INSERT INTO allocation_proposal_range AS r
-		SELECT g.run_id, g.product_id, g.first_id, g.last_id
-		  FROM g
-		    ON CONFLICT (run_id, product_id) DO UPDATE
-		   SET first_id = least(r.first_id, EXCLUDED.first_id),
-		       last_id = greatest(r.last_id, EXCLUDED.last_id)
-	)
-	SELECT count(*) INTO orphans
-	  FROM g
-	 WHERE NOT EXISTS (SELECT 1 FROM allocation_run_product rp
-			    WHERE rp.run_id = g.run_id
-			      AND rp.product_id = g.product_id);
-	IF orphans > 0 THEN
-		RAISE EXCEPTION USING ERRCODE = '23503',
-			MESSAGE = 'a proposal names a product of its run, a '
-				  'site of the giving region and a site of '
-				  'the receiving region';
+			MESSAGE = 'a proposal range names no run product';
 	END IF;
 	RETURN NULL;
 END
 $$;
+CREATE TRIGGER allocation_proposal_range_check AFTER INSERT
+	ON allocation_proposal_range REFERENCING NEW TABLE AS new_ranges
+	FOR EACH STATEMENT EXECUTE FUNCTION allocation_proposal_range_check();
 
 -- ---- proposals: nothing computed per row that the statement knows ----
 
