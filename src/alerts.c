@@ -28,6 +28,7 @@
 #include "catalog.h"
 #include "log.h"
 #include "mailer.h"
+#include "migrate.h"
 #include "settings.h"
 #include "validate.h"
 #include "verify.h"
@@ -1216,13 +1217,16 @@ static void sleep_ms(int64_t ms)
 	nanosleep(&ts, NULL);
 }
 
-/* A connection acting as the system; NULL (logged) when there is none. */
+/* A connection acting as the system, on this build's schema
+ * (migrate_check); NULL (logged) when there is none. */
 static struct db *worker_connect(void)
 {
 	struct db *db = NULL;
 	struct err e = {0};
 
 	if (db_connect(&db, W.conninfo, &e) < 0 ||
+	    migrate_check(db, embedded_migrations, embedded_migrations_count,
+			  &e) < 0 ||
 	    db_become_app(db, "alerts", &e) < 0) {
 		log_warning("alerts: no database: %s", e.msg);
 		db_close(db);

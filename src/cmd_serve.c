@@ -15,6 +15,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "migrate.h"
 #include "settings.h"
 #include "validate.h"
 
@@ -65,10 +66,16 @@ static const struct http_route builtin_routes[] = {
 
 /*
  * Every worker connection acts as the application role, which owns
- * nothing, so that row-level security applies to all the service does.
+ * nothing, so that row-level security applies to all the service does;
+ * and only on the schema this build makes (migrate_check), so that a
+ * service upgraded without lagerbild migrate says so rather than fail
+ * or write in ways its schema does not expect.
  */
 static int as_app(struct db *db, struct err *e)
 {
+	if (migrate_check(db, embedded_migrations, embedded_migrations_count,
+			  e) < 0)
+		return -1;
 	return db_set_app_role(db, e);
 }
 

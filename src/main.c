@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "migrate.h"
 #include "settings.h"
 
 #define LAGERBILD_VERSION "0.1.0"
@@ -34,7 +35,8 @@ static const struct command commands[] = {
 	{"totals", cmd_totals, "national stock totals, optionally per region"},
 	{"readiness", cmd_readiness,
 	 "days of supply against targets; levels, states, targets"},
-	{"alerts", cmd_alerts, "list, acknowledge and evaluate alerts; webhooks"},
+	{"alerts", cmd_alerts,
+	 "list, acknowledge and evaluate alerts; webhooks"},
 	{"allocate", cmd_allocate,
 	 "share stock between regions, divide supply, plan the build-up"},
 	{"help-request", cmd_help_request,
@@ -121,6 +123,10 @@ int cli_connect(struct db **db, bool as_app, struct err *e)
 	}
 	PQclear(res);
 	res = NULL;
+	/* Nor run on a schema other than the one this build makes. */
+	if (migrate_check(*db, embedded_migrations, embedded_migrations_count,
+			  e) < 0)
+		goto fail;
 	if ((as_app && db_set_app_role(*db, e) < 0) ||
 	    db_act_as_system(*db, cli_actor(), e) < 0)
 		goto fail;

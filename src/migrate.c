@@ -131,6 +131,34 @@ static int apply_one(struct db *db, const struct embedded_file *f, int version,
 	return 0;
 }
 
+int migrate_check(struct db *db, const struct embedded_file *files, size_t n,
+		  struct err *e)
+{
+	PGresult *res = db_exec(db,
+				"SELECT version, name, checksum"
+				" FROM schema_migrations ORDER BY version",
+				0, NULL, e);
+	int rc = -1, v;
+
+	if (!res || check_applied(res, files, n, e) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (file_version(files[i].name, &v, e) < 0)
+			goto out;
+		if (!is_applied(res, v)) {
+			err_set(e, ERR_UNAVAILABLE, "",
+				"the database lacks migration %s, which this "
+				"lagerbild needs: run lagerbild migrate",
+				files[i].name);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	return rc;
+}
+
 int migrate_run(struct db *db, const struct embedded_file *files, size_t n,
 		struct migrate_result *out, struct err *e)
 {

@@ -28,6 +28,17 @@ struct migrate_result {
 int migrate_run(struct db *db, const struct embedded_file *files, size_t n,
 		struct migrate_result *out, struct err *e);
 
+/*
+ * Is the database's schema the one files make?  0 when every one of them
+ * is applied, unedited, and none beyond them; otherwise -1 with e saying
+ * how it differs: ERR_UNAVAILABLE naming the first migration missing (run
+ * lagerbild migrate), or migrate_run's refusal for a database that is
+ * newer or was migrated from other files.  One read, no lock: for every
+ * connection but the migrator's, before it acts.
+ */
+int migrate_check(struct db *db, const struct embedded_file *files, size_t n,
+		  struct err *e);
+
 /* SHA-256 of len bytes as 64 lower-case hex digits plus NUL. */
 void migrate_checksum(const char *data, size_t len, char out[65]);
 

@@ -61,12 +61,13 @@ START_TEST(test_checksums_are_sha256_of_the_files)
 		migrate_checksum(embedded_migrations[i].data,
 				 embedded_migrations[i].len, sum);
 		params[0] = embedded_migrations[i].name;
-		ck_assert_int_eq(testdb_scalar_params(
-					 owner,
-					 "SELECT count(*) FROM schema_migrations"
-					 " WHERE name = $1 AND checksum = $2",
-					 2, params),
-				 1);
+		ck_assert_int_eq(
+			testdb_scalar_params(
+				owner,
+				"SELECT count(*) FROM schema_migrations"
+				" WHERE name = $1 AND checksum = $2",
+				2, params),
+			1);
 	}
 	/* A known vector, so the helper itself is checked. */
 	migrate_checksum("abc", 3, sum);
@@ -124,6 +125,35 @@ START_TEST(test_new_migration_applied_once)
 	ck_assert_int_eq(migrate_run(owner, embedded_migrations, n, &r, &e),
 			 -1);
 	ck_assert_msg(strstr(e.msg, "900_probe.sql"), "%s", e.msg);
+	ck_assert_msg(strstr(e.msg, "newer"), "%s", e.msg);
+	free(files);
+}
+END_TEST
+
+/*
+ * Every connection but the migrator's checks that the schema is its
+ * build's: behind, it names the missing migration; ahead, it says the
+ * database is newer.
+ */
+START_TEST(test_check_schema)
+{
+	struct embedded_file *files;
+	struct err e = {0};
+	size_t n = embedded_migrations_count;
+
+	ck_assert_msg(migrate_check(owner, embedded_migrations, n, &e) == 0,
+		      "%s", e.msg);
+	files = calloc(n + 1, sizeof(*files));
+	ck_assert_ptr_nonnull(files);
+	memcpy(files, embedded_migrations, n * sizeof(*files));
+	files[n] = (struct embedded_file){"900_probe.sql", "SELECT 1;\n", 10};
+	ck_assert_int_eq(migrate_check(owner, files, n + 1, &e), -1);
+	ck_assert_int_eq(e.code, ERR_UNAVAILABLE);
+	ck_assert_msg(strstr(e.msg, "lacks migration 900_probe.sql") &&
+			      strstr(e.msg, "run lagerbild migrate"),
+		      "%s", e.msg);
+	ck_assert_int_eq(migrate_check(owner, embedded_migrations, n - 1, &e),
+			 -1);
 	ck_assert_msg(strstr(e.msg, "newer"), "%s", e.msg);
 	free(files);
 }
@@ -245,6 +275,7 @@ Suite *migrate_suite(void)
 	tcase_add_test(tc, test_checksums_are_sha256_of_the_files);
 	tcase_add_test(tc, test_edited_migration_refused);
 	tcase_add_test(tc, test_new_migration_applied_once);
+	tcase_add_test(tc, test_check_schema);
 	tcase_add_test(tc, test_failed_migration_leaves_nothing);
 	tcase_add_test(tc, test_misordered_files_refused);
 	tcase_add_test(tc, test_concurrent_migrators_apply_once);
