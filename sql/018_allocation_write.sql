@@ -93,8 +93,8 @@ CREATE TRIGGER allocation_proposal_range_check AFTER INSERT
 ALTER TABLE proposal ALTER updated_by DROP DEFAULT;
 
 CREATE OR REPLACE VIEW proposal_detail WITH (security_invoker = true) AS
-SELECT p.id, p.run_id, r.help_region, r.help_request_id, p.status::text AS status,
-       p.obligatory, p.product_id,
+SELECT p.id, p.run_id, r.help_region, r.help_request_id,
+       p.status::text AS status, p.obligatory, p.product_id,
        coalesce(pr.vnr, pr.npl_pack_id, pr.gtin) AS product,
        pr.name AS product_name, pr.base_unit, pr.pack_size, p.quantity,
        p.quantity / pr.pack_size AS packs,

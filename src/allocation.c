@@ -845,8 +845,9 @@ static int site_cmp(const void *a, const void *b)
 /*
  * Every site, by id, with its region (an index into g's, after
  * load_regions) and its code's rank: the lots name only their site, and a
- * rank compares cheaper than the code (codes are unique).  Sites are never deleted and keep
- * their region (site_kept), and every role reads them.
+ * rank compares cheaper than the code (codes are unique).  Sites are
+ * never deleted and keep their region (site_kept), and every role reads
+ * them.
  */
 static int load_sites(struct db *db, struct gather *g, struct err *e)
 {
