@@ -267,20 +267,6 @@ int db_copy_end(struct db *db, const char *sql, bool abandon, struct err *e)
 			      PQerrorMessage(db->conn));
 }
 
-int db_copy_in(struct db *db, const char *sql, const char *data, size_t len,
-	       struct err *e)
-{
-	struct err ignored = {0};
-
-	if (db_copy_begin(db, sql, e) < 0)
-		return -1;
-	if (db_copy_put(db, data, len, e) < 0) {
-		db_copy_end(db, sql, true, &ignored);
-		return -1;
-	}
-	return db_copy_end(db, sql, false, e);
-}
-
 int db_script(struct db *db, const char *sql, struct err *e)
 {
 	/* PQexec runs all statements of the script; the last result tells. */

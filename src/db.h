@@ -73,19 +73,12 @@ int db_command(struct db *db, const char *sql, int nparams,
 	       const char *const *params, struct err *e);
 
 /*
- * Run sql, a COPY ... FROM STDIN, with len bytes of data in COPY's format
- * (the caller escapes it).  0, or -1 with e set; the COPY then wrote
- * nothing.
- */
-int db_copy_in(struct db *db, const char *sql, const char *data, size_t len,
-	       struct err *e);
-
-/*
- * db_copy_in in steps, for data made while it is sent: db_copy_begin
- * starts sql, db_copy_put sends len bytes (as often as needed), and
- * db_copy_end ends it -- with abandon, the COPY fails and writes nothing.
- * Each 0, or -1 with e set.  Once begun, a COPY must be ended, also
- * after a failed put; nothing else runs on db until then.
+ * COPY ... FROM STDIN in steps, for data made while it is sent:
+ * db_copy_begin starts sql, db_copy_put sends len bytes of COPY's format
+ * (the caller escapes it; as often as needed), and db_copy_end ends it --
+ * with abandon, the COPY fails and writes nothing.  Each 0, or -1 with e
+ * set.  Once begun, a COPY must be ended, also after a failed put;
+ * nothing else runs on db until then.
  */
 int db_copy_begin(struct db *db, const char *sql, struct err *e);
 int db_copy_put(struct db *db, const char *data, size_t len, struct err *e);
