@@ -131,16 +131,32 @@ static int apply_one(struct db *db, const struct embedded_file *f, int version,
 	return 0;
 }
 
-int migrate_check(struct db *db, const struct embedded_file *files, size_t n,
-		  struct err *e)
+/*
+ * The applied migrations, checked against files (check_applied): a result
+ * to PQclear, or NULL with e set.
+ */
+static PGresult *read_applied(struct db *db, const struct embedded_file *files,
+			      size_t n, struct err *e)
 {
 	PGresult *res = db_exec(db,
 				"SELECT version, name, checksum"
 				" FROM schema_migrations ORDER BY version",
 				0, NULL, e);
+
+	if (res && check_applied(res, files, n, e) < 0) {
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+int migrate_check(struct db *db, const struct embedded_file *files, size_t n,
+		  struct err *e)
+{
+	PGresult *res = read_applied(db, files, n, e);
 	int rc = -1, v;
 
-	if (!res || check_applied(res, files, n, e) < 0)
+	if (!res)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (file_version(files[i].name, &v, e) < 0)
@@ -184,11 +200,8 @@ int migrate_run(struct db *db, const struct embedded_file *files, size_t n,
 		       " applied_by text NOT NULL DEFAULT current_user)",
 		       0, NULL, e) < 0)
 		goto out;
-	res = db_exec(db,
-		      "SELECT version, name, checksum FROM schema_migrations "
-		      "ORDER BY version",
-		      0, NULL, e);
-	if (!res || check_applied(res, files, n, e) < 0)
+	res = read_applied(db, files, n, e);
+	if (!res)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (file_version(files[i].name, &v, e) < 0)
