@@ -24,8 +24,9 @@
 #           180 days of history): the full alert sweep (goal <= 5 s); an
 #           allocate share over every product, end to end (goal <= 2 s);
 #           HTTP stock writes with the alert thread off and on, twice
-#           each (goal: the incremental evaluation costs <= 20%).  Each timed part starts
-#           on a vacuumed, checkpointed database (settle).
+#           each (goal: the incremental evaluation costs <= 20%).  Each
+#           timed part starts on a vacuumed, checkpointed database
+#           (settle).
 #
 # Missing a goal is reported, not failed: the exit status is non-zero only
 # when something could not be run.
