@@ -130,3 +130,11 @@ ALTER POLICY proposal_insert ON proposal
 	WITH CHECK ((SELECT lb_coordinates())
 		    OR lb_may_run((SELECT r.help_region FROM allocation_run r
 				    WHERE r.id = run_id)));
+
+-- ---- the schema's version, readable by the service ----
+
+-- Every service connection checks, as the application role, that the
+-- schema is its build's (migrate_check in src/migrate.c) before it acts:
+-- the role reads which migrations were applied.  migrate_run creates the
+-- table before any migration runs.
+GRANT SELECT ON schema_migrations TO lagerbild_app;

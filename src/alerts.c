@@ -1225,9 +1225,9 @@ static struct db *worker_connect(void)
 	struct err e = {0};
 
 	if (db_connect(&db, W.conninfo, &e) < 0 ||
+	    db_become_app(db, "alerts", &e) < 0 ||
 	    migrate_check(db, embedded_migrations, embedded_migrations_count,
-			  &e) < 0 ||
-	    db_become_app(db, "alerts", &e) < 0) {
+			  &e) < 0) {
 		log_warning("alerts: no database: %s", e.msg);
 		db_close(db);
 		return NULL;

@@ -73,10 +73,10 @@ static const struct http_route builtin_routes[] = {
  */
 static int as_app(struct db *db, struct err *e)
 {
-	if (migrate_check(db, embedded_migrations, embedded_migrations_count,
-			  e) < 0)
+	if (db_set_app_role(db, e) < 0)
 		return -1;
-	return db_set_app_role(db, e);
+	return migrate_check(db, embedded_migrations, embedded_migrations_count,
+			     e);
 }
 
 /* A numeric setting already checked by settings_load. */
