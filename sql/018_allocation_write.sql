@@ -22,6 +22,9 @@
 -- What is refused, and what the API and the command line show, is
 -- unchanged; the error of a run product without its run or product is
 -- raised by a trigger (SQLSTATE 23503 as before, with its own message).
+--
+-- Apart from the run: lagerbild_app may read schema_migrations, so that
+-- each service connection can check its schema (the last section).
 
 -- ---- run products: existence of run and product, once per statement ----
 
