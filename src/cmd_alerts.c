@@ -458,17 +458,19 @@ struct sub_kind {
 	bool email;		/* say when email is off here */
 };
 
+/* What a subscription list shows of the filters, for either kind ("*":
+ * every one), from the subscription s. */
+#define SUB_FILTER_COLUMNS                                                  \
+	" coalesce(array_to_string(s.regions, ','), '*') AS regions,"       \
+	" coalesce(array_to_string(s.categories, ','), '*') AS categories," \
+	" coalesce(array_to_string(s.rules, ','), '*') AS rules,"           \
+	" s.min_severity::text AS min_severity,"
+
 static const struct sub_kind webhook_kind = {
 	"alerts webhooks",
 	"webhook",
 	webhooks_add,
-	"SELECT s.id, s.url, s.active,"
-	" coalesce(array_to_string(s.regions, ','), '*')"
-	"  AS regions,"
-	" coalesce(array_to_string(s.categories, ','), '*')"
-	"  AS categories,"
-	" coalesce(array_to_string(s.rules, ','), '*') AS rules,"
-	" s.min_severity::text AS min_severity,"
+	"SELECT s.id, s.url, s.active," SUB_FILTER_COLUMNS
 	" (SELECT count(*) FROM webhook_delivery d"
 	"  WHERE d.subscription_id = s.id"
 	"  AND d.status = 'pending') AS pending,"
@@ -624,13 +626,7 @@ static const struct sub_kind email_kind = {
 	"alerts email",
 	"email subscription",
 	email_add,
-	"SELECT s.id, s.address AS to, s.active,"
-	" coalesce(array_to_string(s.regions, ','), '*')"
-	"  AS regions,"
-	" coalesce(array_to_string(s.categories, ','), '*')"
-	"  AS categories,"
-	" coalesce(array_to_string(s.rules, ','), '*') AS rules,"
-	" s.min_severity::text AS min_severity,"
+	"SELECT s.id, s.address AS to, s.active," SUB_FILTER_COLUMNS
 	" (SELECT count(*) FROM email_delivery d"
 	"  WHERE d.subscription_id = s.id"
 	"  AND d.status = 'pending') AS pending,"

@@ -1700,6 +1700,11 @@ START_TEST(test_subscribe_cli)
 
 		ck_assert_int_eq(cli(args, NULL, out, err, sizeof(out)), 0);
 		ck_assert_msg(strstr(out, "kontakt@rjl.se"), "%s", out);
+		/* its filters: every category ("*"), the rest as given */
+		ck_assert_msg(strstr(out, "06") && strstr(out, "stockout") &&
+				      strstr(out, "critical") &&
+				      strstr(out, "*"),
+			      "%s", out);
 	}
 	{
 		const char *args[] = {"alerts", "email", "remove", "1", NULL};
