@@ -572,44 +572,42 @@ static int check_list(const char *const *v, size_t n, const char *field,
 	return 0;
 }
 
-int alerts_filter_check(const char *const *regions, size_t nregions,
-			const char *const *categories, size_t ncategories,
-			const char *const *rules, size_t nrules,
-			const char *min_severity, const char *description,
-			struct err *e)
+int alerts_filter_check(const struct alerts_filter *f, struct err *e)
 {
-	if (check_list(regions, nregions, "regions", validate_region_code, e) <
-		    0 ||
-	    check_list(categories, ncategories, "categories",
+	if (check_list(f->regions, f->nregions, "regions", validate_region_code,
+		       e) < 0 ||
+	    check_list(f->categories, f->ncategories, "categories",
 		       catalog_check_category, e) < 0 ||
-	    check_list(rules, nrules, "rules", alerts_rule_check, e) < 0 ||
-	    (min_severity &&
-	     alerts_severity_check(min_severity, "min_severity", e) < 0) ||
-	    (description &&
-	     validate_text(description, 200, false, "description", e) < 0))
+	    check_list(f->rules, f->nrules, "rules", alerts_rule_check, e) <
+		    0 ||
+	    (f->min_severity &&
+	     alerts_severity_check(f->min_severity, "min_severity", e) < 0) ||
+	    (f->description &&
+	     validate_text(f->description, 200, false, "description", e) < 0))
 		return -1;
 	return 0;
 }
 
 int alerts_subscription_insert(struct db *db, const char *sql,
-			       const char *target, const char *const *regions,
-			       size_t nregions, const char *const *categories,
-			       size_t ncategories, const char *const *rules,
-			       size_t nrules, const char *min_severity,
-			       const char *description, int64_t *id,
+			       const char *target,
+			       const struct alerts_filter *f, int64_t *id,
 			       struct err *e)
 {
-	char *r = db_words_array(regions, nregions);
-	char *c = db_words_array(categories, ncategories);
-	char *u = db_words_array(rules, nrules);
-	const char *params[6] = {
-		target,	    r, c, u, min_severity ? min_severity : "warning",
-		description};
+	char *r = db_words_array(f->regions, f->nregions);
+	char *c = db_words_array(f->categories, f->ncategories);
+	char *u = db_words_array(f->rules, f->nrules);
+	const char *params[6] = {target,
+				 r,
+				 c,
+				 u,
+				 f->min_severity ? f->min_severity : "warning",
+				 f->description};
 	PGresult *q = NULL;
 	int rc = -1;
 
 	*id = 0;
-	if ((nregions && !r) || (ncategories && !c) || (nrules && !u)) {
+	if ((f->nregions && !r) || (f->ncategories && !c) ||
+	    (f->nrules && !u)) {
 		err_set(e, ERR_INTERNAL, "", "out of memory");
 		goto out;
 	}

@@ -114,31 +114,39 @@ int alerts_severity_check(const char *s, const char *field, struct err *e);
 #define ALERTS_FILTER_MAX 64
 
 /*
- * Check the filters a notification subscription takes: region codes,
- * product categories, rule names (each list at most ALERTS_FILTER_MAX,
- * empty matching everything), the least severity and a description of
- * at most 200 characters (both may be NULL).  0, or -1 with ERR_INVALID
- * naming the field.  Pure.
+ * What alerts a notification subscription (a webhook, an email address)
+ * is for.  Arrays may be empty (match everything); the strings are
+ * borrowed.
  */
-int alerts_filter_check(const char *const *regions, size_t nregions,
-			const char *const *categories, size_t ncategories,
-			const char *const *rules, size_t nrules,
-			const char *min_severity, const char *description,
-			struct err *e);
+struct alerts_filter {
+	const char *const *regions; /* SCB codes */
+	size_t nregions;
+	const char *const *categories; /* product categories */
+	size_t ncategories;
+	const char *const *rules; /* alert rules */
+	size_t nrules;
+	const char *min_severity; /* NULL: "warning" */
+	const char *description;  /* NULL: none */
+};
 
 /*
- * Insert a notification subscription whose filters alerts_filter_check
+ * Check f: region codes, product categories, rule names (each list at
+ * most ALERTS_FILTER_MAX, empty matching everything), the least severity
+ * and a description of at most 200 characters (both may be NULL).  0, or
+ * -1 with ERR_INVALID naming the field.  Pure.
+ */
+int alerts_filter_check(const struct alerts_filter *f, struct err *e);
+
+/*
+ * Insert a notification subscription whose filter f alerts_filter_check
  * passed: sql is an INSERT ... RETURNING id taking $1 the target (a URL,
  * an address), $2 the regions, $3 the categories and $4 the rules (as
  * array literals, NULL for none), $5 the least severity (NULL: warning)
  * and $6 the description.  0 with *id, or -1 with e.
  */
 int alerts_subscription_insert(struct db *db, const char *sql,
-			       const char *target, const char *const *regions,
-			       size_t nregions, const char *const *categories,
-			       size_t ncategories, const char *const *rules,
-			       size_t nrules, const char *min_severity,
-			       const char *description, int64_t *id,
+			       const char *target,
+			       const struct alerts_filter *f, int64_t *id,
 			       struct err *e);
 
 /* ---- evaluation ---- */

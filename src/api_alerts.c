@@ -306,11 +306,12 @@ static int string_list(const json_t *body, const char *key, const char **v,
 #define LIST_MAX 64
 
 /* What a subscription's POST body says: its target (a URL, an address)
- * and its filters, borrowed from the body. */
+ * and its filter, borrowed from the body.  The filter points into the
+ * arrays here, so a sub_body must not be copied. */
 struct sub_body {
-	const char *target, *min_severity, *description;
+	const char *target;
 	const char *regions[LIST_MAX], *categories[LIST_MAX], *rules[LIST_MAX];
-	size_t nregions, ncategories, nrules;
+	struct alerts_filter filter;
 };
 
 /*
@@ -346,13 +347,18 @@ static int sub_body_read(json_t *body, const char *target_key,
 				       "%s: must be a string", key);
 	}
 	b->target = jsonin_str(body, target_key);
-	b->min_severity = jsonin_str(body, "min_severity");
-	b->description = jsonin_str(body, "description");
-	if (string_list(body, "regions", b->regions, LIST_MAX, &b->nregions,
-			e) < 0 ||
+	b->filter = (struct alerts_filter){
+		.regions = b->regions,
+		.categories = b->categories,
+		.rules = b->rules,
+		.min_severity = jsonin_str(body, "min_severity"),
+		.description = jsonin_str(body, "description")};
+	if (string_list(body, "regions", b->regions, LIST_MAX,
+			&b->filter.nregions, e) < 0 ||
 	    string_list(body, "categories", b->categories, LIST_MAX,
-			&b->ncategories, e) < 0 ||
-	    string_list(body, "rules", b->rules, LIST_MAX, &b->nrules, e) < 0)
+			&b->filter.ncategories, e) < 0 ||
+	    string_list(body, "rules", b->rules, LIST_MAX, &b->filter.nrules,
+			e) < 0)
 		return -1;
 	return 0;
 }
@@ -377,15 +383,7 @@ void api_webhooks_post(struct http_request *req, struct http_response *res)
 		return;
 	if (sub_body_read(body, "url", &b, &e) < 0)
 		goto bad;
-	s = (struct webhook_spec){.url = b.target,
-				  .regions = b.regions,
-				  .nregions = b.nregions,
-				  .categories = b.categories,
-				  .ncategories = b.ncategories,
-				  .rules = b.rules,
-				  .nrules = b.nrules,
-				  .min_severity = b.min_severity,
-				  .description = b.description};
+	s = (struct webhook_spec){.url = b.target, .filter = b.filter};
 	if (!s.url) {
 		err_set(&e, ERR_INVALID, "url", "url: missing");
 		goto bad;
@@ -620,15 +618,7 @@ void api_email_subscriptions_post(struct http_request *req,
 		return;
 	if (sub_body_read(body, "to", &b, &e) < 0)
 		goto bad;
-	s = (struct mailer_spec){.to = b.target,
-				 .regions = b.regions,
-				 .nregions = b.nregions,
-				 .categories = b.categories,
-				 .ncategories = b.ncategories,
-				 .rules = b.rules,
-				 .nrules = b.nrules,
-				 .min_severity = b.min_severity,
-				 .description = b.description};
+	s = (struct mailer_spec){.to = b.target, .filter = b.filter};
 	if (mailer_spec_check(&s, &e) < 0)
 		goto bad;
 	if (api_begin(req, res) < 0)

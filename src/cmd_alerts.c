@@ -59,6 +59,68 @@ static const char usage[] =
 
 #define LIST_MAX 64
 
+/* The options of a subscription's filter, for the option tables of
+ * `alerts webhooks add` and `alerts email add`; filter_opt takes them. */
+/* clang-format off */
+#define FILTER_OPTIONS \
+	{"region", required_argument, NULL, 'R'}, \
+	{"category", required_argument, NULL, 'c'}, \
+	{"rule", required_argument, NULL, 'r'}, \
+	{"min-severity", required_argument, NULL, 's'}, \
+	{"description", required_argument, NULL, 'd'}
+/* clang-format on */
+
+/* A subscription's filter as the options give it.  The filter points into
+ * the lists here, so a filter_args must not be copied. */
+struct filter_args {
+	const char *regions[LIST_MAX], *categories[LIST_MAX], *rules[LIST_MAX];
+	struct alerts_filter f;
+};
+
+/* Empty a: no options yet, a filter matching everything. */
+static void filter_args_init(struct filter_args *a)
+{
+	a->f = (struct alerts_filter){.regions = a->regions,
+				      .categories = a->categories,
+				      .rules = a->rules};
+}
+
+/*
+ * Take the option getopt_long returned as c, with its argument arg, into
+ * a if it is one of FILTER_OPTIONS.  1 if it was, 0 if c is some other
+ * option, or -1 after a usage error for cmd (a list already full).
+ */
+static int filter_opt(struct filter_args *a, int c, const char *arg,
+		      const char *cmd)
+{
+	const char **list;
+	size_t *n;
+
+	switch (c) {
+	case 'R':
+		list = a->regions;
+		n = &a->f.nregions;
+		break;
+	case 'c':
+		list = a->categories;
+		n = &a->f.ncategories;
+		break;
+	case 'r':
+		list = a->rules;
+		n = &a->f.nrules;
+		break;
+	case 's': a->f.min_severity = arg; return 1;
+	case 'd': a->f.description = arg; return 1;
+	default: return 0;
+	}
+	if (*n == LIST_MAX) {
+		cli_usage_error(cmd, "at most %d of each filter", LIST_MAX);
+		return -1;
+	}
+	list[(*n)++] = arg;
+	return 1;
+}
+
 static int finish(int rc, struct err *e, struct db *db, PGresult *res)
 {
 	if (rc != EXIT_OK)
@@ -374,53 +436,30 @@ static int alerts_deliver(int argc, char **argv)
 static int webhooks_add(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"region", required_argument, NULL, 'R'},
-		{"category", required_argument, NULL, 'c'},
-		{"rule", required_argument, NULL, 'r'},
-		{"min-severity", required_argument, NULL, 's'},
-		{"description", required_argument, NULL, 'd'},
+		FILTER_OPTIONS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *regions[LIST_MAX], *categories[LIST_MAX], *rules[LIST_MAX];
-	struct webhook_spec s = {
-		.regions = regions, .categories = categories, .rules = rules};
+	struct filter_args a;
+	struct webhook_spec s = {0};
 	char secret[WEBHOOK_SECRET_HEX] = "";
 	struct db *db = NULL;
 	struct err e = {0};
 	int64_t id;
 	int c, rc = EXIT_FAIL;
 
+	filter_args_init(&a);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		const char **list = NULL;
-		size_t *n = NULL;
+		int taken = filter_opt(&a, c, optarg, "alerts webhooks add");
 
+		if (taken < 0)
+			return EXIT_USAGE;
+		if (taken)
+			continue;
 		switch (c) {
-		case 'R':
-			list = regions;
-			n = &s.nregions;
-			break;
-		case 'c':
-			list = categories;
-			n = &s.ncategories;
-			break;
-		case 'r':
-			list = rules;
-			n = &s.nrules;
-			break;
-		case 's': s.min_severity = optarg; break;
-		case 'd': s.description = optarg; break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: return cli_bad_option("alerts webhooks add", argv);
-		}
-		if (list) {
-			if (*n == LIST_MAX)
-				return cli_usage_error("alerts webhooks add",
-						       "at most %d of each "
-						       "filter",
-						       LIST_MAX);
-			list[(*n)++] = optarg;
 		}
 	}
 	if (optind >= argc)
@@ -430,7 +469,7 @@ static int webhooks_add(int argc, char **argv)
 		return cli_usage_error("alerts webhooks add",
 				       "unexpected argument %s",
 				       argv[optind + 1]);
-	s.url = argv[optind];
+	s = (struct webhook_spec){.url = argv[optind], .filter = a.f};
 	if (webhook_spec_check(&s, &e) < 0)
 		return cli_fail(&e, true);
 	if (cli_connect(&db, true, &e) < 0 || db_begin(db, &e) < 0)
@@ -548,53 +587,30 @@ static int email_add(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"to", required_argument, NULL, 't'},
-		{"region", required_argument, NULL, 'R'},
-		{"category", required_argument, NULL, 'c'},
-		{"rule", required_argument, NULL, 'r'},
-		{"min-severity", required_argument, NULL, 's'},
-		{"description", required_argument, NULL, 'd'},
+		FILTER_OPTIONS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *regions[LIST_MAX], *categories[LIST_MAX], *rules[LIST_MAX];
-	struct mailer_spec s = {
-		.regions = regions, .categories = categories, .rules = rules};
+	struct filter_args a;
+	struct mailer_spec s = {0};
 	struct db *db = NULL;
 	struct err e = {0};
 	int64_t id;
 	int c, rc = EXIT_FAIL;
 
+	filter_args_init(&a);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		const char **list = NULL;
-		size_t *n = NULL;
+		int taken = filter_opt(&a, c, optarg, "alerts email add");
 
+		if (taken < 0)
+			return EXIT_USAGE;
+		if (taken)
+			continue;
 		switch (c) {
 		case 't': s.to = optarg; break;
-		case 'R':
-			list = regions;
-			n = &s.nregions;
-			break;
-		case 'c':
-			list = categories;
-			n = &s.ncategories;
-			break;
-		case 'r':
-			list = rules;
-			n = &s.nrules;
-			break;
-		case 's': s.min_severity = optarg; break;
-		case 'd': s.description = optarg; break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: return cli_bad_option("alerts email add", argv);
-		}
-		if (list) {
-			if (*n == LIST_MAX)
-				return cli_usage_error("alerts email add",
-						       "at most %d of each "
-						       "filter",
-						       LIST_MAX);
-			list[(*n)++] = optarg;
 		}
 	}
 	if (optind < argc)
@@ -602,6 +618,7 @@ static int email_add(int argc, char **argv)
 				       "unexpected argument %s", argv[optind]);
 	if (!s.to)
 		return cli_usage_error("alerts email add", "--to is required");
+	s.filter = a.f;
 	/* the address first, named as the option the user typed */
 	if (mailer_check_address(s.to, "--to", &e) < 0 ||
 	    mailer_spec_check(&s, &e) < 0)

@@ -319,9 +319,7 @@ int mailer_settings_check(const char *url, const char *from, const char *user,
 int mailer_spec_check(const struct mailer_spec *s, struct err *e)
 {
 	if (mailer_check_address(s->to, "to", e) < 0 ||
-	    alerts_filter_check(s->regions, s->nregions, s->categories,
-				s->ncategories, s->rules, s->nrules,
-				s->min_severity, s->description, e) < 0)
+	    alerts_filter_check(&s->filter, e) < 0)
 		return -1;
 	return 0;
 }
@@ -340,8 +338,7 @@ int mailer_subscribe(struct db *db, const struct mailer_spec *s, int64_t *id,
 		" rules, min_severity, description)"
 		" VALUES ($1, $2::char(2)[], $3::product_category[],"
 		" $4::alert_rule[], $5::alert_severity, $6) RETURNING id",
-		s->to, s->regions, s->nregions, s->categories, s->ncategories,
-		s->rules, s->nrules, s->min_severity, s->description, id, e);
+		s->to, &s->filter, id, e);
 }
 
 /* ---- the message ---- */

@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alerts.h" /* struct alerts_filter */
 #include "db.h"
 #include "err.h"
 #include "webhook.h" /* struct webhook_counts: the same counts */
@@ -61,17 +62,11 @@ struct mailer_options {
 	long max_age_s;	     /* older ones are given up unsent; 86400 */
 };
 
-/* A subscription to make.  Arrays may be empty (match everything). */
+/* A subscription to make: to whom, and which alerts (a filter's arrays
+ * may be empty: match everything). */
 struct mailer_spec {
-	const char *to;		    /* the address */
-	const char *const *regions; /* SCB codes */
-	size_t nregions;
-	const char *const *categories; /* product categories */
-	size_t ncategories;
-	const char *const *rules; /* alert rules */
-	size_t nrules;
-	const char *min_severity; /* NULL: "warning" */
-	const char *description;  /* NULL: none */
+	const char *to; /* the address */
+	struct alerts_filter filter;
 };
 
 /* ---- checks ---- */
@@ -104,8 +99,9 @@ int mailer_check_url(const char *url, const char *field, bool *loopback,
 int mailer_settings_check(const char *url, const char *from, const char *user,
 			  const char *password_file, struct err *e);
 
-/* Check a spec: address ("to"), regions, categories, rules, severity,
- * description.  0, or -1 with ERR_INVALID naming the field. */
+/* Check a spec: address ("to"), then its filter by alerts_filter_check
+ * (regions, categories, rules, severity, description).  0, or -1 with
+ * ERR_INVALID naming the field. */
 int mailer_spec_check(const struct mailer_spec *s, struct err *e);
 
 /* ---- subscriptions ---- */

@@ -68,9 +68,7 @@ void webhook_sign(const char *secret, const char *timestamp, const char *body,
 int webhook_spec_check(const struct webhook_spec *s, struct err *e)
 {
 	if (fetch_check_url(s->url, "url", NULL, e) < 0 ||
-	    alerts_filter_check(s->regions, s->nregions, s->categories,
-				s->ncategories, s->rules, s->nrules,
-				s->min_severity, s->description, e) < 0)
+	    alerts_filter_check(&s->filter, e) < 0)
 		return -1;
 	/* The table's CHECK is narrower than libcurl's parser. */
 	if (strlen(s->url) > 2048)
@@ -97,9 +95,7 @@ int webhook_subscribe(struct db *db, const struct webhook_spec *s, int64_t *id,
 		    " categories, rules, min_severity, description)"
 		    " VALUES ($1, $2::char(2)[], $3::product_category[],"
 		    " $4::alert_rule[], $5::alert_severity, $6) RETURNING id",
-		    s->url, s->regions, s->nregions, s->categories,
-		    s->ncategories, s->rules, s->nrules, s->min_severity,
-		    s->description, id, e) < 0)
+		    s->url, &s->filter, id, e) < 0)
 		return -1;
 	randombytes_buf(key, sizeof(key));
 	sodium_bin2hex(secret, WEBHOOK_SECRET_HEX, key, sizeof(key));

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alerts.h" /* struct alerts_filter */
 #include "db.h"
 #include "err.h"
 
@@ -52,17 +53,11 @@ struct webhook_counts {
 	int64_t failed;	  /* gave up */
 };
 
-/* A subscription to make.  Arrays may be empty (match everything). */
+/* A subscription to make: where to, and which alerts (a filter's arrays
+ * may be empty: match everything). */
 struct webhook_spec {
 	const char *url;
-	const char *const *regions; /* SCB codes */
-	size_t nregions;
-	const char *const *categories; /* product categories */
-	size_t ncategories;
-	const char *const *rules; /* alert rules */
-	size_t nrules;
-	const char *min_severity; /* NULL: "warning" */
-	const char *description;  /* NULL: none */
+	struct alerts_filter filter;
 };
 
 /* Fill o with the defaults above. */
@@ -76,8 +71,9 @@ void webhook_sign(const char *secret, const char *timestamp, const char *body,
 		  size_t len, char out[WEBHOOK_SIGNATURE_MAX]);
 
 /*
- * Check a spec: URL rule, region codes, categories, rules, severity,
- * description length.  0, or -1 with ERR_INVALID naming the field.
+ * Check a spec: URL rule, then its filter by alerts_filter_check (region
+ * codes, categories, rules, severity, description length).  0, or -1
+ * with ERR_INVALID naming the field.
  */
 int webhook_spec_check(const struct webhook_spec *s, struct err *e);
 

@@ -832,7 +832,7 @@ START_TEST(test_delivery_content)
 {
 	static const enum stage none[] = {AT_NONE};
 	static const int zero[] = {0};
-	struct mailer_spec s = {.to = TO, .min_severity = "info"};
+	struct mailer_spec s = {.to = TO, .filter.min_severity = "info"};
 	char v[1024], subject[1024], data[RX_DATA_MAX + 1], *body;
 	struct webhook_counts c;
 	int64_t sub;
@@ -940,7 +940,7 @@ START_TEST(test_retry_then_success)
 {
 	static const enum stage plan[] = {AT_RCPT, AT_END, AT_NONE};
 	static const int codes[] = {451, 452, 0};
-	struct mailer_spec s = {.to = TO, .min_severity = "info"};
+	struct mailer_spec s = {.to = TO, .filter.min_severity = "info"};
 	struct webhook_counts c;
 	int tries = 0;
 
@@ -1001,7 +1001,7 @@ START_TEST(test_gives_up)
 {
 	static const enum stage plan[] = {AT_RCPT, AT_MAIL};
 	static const int codes[] = {554, 451};
-	struct mailer_spec s = {.to = TO, .min_severity = "info"};
+	struct mailer_spec s = {.to = TO, .filter.min_severity = "info"};
 	struct webhook_counts c;
 
 	rx_start("127.0.0.1", 2, plan, codes);
@@ -1086,7 +1086,7 @@ START_TEST(test_two_deliverers)
 {
 	static const enum stage none[] = {AT_NONE};
 	static const int zero[] = {0};
-	struct mailer_spec s = {.min_severity = "info"};
+	struct mailer_spec s = {.filter.min_severity = "info"};
 	struct racer r[2] = {{.db = app}, {.db = NULL}};
 	pthread_t t[2];
 	char to[5][32];
@@ -1142,9 +1142,9 @@ START_TEST(test_filters)
 	const char *r12[] = {"12"}, *r06[] = {"06"}, *ppe[] = {"ppe"},
 		   *med[] = {"medicine"}, *stock[] = {"stockout"},
 		   *exp[] = {"expiring_lots"};
-	struct mailer_spec s = {.to = TO, .min_severity = "info"};
+	struct mailer_spec s = {.to = TO, .filter.min_severity = "info"};
 	struct webhook_spec w = {.url = "https://hooks.example.se/x",
-				 .min_severity = "info"};
+				 .filter.min_severity = "info"};
 	char secret[WEBHOOK_SECRET_HEX], id[24], *body;
 	const char *params[] = {id};
 	struct webhook_counts c;
@@ -1152,29 +1152,29 @@ START_TEST(test_filters)
 	int64_t match, stockout, wid;
 
 	rx_start("127.0.0.1", 1, none, zero);
-	s.regions = r12;
-	s.nregions = 1;
+	s.filter.regions = r12;
+	s.filter.nregions = 1;
 	subscribe(&s); /* other region */
-	s.regions = r06;
-	s.categories = ppe;
-	s.ncategories = 1;
+	s.filter.regions = r06;
+	s.filter.categories = ppe;
+	s.filter.ncategories = 1;
 	subscribe(&s); /* other category */
-	s.categories = med;
-	s.rules = stock;
-	s.nrules = 1;
+	s.filter.categories = med;
+	s.filter.rules = stock;
+	s.filter.nrules = 1;
 	stockout = subscribe(&s); /* other rule, until the stock runs out */
-	s.rules = exp;
-	s.min_severity = "critical";
+	s.filter.rules = exp;
+	s.filter.min_severity = "critical";
 	subscribe(&s); /* too severe */
-	s.min_severity = "info";
+	s.filter.min_severity = "info";
 	match = subscribe(&s);
 	/* the webhooks' filter is the same SQL: one of these two matches */
-	w.regions = r12;
-	w.nregions = 1;
+	w.filter.regions = r12;
+	w.filter.nregions = 1;
 	ck_assert_int_eq(db_begin(app, &e), 0);
 	ck_assert_msg(webhook_subscribe(app, &w, &wid, secret, &e) == 0, "%s",
 		      e.msg);
-	w.regions = r06;
+	w.filter.regions = r06;
 	ck_assert_msg(webhook_subscribe(app, &w, &wid, secret, &e) == 0, "%s",
 		      e.msg);
 	ck_assert_int_eq(db_commit(app, &e), 0);
@@ -1289,7 +1289,7 @@ START_TEST(test_off_and_stale)
 {
 	static const enum stage none[] = {AT_NONE};
 	static const int zero[] = {0};
-	struct mailer_spec s = {.to = TO, .min_severity = "info"};
+	struct mailer_spec s = {.to = TO, .filter.min_severity = "info"};
 	struct mailer_options o;
 	struct webhook_counts c;
 
@@ -1351,7 +1351,7 @@ START_TEST(test_tls_required_off_loopback)
 {
 	static const enum stage none[] = {AT_NONE};
 	static const int zero[] = {0};
-	struct mailer_spec s = {.to = TO, .min_severity = "info"};
+	struct mailer_spec s = {.to = TO, .filter.min_severity = "info"};
 	struct webhook_counts c;
 
 	/* 127.0.0.2 is this machine too, but not one of the loopback names

@@ -231,7 +231,7 @@ START_TEST(test_signed_delivery)
 
 	rx_start(1, ok);
 	s.url = rx.url;
-	s.min_severity = "info";
+	s.filter.min_severity = "info";
 	subscribe(&s, secret);
 	ck_assert_int_eq(strlen(secret), 64);
 	open_alert();
@@ -295,7 +295,7 @@ START_TEST(test_retry_with_backoff_then_success)
 
 	rx_start(3, statuses);
 	s.url = rx.url;
-	s.min_severity = "info";
+	s.filter.min_severity = "info";
 	subscribe(&s, secret);
 	open_alert();
 	c = deliver(200);
@@ -349,7 +349,7 @@ START_TEST(test_gives_up_and_unreachable)
 
 	rx_start(1, statuses);
 	s.url = "http://127.0.0.1:1/nothing-listens";
-	s.min_severity = "info";
+	s.filter.min_severity = "info";
 	subscribe(&s, secret);
 	open_alert();
 	/* without backoff, one round tries it to the end */
@@ -382,24 +382,24 @@ START_TEST(test_filters_and_resolution)
 
 	rx_start(1, ok);
 	s.url = rx.url;
-	s.min_severity = "info";
-	s.regions = r12;
-	s.nregions = 1;
+	s.filter.min_severity = "info";
+	s.filter.regions = r12;
+	s.filter.nregions = 1;
 	subscribe(&s, secret); /* other region */
-	s.regions = r01;
-	s.categories = ppe;
-	s.ncategories = 1;
+	s.filter.regions = r01;
+	s.filter.categories = ppe;
+	s.filter.ncategories = 1;
 	subscribe(&s, secret); /* other category */
-	s.categories = NULL;
-	s.ncategories = 0;
-	s.rules = stock;
-	s.nrules = 1;
+	s.filter.categories = NULL;
+	s.filter.ncategories = 0;
+	s.filter.rules = stock;
+	s.filter.nrules = 1;
 	subscribe(&s, secret); /* other rule */
-	s.rules = NULL;
-	s.nrules = 0;
-	s.min_severity = "critical";
+	s.filter.rules = NULL;
+	s.filter.nrules = 0;
+	s.filter.min_severity = "critical";
 	subscribe(&s, secret); /* too severe */
-	s.min_severity = "warning";
+	s.filter.min_severity = "warning";
 	match = subscribe(&s, secret);
 	open_alert();
 	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM"
@@ -461,17 +461,22 @@ START_TEST(test_spec_rejections)
 		{{.url = "ftp://127.0.0.1/x"}, "url"},
 		{{.url = "not a url"}, "url"},
 		{{.url = ""}, "url"},
-		{{.url = "https://h/x", .regions = bad_region, .nregions = 1},
+		{{.url = "https://h/x",
+		  .filter.regions = bad_region,
+		  .filter.nregions = 1},
 		 "regions"},
 		{{.url = "https://h/x",
-		  .categories = bad_cat,
-		  .ncategories = 1},
+		  .filter.categories = bad_cat,
+		  .filter.ncategories = 1},
 		 "categories"},
-		{{.url = "https://h/x", .rules = bad_rule, .nrules = 1},
+		{{.url = "https://h/x",
+		  .filter.rules = bad_rule,
+		  .filter.nrules = 1},
 		 "rules"},
-		{{.url = "https://h/x", .min_severity = "panic"},
+		{{.url = "https://h/x", .filter.min_severity = "panic"},
 		 "min_severity"},
-		{{.url = "https://h/x", .description = ""}, "description"},
+		{{.url = "https://h/x", .filter.description = ""},
+		 "description"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
