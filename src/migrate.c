@@ -113,7 +113,14 @@ static int apply_one(struct db *db, const struct embedded_file *f, int version,
 	migrate_checksum(f->data, f->len, sum);
 	if (db_begin(db, e) < 0)
 		return -1;
-	if (db_script(db, f->data, e) < 0) {
+	/* What a function made with SET search_path FROM CURRENT keeps:
+	 * the schema, then the session's temporary one, never before it
+	 * (sql/019). */
+	if (db_command(db,
+		       "SELECT set_config('search_path',"
+		       " format('%I, pg_temp', current_schema()), true)",
+		       0, NULL, e) < 0 ||
+	    db_script(db, f->data, e) < 0) {
 		db_rollback(db);
 		if (e->code != ERR_UNAVAILABLE)
 			e->code = ERR_INTERNAL;

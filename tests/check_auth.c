@@ -310,6 +310,61 @@ static void add_user_with_token(const char *username, enum role role,
 		      "%s", e.msg);
 }
 
+/*
+ * A temporary table of the caller's does not stand in for a table that a
+ * function running with the owner's rights reads (sql/019).  Before, the
+ * application role could make lb_token_lookup vouch for a token and an
+ * admin of its own making: such functions searched pg_temp first.
+ */
+START_TEST(test_definer_ignores_temp_tables)
+{
+	struct err e = {0};
+
+	ck_assert_msg(db_begin(app, &e) == 0, "%s", e.msg);
+	testdb_exec(app, "CREATE TEMP TABLE api_token (id bigint,"
+			 " secret_hash bytea, user_id bigint,"
+			 " revoked_at timestamptz, expires_at timestamptz,"
+			 " last_used_at timestamptz)");
+	testdb_exec(app, "CREATE TEMP TABLE app_user (id bigint,"
+			 " username text, role user_role,"
+			 " region_code char(2), disabled_at timestamptz)");
+	testdb_exec(app, "INSERT INTO api_token VALUES (424242, 'x', 1,"
+			 " NULL, 'infinity', NULL)");
+	testdb_exec(app, "INSERT INTO app_user VALUES (1, 'mallory',"
+			 " 'admin', NULL, NULL)");
+	ck_assert_int_eq(testdb_scalar(app, "SELECT count(*)"
+					    " FROM lb_token_lookup(424242)"),
+			 0);
+	db_rollback(app);
+	/* Every such function (some 40) searches its schema, then pg_temp,
+	 * so that a later migration's cannot forget it either. */
+	ck_assert_int_gt(testdb_scalar(owner,
+				       "SELECT count(*) FROM pg_proc p"
+				       " WHERE p.prosecdef AND"
+				       " p.pronamespace ="
+				       " current_schema()::regnamespace"),
+			 30);
+	ck_assert_int_eq(
+		testdb_scalar(owner,
+			      "SELECT count(*) FROM pg_proc p"
+			      " WHERE p.prosecdef AND p.pronamespace ="
+			      " current_schema()::regnamespace"
+			      " AND NOT coalesce(p.proconfig @> ARRAY["
+			      "'search_path=' || quote_ident(current_schema())"
+			      " || ', pg_temp'], false)"),
+		0);
+	/* ... and only the roles it is granted to may call one. */
+	ck_assert_int_eq(testdb_scalar(owner,
+				       "SELECT count(*) FROM pg_proc p"
+				       " WHERE p.prosecdef AND p.pronamespace ="
+				       " current_schema()::regnamespace"
+				       " AND p.prorettype <> 'trigger'::regtype"
+				       " AND has_function_privilege('public',"
+				       " p.oid, 'EXECUTE')"),
+			 0);
+}
+END_TEST
+
 START_TEST(test_token_authenticates)
 {
 	struct identity id;
@@ -523,6 +578,7 @@ Suite *auth_suite(void)
 
 	tcase_add_checked_fixture(tok, setup, teardown);
 	tcase_add_test(tok, test_token_authenticates);
+	tcase_add_test(tok, test_definer_ignores_temp_tables);
 	tcase_add_test(tok, test_tampered_and_malformed_tokens_refused);
 	tcase_add_test(tok, test_revoked_expired_and_disabled_refused);
 	tcase_add_test(tok, test_users_validated);
