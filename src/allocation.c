@@ -881,15 +881,17 @@ out:
 /* ---- runs: one product ---- */
 
 /*
- * A run's rows are written as COPY text (stage_rows): a product's row
- * holds its own arrays (its regions' inputs, its lots) as array literals.
+ * A run's rows are written as COPY text (run_as, store_run): a product's
+ * row holds its own arrays (its regions' inputs, its lots, its proposals)
+ * as array literals.
  */
 
 /* What solving the products leaves for storing. */
 struct solved {
 	struct buf prod; /* the products, COPY text rows (product_inputs,
 			    product_outputs) */
-	struct buf prop; /* the proposals, COPY text rows (proposal_row) */
+	struct buf pack; /* the product being solved's proposals, the last
+			    fields of its row (proposal_pack) */
 	size_t nproducts;
 	int64_t nproposals;
 	int64_t pack_size0; /* the first product's (a plan has one) */
@@ -1041,7 +1043,8 @@ static void product_inputs(struct solved *s, const struct gather *g,
 
 /* The outputs of one product, the last fields of its row: level, what
  * each region receives (NULL for share, whose proposals say it), the
- * problem's scalars. */
+ * problem's scalars, and its proposals (s->pack, emptied; NULLs if
+ * none). */
 static int product_outputs(struct solved *s, bool has_level, double level,
 			   const int64_t *receives, size_t nregions,
 			   json_t *result, struct err *e)
@@ -1074,46 +1077,70 @@ static int product_outputs(struct solved *s, bool has_level, double level,
 	}
 	buf_add(b, "\t", 1);
 	copy_text(b, text);
+	if (s->pack.len > 0)
+		buf_add(b, s->pack.p, s->pack.len);
+	else
+		buf_str(b, "\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N");
 	buf_add(b, "\n", 1);
+	s->pack.len = 0;
 	free(text);
-	return 0;
+	return s->pack.failed ? err_set(e, ERR_INTERNAL, "", "out of memory") :
+				0;
 }
 
-/*
- * One proposal as a row of COPY's text format, in the columns of
- * lb_proposal_in (store_run): product, giving region, site, lot, expiry,
- * receiving region and site (0: none), quantity, obligatory.
- */
-static void proposal_row(struct buf *b, int64_t product, const char *from,
-			 const struct alloc_lot *lot, const char *to,
-			 int64_t to_site, int64_t quantity, bool obligatory)
-{
-	char d[32];
+/* A column of a product's proposals as a COPY field: a tab and
+ * {v1,v2,...}. */
+enum proposal_col {
+	PC_FROM,
+	PC_SITE,
+	PC_LOT,
+	PC_EXPIRY,
+	PC_TO,
+	PC_TO_SITE,
+	PC_QUANTITY,
+	PC_OBLIGATORY
+};
 
-	buf_i64(b, product);
-	buf_add(b, "\t", 1);
-	buf_str(b, from);
-	buf_add(b, "\t", 1);
-	buf_i64(b, lot->site_id);
-	buf_add(b, "\t", 1);
-	copy_text(b, lot->lot);
-	buf_add(b, "\t", 1);
-	if (lot->expiry == ALLOCATOR_NO_EXPIRY) {
-		buf_add(b, "\\N", 2);
-	} else {
-		date_text(d, lot->expiry);
-		buf_str(b, d);
+/*
+ * The transfers t[0..n) of a product as its proposals: the eight array
+ * fields of its row that sql/020 stores them in (giving region, site,
+ * lot, expiry, receiving region, site or NULL, quantity, obligatory),
+ * each after a tab.
+ */
+static void proposal_pack(struct buf *b, const struct alloc_transfer *t,
+			  size_t n, const struct alloc_region *r,
+			  const struct alloc_lot *lots, const struct gather *g)
+{
+	for (int c = PC_FROM; c <= PC_OBLIGATORY; c++) {
+		buf_add(b, "\t{", 2);
+		for (size_t i = 0; i < n; i++) {
+			const struct alloc_lot *lot = &lots[t[i].lot];
+			int64_t to_site = g->regions[t[i].to].site;
+
+			buf_add(b, ",", i > 0);
+			switch ((enum proposal_col)c) {
+			case PC_FROM: buf_str(b, r[t[i].from].code); break;
+			case PC_SITE: buf_i64(b, lot->site_id); break;
+			case PC_LOT: quoted_copy(b, lot->lot); break;
+			case PC_EXPIRY: expiry_elem(b, lot->expiry); break;
+			case PC_TO: buf_str(b, r[t[i].to].code); break;
+			case PC_TO_SITE:
+				if (to_site)
+					buf_i64(b, to_site);
+				else
+					buf_add(b, "NULL", 4);
+				break;
+			case PC_QUANTITY: buf_i64(b, t[i].quantity); break;
+			case PC_OBLIGATORY:
+				buf_add(b,
+					g->regions[t[i].to].disaster ? "t" :
+								       "f",
+					1);
+				break;
+			}
+		}
+		buf_add(b, "}", 1);
 	}
-	buf_add(b, "\t", 1);
-	buf_str(b, to);
-	buf_add(b, "\t", 1);
-	if (to_site)
-		buf_i64(b, to_site);
-	else
-		buf_add(b, "\\N", 2);
-	buf_add(b, "\t", 1);
-	buf_i64(b, quantity);
-	buf_add(b, obligatory ? "\tt\n" : "\tf\n", 3);
 }
 
 /*
@@ -1183,14 +1210,14 @@ static int solve_share(const struct allocation_params *p,
 					      (json_int_t)cap, "rate_known",
 					      known[hi]));
 	}
-	/* The transfers kept are the proposals; the holdings after are
-	 * theirs (allocation_product_json). */
+	/* The transfers kept are the proposals, stored with the product
+	 * (product_outputs); the holdings after are theirs
+	 * (allocation_product_json). */
+	if (nt > 0)
+		proposal_pack(&out->pack, res.transfers, nt, r, lots, g);
 	for (size_t i = 0; i < nt; i++) {
 		const struct alloc_transfer *t = &res.transfers[i];
 
-		proposal_row(&out->prop, pi->id, r[t->from].code, &lots[t->lot],
-			     r[t->to].code, g->regions[t->to].site, t->quantity,
-			     g->regions[t->to].disaster);
 		out->nproposals++;
 		out->quantity += t->quantity;
 		out->obligatory += g->regions[t->to].disaster;
@@ -1497,17 +1524,21 @@ static json_t *summary_json(const struct solved *s)
 }
 
 /*
- * A run's rows go through a temporary table of this session: COPY (text
- * format) into it, one INSERT ... SELECT ($1 the run) into the table
- * itself, and it is emptied for a next run in the same transaction.  COPY
- * cannot write a table with row-level security, and parses rows far
- * faster than array parameters are; the temporary table is scanned in the
- * order COPY wrote it (nothing else scans it), so the rows are inserted,
- * and proposals numbered, in the allocator's order.  The products' COPY
- * runs while they are solved (run_as); the proposals' once all are.
+ * A run's products go through a temporary table of this session: COPY
+ * (text format) into it, then a function of the database's ($1 the run)
+ * checks them there and stores them with their proposals (sql/020: the
+ * application may not insert them itself), and the temporary table is
+ * emptied for a next run in the same transaction.  COPY cannot write a
+ * table with row-level security, and parses rows far faster than array
+ * parameters are; the function reads the temporary table in the order
+ * COPY wrote it, so the products are stored, and proposals numbered, in
+ * the allocator's order.  It runs with its owner's rights, which may be
+ * fewer than a superuser's: the table is made readable to it (to PUBLIC;
+ * no other session can reach it).  The COPY runs while the products are
+ * solved (run_as).  The columns are the ones sql/020 reads.
  */
 struct staging {
-	const char *create, *copy, *insert, *empty;
+	const char *create, *grant, *copy, *insert, *empty;
 };
 
 /* What run_as sends of the products' COPY at a time. */
@@ -1520,36 +1551,16 @@ static const struct staging product_staging = {
 	" floor_days float8[], target_days float8[],"
 	" lot_site bigint[], lot_name text[],"
 	" lot_expiry date[], lot_qty bigint[],"
-	" level float8, receives bigint[], result jsonb)"
+	" level float8, receives bigint[], result jsonb,"
+	" proposal_from char(2)[], proposal_site bigint[],"
+	" proposal_lot text[], proposal_expiry date[],"
+	" proposal_to char(2)[], proposal_to_site bigint[],"
+	" proposal_quantity bigint[], proposal_obligatory boolean[])"
 	" ON COMMIT DELETE ROWS",
+	"GRANT SELECT ON lb_run_product_in TO PUBLIC",
 	"COPY lb_run_product_in FROM STDIN",
-	"INSERT INTO allocation_run_product (run_id,"
-	" product_id, pack_size, level, stock, rate,"
-	" rate_known, floor_days, target_days, receives,"
-	" lot_site, lot_name, lot_expiry, lot_qty, result)"
-	" SELECT $1::bigint, x.product_id, x.pack_size,"
-	" x.level, x.stock, x.rate, x.rate_known,"
-	" x.floor_days, x.target_days, x.receives, x.lot_site,"
-	" x.lot_name, x.lot_expiry, x.lot_qty, x.result"
-	" FROM lb_run_product_in x",
+	"SELECT allocation_store_run_products($1::bigint)",
 	"TRUNCATE lb_run_product_in",
-};
-
-static const struct staging proposal_staging = {
-	"CREATE TEMP TABLE IF NOT EXISTS lb_proposal_in"
-	" (product_id bigint, from_region char(2),"
-	" site bigint, lot text, expiry date,"
-	" to_region char(2), to_site bigint,"
-	" quantity bigint, obligatory boolean)"
-	" ON COMMIT DELETE ROWS",
-	"COPY lb_proposal_in FROM STDIN",
-	"INSERT INTO proposal (from_region, run_id,"
-	" product_id, from_site_id, lot, expiry, to_region,"
-	" to_site_id, quantity, obligatory)"
-	" SELECT x.from_region, $1::bigint, x.product_id,"
-	" x.site, x.lot, x.expiry, x.to_region, x.to_site,"
-	" x.quantity, x.obligatory FROM lb_proposal_in x",
-	"TRUNCATE lb_proposal_in",
 };
 
 /* Move what st's table holds into the run's table, as run.  0 or -1. */
@@ -1568,6 +1579,7 @@ static int stage_insert(struct db *db, const struct staging *st,
 static int stage_begin(struct db *db, const struct staging *st, struct err *e)
 {
 	if (db_command(db, st->create, 0, NULL, e) < 0 ||
+	    db_command(db, st->grant, 0, NULL, e) < 0 ||
 	    db_copy_begin(db, st->copy, e) < 0)
 		return -1;
 	return 0;
@@ -1587,23 +1599,6 @@ static int stage_put(struct db *db, struct buf *rows, struct err *e)
 	return 0;
 }
 
-/* All of rows through st's COPY, then into the run's table.  0 or -1. */
-static int stage_rows(struct db *db, const struct staging *st, struct buf *rows,
-		      const char *run, struct err *e)
-{
-	struct err ignored = {0};
-
-	if (stage_begin(db, st, e) < 0)
-		return -1;
-	if (stage_put(db, rows, e) < 0) {
-		db_copy_end(db, st->copy, true, &ignored);
-		return -1;
-	}
-	if (db_copy_end(db, st->copy, false, e) < 0)
-		return -1;
-	return stage_insert(db, st, run, e);
-}
-
 static int store_run(struct db *db, const struct allocation_params *p,
 		     const struct help_target *help, const struct gather *g,
 		     struct solved *s, const char *start, int64_t *run_id,
@@ -1619,7 +1614,7 @@ static int store_run(struct db *db, const struct allocation_params *p,
 	PGresult *q = NULL;
 	int rc = -1;
 
-	if (!ptext || !rtext || !stext || s->prod.failed || s->prop.failed) {
+	if (!ptext || !rtext || !stext || s->prod.failed) {
 		err_set(e, ERR_INTERNAL, "", "out of memory");
 		goto out;
 	}
@@ -1643,14 +1638,11 @@ static int store_run(struct db *db, const struct allocation_params *p,
 		goto out;
 	*run_id = db_int64(q, 0, 0);
 	i64s(run, *run_id);
-	/* Every product in one statement (they were sent while solved),
-	 * then every proposal.  Where each receiver receives and whether
-	 * it is in disaster state were read with the regions
-	 * (load_regions), in this transaction: no lookup per row, no
-	 * join. */
-	if (stage_insert(db, &product_staging, run, e) < 0 ||
-	    (s->nproposals > 0 &&
-	     stage_rows(db, &proposal_staging, &s->prop, run, e) < 0))
+	/* Every product and its proposals in one statement (they were sent
+	 * while solved).  Where each receiver receives and whether it is in
+	 * disaster state were read with the regions (load_regions), in
+	 * this transaction: no lookup per row, no join. */
+	if (stage_insert(db, &product_staging, run, e) < 0)
 		goto out;
 	if (p->problem == ALLOCATION_PLAN) {
 		json_t *cap = json_array();
@@ -1899,7 +1891,7 @@ out:
 	if (copying)
 		db_copy_end(db, product_staging.copy, true, &ignored);
 	free(s.prod.p);
-	free(s.prop.p);
+	free(s.pack.p);
 	json_decref(s.plan_rows);
 	free(lv);
 	PQclear(lq);
@@ -1966,11 +1958,7 @@ int allocation_get(struct db *db, const struct identity *who, int64_t run_id,
 		    "  AND ($3::bigint IS NULL OR rp.product_id > $3)"
 		    "  ORDER BY rp.product_id LIMIT $4::bigint + 1),"
 		    " shown AS (SELECT product_id FROM pg"
-		    "  ORDER BY product_id LIMIT $4::bigint),"
-		    " b AS MATERIALIZED (SELECT min(g.first_id) AS lo,"
-		    "  max(g.last_id) AS hi FROM allocation_proposal_range g"
-		    "  WHERE g.run_id = $1::bigint"
-		    "  AND g.product_id IN (SELECT product_id FROM shown))"
+		    "  ORDER BY product_id LIMIT $4::bigint)"
 		    " SELECT jsonb_build_object('id', r.id,"
 		    " 'problem', r.problem, 'params', r.params,"
 		    " 'algorithm_version', r.algorithm_version,"
@@ -1997,8 +1985,7 @@ int allocation_get(struct db *db, const struct identity *who, int64_t run_id,
 		    " 'proposals', CASE WHEN NOT $5::boolean THEN"
 		    "  coalesce((SELECT jsonb_agg(to_jsonb(d)"
 		    "  ORDER BY d.id) FROM proposal_detail d"
-		    "  WHERE d.id BETWEEN (SELECT lo FROM b)"
-		    "  AND (SELECT hi FROM b) AND d.run_id = r.id"
+		    "  WHERE d.run_id = r.id"
 		    "  AND d.product_id = ANY (ARRAY(SELECT product_id"
 		    "   FROM shown))),"
 		    "  '[]') END,"
@@ -2057,11 +2044,7 @@ int allocation_list(struct db *db, const struct identity *who,
 		    "   allocation_run_product rp WHERE rp.run_id = r.id"
 		    "   ORDER BY rp.product_id LIMIT 20) rp"
 		    "   JOIN product p ON p.id = rp.product_id) AS products,"
-		    "  (SELECT count(*) FROM (SELECT min(g.first_id) AS lo,"
-		    "   max(g.last_id) AS hi FROM allocation_proposal_range g"
-		    "   WHERE g.run_id = r.id) b CROSS JOIN LATERAL (SELECT 1"
-		    "   FROM proposal q WHERE q.id BETWEEN b.lo AND b.hi"
-		    "   AND q.run_id = r.id) q) AS proposals"
+		    "  allocation_run_proposals(r.id) AS proposals"
 		    "  FROM allocation_run r"
 		    "  WHERE ($1::allocation_problem IS NULL OR r.problem = $1)"
 		    "  AND ($2::bigint IS NULL OR EXISTS (SELECT 1"
@@ -2247,32 +2230,30 @@ int allocation_help_get(struct db *db, const struct identity *who, int64_t id,
 	if (may_read(who, e) < 0)
 		return -1;
 	i64s(s, id);
-	if (query_json(
-		    db,
-		    "SELECT " HELP_JSON
-		    " || jsonb_build_object('runs', coalesce((SELECT"
-		    "  jsonb_agg(jsonb_build_object('id', r.id,"
-		    "  'created_at', r.created_at, 'level', rp.level,"
-		    "  'result', allocation_product_json(r, rp)->'result')"
-		    "  ORDER BY r.id)"
-		    "  FROM allocation_run r JOIN allocation_run_product rp"
-		    "  ON rp.run_id = r.id WHERE r.help_region ="
-		    "  h.region_code AND r.help_request_id = h.id), '[]'),"
-		    " 'proposals', coalesce((SELECT jsonb_agg(to_jsonb(d)"
-		    "  ORDER BY d.id) FROM proposal_detail d"
-		    "  WHERE d.id IN (SELECT q.id FROM allocation_run r"
-		    "   JOIN allocation_proposal_range g ON g.run_id = r.id"
-		    "   CROSS JOIN LATERAL (SELECT q.id FROM proposal q"
-		    "   WHERE q.id BETWEEN g.first_id AND g.last_id"
-		    "   AND q.run_id = r.id AND q.product_id = g.product_id) q"
-		    "   WHERE r.help_region = h.region_code"
-		    "   AND r.help_request_id = h.id)), '[]'))"
-		    " FROM help_request h"
-		    " JOIN region g ON g.code = h.region_code"
-		    " JOIN product p ON p.id = h.product_id"
-		    " WHERE h.region_code = ANY (ARRAY(SELECT code"
-		    "  FROM region)) AND h.id = $1::bigint",
-		    1, params, out, e) < 0)
+	if (query_json(db,
+		       "SELECT " HELP_JSON
+		       " || jsonb_build_object('runs', coalesce((SELECT"
+		       "  jsonb_agg(jsonb_build_object('id', r.id,"
+		       "  'created_at', r.created_at, 'level', rp.level,"
+		       "  'result', allocation_product_json(r, rp)->'result')"
+		       "  ORDER BY r.id)"
+		       "  FROM allocation_run r JOIN allocation_run_product rp"
+		       "  ON rp.run_id = r.id WHERE r.help_region ="
+		       "  h.region_code AND r.help_request_id = h.id), '[]'),"
+		       " 'proposals', coalesce((SELECT jsonb_agg(to_jsonb(d)"
+		       "  ORDER BY d.id) FROM allocation_run r"
+		       "  JOIN allocation_run_product rp ON rp.run_id = r.id"
+		       "  CROSS JOIN LATERAL (SELECT d.* FROM proposal_detail d"
+		       "   WHERE d.run_id = rp.run_id"
+		       "   AND d.product_id = rp.product_id OFFSET 0) d"
+		       "  WHERE r.help_region = h.region_code"
+		       "  AND r.help_request_id = h.id), '[]'))"
+		       " FROM help_request h"
+		       " JOIN region g ON g.code = h.region_code"
+		       " JOIN product p ON p.id = h.product_id"
+		       " WHERE h.region_code = ANY (ARRAY(SELECT code"
+		       "  FROM region)) AND h.id = $1::bigint",
+		       1, params, out, e) < 0)
 		return -1;
 	if (!*out)
 		return err_set(e, ERR_NOT_FOUND, "id",
@@ -2355,6 +2336,11 @@ static int lock_proposal(struct db *db, const char *from, int64_t id,
 	PGresult *q;
 
 	i64s(s, id);
+	/* A proposal is stored packed with its run's product until a step
+	 * is first taken on it: then as a row of its own (sql/020). */
+	if (db_command(db, "SELECT allocation_proposal_materialize($1::bigint)",
+		       1, &params[1], e) < 0)
+		return -1;
 	q = db_exec(
 		db,
 		"SELECT p.from_region, p.to_region, p.status,"
@@ -2774,9 +2760,13 @@ int allocation_proposal_get(struct db *db, const struct identity *who,
 		       " coalesce((SELECT jsonb_agg(jsonb_build_object("
 		       "  'status', v.status, 'at', v.at, 'actor', v.actor,"
 		       "  'role', v.role, 'reason', v.reason) ORDER BY v.seq)"
-		       "  FROM proposal_history v WHERE v.proposal_id = d.id"
-		       "  AND v.from_region = d.from_region), '[]'))"
-		       " FROM proposal_detail d WHERE d.id = $1::bigint",
+		       "  FROM proposal_history_of(d.id) v"
+		       "  WHERE v.from_region = d.from_region), '[]'))"
+		       " FROM allocation_proposal_locate($1::bigint) l"
+		       " CROSS JOIN LATERAL (SELECT d.* FROM proposal_detail d"
+		       "  WHERE d.run_id = l.run_id"
+		       "  AND d.product_id = l.product_id"
+		       "  AND d.id = $1::bigint OFFSET 0) d",
 		       1, params, out, e) < 0)
 		return -1;
 	if (*out)
@@ -2829,30 +2819,43 @@ int allocation_proposal_list(struct db *db, const struct identity *who,
 	params[3] = f->product_id ? pid : NULL;
 	params[4] = lim;
 	params[5] = f->before ? before : NULL;
-	/* The page's ids from the table first (its id index, whatever the
-	 * view's joins would make of 400,000 rows), one more than asked to
-	 * tell whether a next page exists; then each one's detail. */
+	/* The page's keys first, one more than asked to tell whether a
+	 * next page exists: the rows' from the table (its id index, whatever
+	 * the view's joins would make of many rows), the packed ones' from
+	 * the run products newest first (sql/020: a packed proposal is always
+	 * proposed, and its id follows its run product's first); then each
+	 * one's detail through its run product. */
 	if (query_json(
 		    db,
 		    "SELECT jsonb_build_object('list', coalesce(jsonb_agg("
 		    " (SELECT to_jsonb(d) FROM proposal_detail d"
-		    "  WHERE d.from_region = k.from_region AND d.id = k.id)"
+		    "  WHERE d.run_id = k.run_id AND d.product_id = k.product_id"
+		    "  AND d.id = k.id)"
 		    " ORDER BY k.id DESC) FILTER (WHERE k.n <= $5::bigint),"
 		    " '[]'), 'more', count(*) > $5::bigint)"
-		    " FROM (SELECT p.from_region, p.id, row_number() OVER"
-		    "  (ORDER BY p.id DESC) AS n"
-		    "  FROM (SELECT q.from_region, q.id FROM proposal q"
+		    " FROM (SELECT p.*, row_number() OVER"
+		    "  (ORDER BY p.id DESC) AS n FROM ("
+		    "  (SELECT q.id, q.run_id, q.product_id FROM proposal q"
 		    "   WHERE ($1::proposal_status IS NULL OR q.status = $1)"
 		    "   AND ($2::char(2) IS NULL OR $2 IN (q.from_region,"
 		    "    q.to_region))"
-		    "   AND ($3::bigint IS NULL OR (q.run_id = $3"
-		    "    AND q.id BETWEEN (SELECT min(g.first_id)"
-		    "    FROM allocation_proposal_range g WHERE g.run_id = $3)"
-		    "    AND (SELECT max(g.last_id) FROM"
-		    "    allocation_proposal_range g WHERE g.run_id = $3)))"
+		    "   AND ($3::bigint IS NULL OR q.run_id = $3)"
 		    "   AND ($4::bigint IS NULL OR q.product_id = $4)"
 		    "   AND ($6::bigint IS NULL OR q.id < $6)"
-		    "   ORDER BY q.id DESC LIMIT $5::bigint + 1) p) k",
+		    "   ORDER BY q.id DESC LIMIT $5::bigint + 1)"
+		    "  UNION ALL"
+		    "  (SELECT k.id, k.run_id, k.product_id FROM proposal_packed k"
+		    "   WHERE coalesce($1::proposal_status = 'proposed', true)"
+		    "   AND lb_proposal_visible(k.from_region, k.to_region)"
+		    "   AND ($2::char(2) IS NULL OR $2 IN (k.from_region,"
+		    "    k.to_region))"
+		    "   AND ($3::bigint IS NULL OR k.run_id = $3)"
+		    "   AND ($4::bigint IS NULL OR k.product_id = $4)"
+		    "   AND ($6::bigint IS NULL OR (k.first_id < $6"
+		    "    AND k.id < $6))"
+		    "   ORDER BY k.first_id DESC, k.ordinality DESC"
+		    "   LIMIT $5::bigint + 1)) p"
+		    "  ORDER BY p.id DESC LIMIT $5::bigint + 1) k",
 		    6, params, &page, e) < 0)
 		return -1;
 	if (!page)

@@ -290,17 +290,18 @@ static int64_t proposal_to(int64_t run, const char *region)
 	const char *params[2] = {r, region};
 
 	snprintf(r, sizeof(r), "%lld", (long long)run);
-	return testdb_scalar_params(owner,
-				    "SELECT coalesce(min(id), 0) FROM proposal"
-				    " WHERE run_id = $1::bigint"
-				    " AND to_region = $2",
-				    2, params);
+	return testdb_scalar_params(
+		owner,
+		"SELECT coalesce(min(id), 0) FROM proposal_all"
+		" WHERE run_id = $1::bigint"
+		" AND to_region = $2",
+		2, params);
 }
 
 static int64_t proposal_qty(int64_t id)
 {
-	return scalar1("SELECT quantity FROM proposal WHERE id = $1::bigint",
-		       id);
+	return scalar1(
+		"SELECT quantity FROM proposal_all WHERE id = $1::bigint", id);
 }
 
 /* Sum of a region's balances of the product. */
@@ -323,8 +324,9 @@ static const char *status_of(int64_t id, char buf[16])
 	PGresult *q;
 
 	snprintf(s, sizeof(s), "%lld", (long long)id);
-	q = db_exec(owner, "SELECT status FROM proposal WHERE id = $1::bigint",
-		    1, params, &e);
+	q = db_exec(owner,
+		    "SELECT status FROM proposal_all WHERE id = $1::bigint", 1,
+		    params, &e);
 	ck_assert_msg(q && PQntuples(q) == 1, "status of %lld: %s",
 		      (long long)id, e.msg);
 	snprintf(buf, 16, "%s", db_text(q, 0, 0));
@@ -564,6 +566,25 @@ START_TEST(test_rls_backstop)
 	p12 = proposal_to(run, "12");
 	p14 = proposal_to(run, "14");
 	snprintf(s, sizeof(s), "%lld", (long long)p12);
+	/* The policies guard proposals' rows; a packed one becomes a row
+	 * when a step is first taken on it (sql/020), and only for those
+	 * who see it. */
+	snprintf(s, sizeof(s), "%lld", (long long)p14);
+	ck_assert_msg(auth_begin(app, &rc12, &e) == 0, "%s", e.msg);
+	q = db_exec(app, "SELECT allocation_proposal_materialize($1::bigint)",
+		    1, params, &e);
+	ck_assert_msg(q && strcmp(PQgetvalue(q, 0, 0), "f") == 0, "%s", e.msg);
+	PQclear(q);
+	db_commit(app, &e);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal"
+				 " WHERE id = $1::bigint",
+				 p14),
+			 0);
+	snprintf(s, sizeof(s), "%lld", (long long)run);
+	own_exec("SELECT allocation_proposal_materialize(id) FROM proposal_all"
+		 " WHERE run_id = $1::bigint",
+		 1, params);
+	snprintf(s, sizeof(s), "%lld", (long long)p12);
 	/* The receiver cannot approve for the giver. */
 	ck_assert_msg(auth_begin(app, &rc12, &e) == 0, "%s", e.msg);
 	ck_assert_msg(db_command(app,
@@ -634,11 +655,11 @@ START_TEST(test_obligatory_decline)
 	run = share();
 	p12 = proposal_to(run, "12");
 	p14 = proposal_to(run, "14");
-	ck_assert_int_eq(scalar1("SELECT obligatory::int FROM proposal"
+	ck_assert_int_eq(scalar1("SELECT obligatory::int FROM proposal_all"
 				 " WHERE id = $1::bigint",
 				 p12),
 			 1);
-	ck_assert_int_eq(scalar1("SELECT obligatory::int FROM proposal"
+	ck_assert_int_eq(scalar1("SELECT obligatory::int FROM proposal_all"
 				 " WHERE id = $1::bigint",
 				 p14),
 			 0);
@@ -825,7 +846,7 @@ START_TEST(test_short_receipts)
 	ck_assert_int_eq(scalar1("SELECT count(*) FROM stock_balance b"
 				 " JOIN site s ON s.id = b.site_id"
 				 " WHERE s.code = '14-SU' AND b.quantity ="
-				 " (SELECT quantity FROM proposal"
+				 " (SELECT quantity FROM proposal_all"
 				 "  WHERE id = $1::bigint)",
 				 p14),
 			 1);
@@ -893,14 +914,15 @@ START_TEST(test_help_request)
 	ck_assert_msg(id > 0 && run > 0, "help: %s", e.msg);
 	/* Proposals to the asking region only, at most what it asked, in
 	 * whole packs. */
-	total = scalar1("SELECT coalesce(sum(quantity), 0) FROM proposal"
+	total = scalar1("SELECT coalesce(sum(quantity), 0) FROM proposal_all"
 			" WHERE run_id = $1::bigint",
 			run);
 	ck_assert_int_eq(total, 500);
-	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal WHERE run_id"
-				 " = $1::bigint AND to_region <> '12'",
-				 run),
-			 0);
+	ck_assert_int_eq(
+		scalar1("SELECT count(*) FROM proposal_all WHERE run_id"
+			" = $1::bigint AND to_region <> '12'",
+			run),
+		0);
 	/* The run explains what was proposed, not what was solved. */
 	j = run_as_seen_by(&rc14, run);
 	r12 = region_result(j, "12");
@@ -941,7 +963,7 @@ START_TEST(test_help_request)
 	/* Days: ten days of 14's own consumption. */
 	ck_assert_msg(help_as(&coord, "14", 0, "10", &rate_run, &e) > 0, "%s",
 		      e.msg);
-	total = scalar1("SELECT coalesce(sum(quantity), 0) FROM proposal"
+	total = scalar1("SELECT coalesce(sum(quantity), 0) FROM proposal_all"
 			" WHERE run_id = $1::bigint",
 			rate_run);
 	ck_assert_msg(total > 0 && total <= 110 && total % 10 == 0,
@@ -1035,7 +1057,7 @@ static int run_proposals(int64_t run, int64_t *ids, int max)
 
 	snprintf(r, sizeof(r), "%lld", (long long)run);
 	q = db_exec(owner,
-		    "SELECT id FROM proposal WHERE run_id = $1::bigint"
+		    "SELECT id FROM proposal_all WHERE run_id = $1::bigint"
 		    " ORDER BY id",
 		    1, params, &e);
 	ck_assert_msg(q != NULL, "%s", e.msg);
@@ -1069,7 +1091,7 @@ static int64_t two_lot_request(int64_t *run, int64_t ids[2])
 	ck_assert_int_eq(run_proposals(*run, ids, 2), 2);
 	/* The lot's name, backslash and quote, arrives as it was written
 	 * (proposals travel as COPY text, the inputs as array literals). */
-	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal p"
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_all p"
 				 " JOIN allocation_run_product rp"
 				 " ON rp.run_id = p.run_id"
 				 " AND rp.product_id = p.product_id"
@@ -1196,23 +1218,80 @@ START_TEST(test_help_days_fulfilled)
 }
 END_TEST
 
-/* A national run is checked per statement; the columns a new proposal
- * starts with are the application's to leave alone (016 relies on it). */
+/*
+ * A run's products and proposals are stored by sql/020's function, which
+ * checks them; the application cannot insert them itself.  Proposals are
+ * stored packed with their product until a step is first taken on one,
+ * and read the same either way.
+ */
 START_TEST(test_proposal_insert_columns)
 {
-	/* run products of a run, and of a product, that do not exist */
-	static const char *const orphans[] = {
-		"INSERT INTO allocation_run_product"
-		" (run_id, product_id, pack_size, result)"
-		" SELECT (SELECT max(id) + 1 FROM allocation_run), product_id,"
-		" 1, '{}' FROM allocation_run_product"
-		" WHERE run_id = $1::bigint LIMIT 1",
-		"INSERT INTO allocation_run_product"
-		" (run_id, product_id, pack_size, result)"
-		" SELECT run_id, (SELECT max(id) + 1 FROM product), 1, '{}'"
-		" FROM allocation_run_product WHERE run_id = $1::bigint LIMIT 1",
+	/* what is staged, what the run is, and what is refused */
+	static const struct {
+		const char *stage, *store, *refusal;
+	} bad[] = {
+		/* a run product of a product that does not exist */
+		{"INSERT INTO lb_run_product_in (product_id, pack_size,"
+		 " result) SELECT max(id) + 1, 1, '{}' FROM product"
+		 " WHERE $1::bigint IS NOT NULL",
+		 "SELECT allocation_store_run_products($1::bigint)",
+		 "names a run and a product that exist"},
+		/* a giving site of another region than the giving one */
+		{"INSERT INTO lb_run_product_in SELECT product_id, 1, stock,"
+		 " rate, rate_known, floor_days, target_days, lot_site,"
+		 " lot_name, lot_expiry, lot_qty, level, receives, result,"
+		 " proposal_to, proposal_site, proposal_lot, proposal_expiry,"
+		 " proposal_from, '{NULL,NULL}', proposal_quantity,"
+		 " proposal_obligatory FROM allocation_run_product"
+		 " WHERE run_id = $1::bigint",
+		 "SELECT allocation_store_run_products($1::bigint)",
+		 "a site of the giving region"},
+		/* a receiving site of another region than the receiving one */
+		{"INSERT INTO lb_run_product_in SELECT product_id, 1, stock,"
+		 " rate, rate_known, floor_days, target_days, lot_site,"
+		 " lot_name, lot_expiry, lot_qty, level, receives, result,"
+		 " proposal_from, proposal_site, proposal_lot,"
+		 " proposal_expiry, proposal_to, proposal_site,"
+		 " proposal_quantity, proposal_obligatory"
+		 " FROM allocation_run_product WHERE run_id = $1::bigint",
+		 "SELECT allocation_store_run_products($1::bigint)",
+		 "a site of the receiving region"},
+		/* nothing to move */
+		{"INSERT INTO lb_run_product_in SELECT product_id, 1, stock,"
+		 " rate, rate_known, floor_days, target_days, lot_site,"
+		 " lot_name, lot_expiry, lot_qty, level, receives, result,"
+		 " proposal_from, proposal_site, proposal_lot,"
+		 " proposal_expiry, proposal_to, proposal_to_site, '{5,0}',"
+		 " proposal_obligatory FROM allocation_run_product"
+		 " WHERE run_id = $1::bigint",
+		 "SELECT allocation_store_run_products($1::bigint)",
+		 "allocation_run_product_proposals"},
+		/* rows of a run that does not exist */
+		{"INSERT INTO lb_run_product_in (product_id, pack_size,"
+		 " result) SELECT product_id, 1, '{}'"
+		 " FROM allocation_run_product WHERE run_id = $1::bigint",
+		 "SELECT allocation_store_run_products($1::bigint + 1000)",
+		 "no run the caller may write"},
 	};
-	int64_t run;
+	static const char *const direct[] = {
+		"INSERT INTO proposal (from_region, run_id, product_id,"
+		" from_site_id, to_region, quantity, status)"
+		" SELECT from_region, run_id, product_id, from_site_id,"
+		" to_region, 10, 'approved' FROM proposal_all"
+		" WHERE run_id = $1::bigint LIMIT 1",
+		"INSERT INTO proposal (from_region, run_id, product_id,"
+		" from_site_id, to_region, quantity)"
+		" SELECT from_region, run_id, product_id, from_site_id,"
+		" to_region, 10 FROM proposal_all WHERE run_id = $1::bigint"
+		" LIMIT 1",
+		"INSERT INTO allocation_run_product (run_id, product_id,"
+		" pack_size, result) SELECT run_id + 1, product_id, 1, '{}'"
+		" FROM allocation_run_product WHERE run_id = $1::bigint",
+	};
+	static const char detail_hash[] =
+		"SELECT hashtext((SELECT to_jsonb(d) FROM proposal_detail d"
+		" WHERE d.id = $1::bigint)::text)";
+	int64_t run, first, before, after;
 	char r[24];
 	const char *params[1] = {r};
 	struct err e = {0};
@@ -1220,19 +1299,27 @@ START_TEST(test_proposal_insert_columns)
 	callers();
 	run = share();
 	snprintf(r, sizeof(r), "%lld", (long long)run);
-	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
-	ck_assert_msg(db_command(app,
-				 "INSERT INTO proposal (from_region, run_id,"
-				 " product_id, from_site_id, to_region,"
-				 " quantity, status)"
-				 " SELECT from_region, run_id, product_id,"
-				 " from_site_id, to_region, 10, 'approved'"
-				 " FROM proposal WHERE run_id = $1::bigint"
-				 " LIMIT 1",
-				 1, params, &e) < 0,
-		      "the application inserted a proposal's status");
-	ck_assert_msg(strstr(e.msg, "permission denied"), "%s", e.msg);
-	db_rollback(app);
+	/* Stored packed: no row yet, two proposals at the first id and the
+	 * next, in the allocator's order. */
+	first = scalar1("SELECT proposal_first_id FROM allocation_run_product"
+			" WHERE run_id = $1::bigint",
+			run);
+	ck_assert_int_gt(first, 0);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal"
+				 " WHERE run_id = $1::bigint",
+				 run),
+			 0);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_all p,"
+				 " allocation_proposal_locate(p.id) l"
+				 " WHERE p.run_id = $1::bigint"
+				 " AND l.run_id = p.run_id"
+				 " AND l.product_id = p.product_id",
+				 run),
+			 2);
+	ck_assert_int_eq(scalar1("SELECT max(id) - min(id) + 1 FROM"
+				 " proposal_all WHERE run_id = $1::bigint",
+				 run),
+			 2);
 	/* The history of every new proposal starts with one 'proposed'
 	 * step, stamped by the run's coordinator; the run says it, so no
 	 * history row is stored for it (sql/017). */
@@ -1248,7 +1335,7 @@ START_TEST(test_proposal_insert_columns)
 			 2);
 	/* Nobody has changed them yet: the stamp shown is the run's
 	 * (sql/018), none is stored. */
-	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal p"
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_all p"
 				 " JOIN proposal_detail d ON d.id = p.id"
 				 " JOIN allocation_run r ON r.id = p.run_id"
 				 " WHERE p.run_id = $1::bigint"
@@ -1257,8 +1344,23 @@ START_TEST(test_proposal_insert_columns)
 				 " AND d.updated_by IS NOT NULL",
 				 run),
 			 2);
+	/* A proposal reads the same before and after it becomes a row. */
+	before = scalar1(detail_hash, first);
+	own_exec("SELECT allocation_proposal_materialize(min(id))"
+		 " FROM proposal_all WHERE run_id = $1::bigint",
+		 1, params);
+	after = scalar1(detail_hash, first);
+	ck_assert_int_eq(before, after);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal"
+				 " WHERE run_id = $1::bigint",
+				 run),
+			 1);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_all"
+				 " WHERE run_id = $1::bigint",
+				 run),
+			 2);
 	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_event v"
-				 " JOIN proposal p ON p.id = v.proposal_id"
+				 " JOIN proposal_all p ON p.id = v.proposal_id"
 				 " WHERE p.run_id = $1::bigint",
 				 run),
 			 0);
@@ -1266,27 +1368,18 @@ START_TEST(test_proposal_insert_columns)
 	 * it shows once, as stored. */
 	own_exec("INSERT INTO proposal_event (from_region, proposal_id,"
 		 " status, actor, role) SELECT from_region, id, 'proposed',"
-		 " 'earlier', 'coordinator' FROM proposal"
+		 " 'earlier', 'coordinator' FROM proposal_all"
 		 " WHERE run_id = $1::bigint ORDER BY id LIMIT 1",
 		 1, params);
 	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_history v"
-				 " JOIN proposal p ON p.id = v.proposal_id"
+				 " JOIN proposal_all p ON p.id = v.proposal_id"
 				 " WHERE p.run_id = $1::bigint"
 				 " AND v.status = 'proposed'"
 				 " AND v.actor = 'earlier'",
 				 run),
 			 1);
 	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_history v"
-				 " JOIN proposal p ON p.id = v.proposal_id"
-				 " WHERE p.run_id = $1::bigint",
-				 run),
-			 2);
-	/* Every proposal lies in its run product's range of ids. */
-	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal p"
-				 " JOIN allocation_proposal_range g"
-				 " ON g.run_id = p.run_id"
-				 " AND g.product_id = p.product_id"
-				 " AND p.id BETWEEN g.first_id AND g.last_id"
+				 " JOIN proposal_all p ON p.id = v.proposal_id"
 				 " WHERE p.run_id = $1::bigint",
 				 run),
 			 2);
@@ -1303,30 +1396,56 @@ START_TEST(test_proposal_insert_columns)
 				 1, params, &e) < 0,
 		      "a shipment from another region than its proposal's");
 	ck_assert_msg(strstr(e.msg, "does not give from region"), "%s", e.msg);
-	/* A proposal of another run's product is refused. */
-	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
-	ck_assert_msg(db_command(app,
-				 "INSERT INTO proposal (from_region, run_id,"
-				 " product_id, from_site_id, to_region,"
-				 " quantity)"
-				 " SELECT from_region, run_id, product_id + 1,"
-				 " from_site_id, to_region, 10"
-				 " FROM proposal WHERE run_id = $1::bigint"
-				 " LIMIT 1",
-				 1, params, &e) < 0,
-		      "a proposal of a product not in its run");
-	ck_assert_msg(strstr(e.msg, "names a product of its run"), "%s", e.msg);
-	db_rollback(app);
-	/* A run product names a run and a product that exist: checked
-	 * once per statement since sql/018. */
-	for (size_t i = 0; i < NELEM(orphans); i++) {
-		ck_assert_msg(db_command(owner, orphans[i], 1, params, &e) < 0,
-			      "a run product of no %s",
-			      i == 0 ? "run" : "product");
-		ck_assert_msg(strstr(e.msg, "names a run and a product that"
-					    " exist"),
-			      "%s", e.msg);
+	/* Neither a proposal nor a run product is the application's to
+	 * insert itself. */
+	for (size_t i = 0; i < NELEM(direct); i++) {
+		ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+		ck_assert_msg(db_command(app, direct[i], 1, params, &e) < 0,
+			      "the application inserted: %s", direct[i]);
+		ck_assert_msg(strstr(e.msg, "permission denied"), "%s", e.msg);
+		db_rollback(app);
 	}
+	/* What the function refuses, staged as the service stages it. */
+	for (size_t i = 0; i < NELEM(bad); i++) {
+		ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+		testdb_exec(app, "CREATE TEMP TABLE IF NOT EXISTS"
+				 " lb_run_product_in (product_id bigint,"
+				 " pack_size integer, stock bigint[],"
+				 " rate float8[], rate_known boolean[],"
+				 " floor_days float8[], target_days float8[],"
+				 " lot_site bigint[], lot_name text[],"
+				 " lot_expiry date[], lot_qty bigint[],"
+				 " level float8, receives bigint[],"
+				 " result jsonb, proposal_from char(2)[],"
+				 " proposal_site bigint[], proposal_lot text[],"
+				 " proposal_expiry date[],"
+				 " proposal_to char(2)[],"
+				 " proposal_to_site bigint[],"
+				 " proposal_quantity bigint[],"
+				 " proposal_obligatory boolean[])"
+				 " ON COMMIT DELETE ROWS");
+		ck_assert_msg(db_command(app, bad[i].stage, 1, params, &e) == 0,
+			      "%s", e.msg);
+		ck_assert_msg(db_command(app, bad[i].store, 1, params, &e) < 0,
+			      "stored: %s", bad[i].stage);
+		ck_assert_msg(strstr(e.msg, bad[i].refusal), "%s", e.msg);
+		db_rollback(app);
+	}
+	/* A region's contact person writes only the runs of its own help
+	 * requests, not a coordinator's. */
+	ck_assert_msg(auth_begin(app, &rc01, &e) == 0, "%s", e.msg);
+	ck_assert_msg(db_command(app,
+				 "SELECT allocation_store_run_products("
+				 "$1::bigint)",
+				 1, params, &e) < 0,
+		      "a contact person stored products of a national run");
+	ck_assert_msg(strstr(e.msg, "no run the caller may write"), "%s",
+		      e.msg);
+	db_rollback(app);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM allocation_run_product"
+				 " WHERE run_id = $1::bigint",
+				 run),
+			 1);
 }
 END_TEST
 
@@ -1374,7 +1493,7 @@ START_TEST(test_supply)
 			 50);
 	json_decref(j);
 	/* Supply makes no proposals and moves nothing. */
-	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal"
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_all"
 				 " WHERE run_id = $1::bigint",
 				 id),
 			 0);
@@ -1878,7 +1997,8 @@ START_TEST(test_big_run_paging)
 	ck_assert_msg(allocation_run(app, &coord, &p, &run, &e) == 0 &&
 			      db_commit(app, &e) == 0,
 		      "run: %s", e.msg);
-	total = scalar1("SELECT count(*) FROM proposal WHERE run_id = $1", run);
+	total = scalar1("SELECT count(*) FROM proposal_all WHERE run_id = $1",
+			run);
 	ck_assert_msg(total >= BIG_PRODUCTS + 2, "%lld proposals",
 		      (long long)total);
 
@@ -1891,7 +2011,7 @@ START_TEST(test_big_run_paging)
 	ck_assert_int_eq(json_integer_value(json_object_get(s, "proposals")),
 			 total);
 	ck_assert_int_eq(json_integer_value(json_object_get(s, "quantity")),
-			 scalar1("SELECT sum(quantity) FROM proposal"
+			 scalar1("SELECT sum(quantity) FROM proposal_all"
 				 " WHERE run_id = $1",
 				 run));
 	ck_assert_int_eq(json_array_size(json_object_get(j, "products")),
@@ -1996,17 +2116,18 @@ START_TEST(test_big_run_paging)
 		ids[200]);
 	ck_assert(json_is_null(json_object_get(j, "next")));
 	ck_assert_int_eq(json_array_size(json_object_get(j, "proposals")),
-			 scalar1("SELECT count(*) FROM proposal WHERE"
+			 scalar1("SELECT count(*) FROM proposal_all WHERE"
 				 " product_id = $1",
 				 ids[200]));
 	json_decref(j);
 
 	/* The odd lot: in the inputs and proposed, unchanged. */
-	ck_assert_int_eq(testdb_scalar_params(owner,
-					      "SELECT count(*) FROM proposal"
-					      " WHERE lot = $1",
-					      1, (const char *[]){odd_lot}),
-			 1);
+	ck_assert_int_eq(
+		testdb_scalar_params(owner,
+				     "SELECT count(*) FROM proposal_all"
+				     " WHERE lot = $1",
+				     1, (const char *[]){odd_lot}),
+		1);
 	ck_assert_int_eq(page_as(&coord, run, ids[7], 0, 1, &j, &e), 0);
 	x = json_object_get(
 		json_object_get(
@@ -2319,8 +2440,8 @@ START_TEST(test_cli_as)
 	ck_assert_msg(r.code == 0 && strstr(r.out, "approved"), "%d %s", r.code,
 		      r.err);
 	q = db_exec(owner,
-		    "SELECT decided_by FROM proposal WHERE id = $1::bigint", 1,
-		    params, &e);
+		    "SELECT decided_by FROM proposal_all WHERE id = $1::bigint",
+		    1, params, &e);
 	ck_assert_msg(q && PQntuples(q) == 1, "%s", e.msg);
 	snprintf(by, sizeof(by), "%s", db_text(q, 0, 0));
 	PQclear(q);
