@@ -308,6 +308,21 @@ REVOKE ALL ON FUNCTION allocation_proposal_locate(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION allocation_proposal_locate(bigint)
 	TO lagerbild_app;
 
+-- Packed proposal p_id if it is not a row, as proposal_packed has it (its
+-- run products read as the caller), found through its run product.
+CREATE FUNCTION proposal_packed_of(p_id bigint)
+RETURNS SETOF proposal_packed
+LANGUAGE sql STABLE AS $$
+	SELECT k.*
+	  FROM allocation_proposal_locate(p_id) l
+	 CROSS JOIN LATERAL (SELECT k.* FROM proposal_packed k
+			      WHERE k.run_id = l.run_id
+				AND k.product_id = l.product_id
+				AND k.id = p_id
+			     OFFSET 0) k
+$$;
+GRANT EXECUTE ON FUNCTION proposal_packed_of(bigint) TO lagerbild_app;
+
 -- As sql/011, of every proposal.
 CREATE OR REPLACE FUNCTION lb_proposal_parties(p_id bigint)
 RETURNS TABLE (from_region text, to_region text, status text)
@@ -316,12 +331,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
 	  FROM proposal p WHERE p.id = p_id
 	UNION ALL
 	SELECT k.from_region::text, k.to_region::text, k.status::text
-	  FROM allocation_proposal_locate(p_id) l
-	 CROSS JOIN LATERAL (SELECT k.* FROM proposal_packed k
-			      WHERE k.run_id = l.run_id
-				AND k.product_id = l.product_id
-				AND k.id = p_id
-			     OFFSET 0) k
+	  FROM proposal_packed_of(p_id) k
 $$;
 
 -- Every step of proposal p_id, as proposal_history has them, read as the
@@ -337,12 +347,12 @@ LANGUAGE sql STABLE AS $$
 	UNION ALL
 	SELECT p.from_region, p.id, 0, 'proposed'::proposal_status,
 	       p.created_at, r.created_by, r.created_role, NULL
-	  FROM allocation_proposal_locate(p_id) l
-	 CROSS JOIN LATERAL (SELECT p.* FROM proposal_all p
-			      WHERE p.run_id = l.run_id
-				AND p.product_id = l.product_id
-				AND p.id = p_id
-			     OFFSET 0) p
+	  FROM (SELECT q.from_region, q.id, q.run_id, q.created_at
+		  FROM proposal q WHERE q.id = p_id
+		UNION ALL
+		SELECT k.from_region, k.id, k.run_id, k.created_at
+		  FROM proposal_packed_of(p_id) k
+		 WHERE lb_proposal_visible(k.from_region, k.to_region)) p
 	  JOIN allocation_run r ON r.id = p.run_id
 	 WHERE NOT EXISTS (SELECT 1 FROM proposal_event v
 			    WHERE v.proposal_id = p.id
@@ -368,12 +378,7 @@ BEGIN
 	SELECT k.id, k.from_region, k.run_id, k.product_id, k.from_site_id,
 	       k.lot, k.expiry, k.to_region, k.to_site_id, k.quantity,
 	       k.obligatory, k.created_at, k.updated_at
-	  FROM allocation_proposal_locate(p_id) l
-	 CROSS JOIN LATERAL (SELECT k.* FROM proposal_packed k
-			      WHERE k.run_id = l.run_id
-				AND k.product_id = l.product_id
-				AND k.id = p_id
-			     OFFSET 0) k
+	  FROM proposal_packed_of(p_id) k
 	 WHERE lb_proposal_visible(k.from_region, k.to_region)
 	    ON CONFLICT (id) DO NOTHING;
 	RETURN EXISTS (SELECT 1 FROM proposal p WHERE p.id = p_id);
