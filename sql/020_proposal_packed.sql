@@ -133,13 +133,16 @@ BEGIN
 				  'that exist';
 	END IF;
 	-- Once per distinct pair of sites, not once per proposal: a
-	-- national run has some 100 sites.
+	-- national run has some 100 sites.  The arrays are unnested side
+	-- by side in the select list, which streams (in FROM each would be
+	-- gathered first); a shorter one's missing values are NULLs (and
+	-- the table's check refuses arrays of different lengths).
 	IF EXISTS (SELECT 1
-		     FROM (SELECT DISTINCT u.f, u.s, u.t, u.ts
-			     FROM pg_temp.lb_run_product_in x,
-				  unnest(x.proposal_from, x.proposal_site,
-					 x.proposal_to, x.proposal_to_site)
-				  AS u(f, s, t, ts)) n
+		     FROM (SELECT DISTINCT unnest(x.proposal_from) AS f,
+				  unnest(x.proposal_site) AS s,
+				  unnest(x.proposal_to) AS t,
+				  unnest(x.proposal_to_site) AS ts
+			     FROM pg_temp.lb_run_product_in x) n
 		     LEFT JOIN site fs ON fs.id = n.s AND fs.region_code = n.f
 		     LEFT JOIN region g ON g.code = n.t
 		     LEFT JOIN site ts ON ts.id = n.ts AND ts.region_code = n.t
