@@ -1226,7 +1226,8 @@ END_TEST
  */
 START_TEST(test_proposal_insert_columns)
 {
-	/* what is staged, what the run is, and what is refused */
+	/* what is staged (from run $1), how it is stored (into run $1),
+	 * and what is refused */
 	static const struct {
 		const char *stage, *store, *refusal;
 	} bad[] = {
@@ -1405,9 +1406,21 @@ START_TEST(test_proposal_insert_columns)
 		ck_assert_msg(strstr(e.msg, "permission denied"), "%s", e.msg);
 		db_rollback(app);
 	}
-	/* What the function refuses, staged as the service stages it. */
+	/* What the function refuses, staged as the service stages it from
+	 * the run's rows, and stored into a new run of its own: nothing but
+	 * the check named can refuse it. */
 	for (size_t i = 0; i < NELEM(bad); i++) {
+		char fresh[24];
+		const char *into[1] = {fresh};
+		int64_t into_run;
+
 		ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+		into_run = testdb_scalar(app, "INSERT INTO allocation_run"
+					      " (problem, params,"
+					      " algorithm_version) VALUES"
+					      " ('share', '{}', 'test')"
+					      " RETURNING id");
+		snprintf(fresh, sizeof(fresh), "%lld", (long long)into_run);
 		testdb_exec(app, "CREATE TEMP TABLE IF NOT EXISTS"
 				 " lb_run_product_in (product_id bigint,"
 				 " pack_size integer, stock bigint[],"
@@ -1426,7 +1439,7 @@ START_TEST(test_proposal_insert_columns)
 				 " ON COMMIT DELETE ROWS");
 		ck_assert_msg(db_command(app, bad[i].stage, 1, params, &e) == 0,
 			      "%s", e.msg);
-		ck_assert_msg(db_command(app, bad[i].store, 1, params, &e) < 0,
+		ck_assert_msg(db_command(app, bad[i].store, 1, into, &e) < 0,
 			      "stored: %s", bad[i].stage);
 		ck_assert_msg(strstr(e.msg, bad[i].refusal), "%s", e.msg);
 		db_rollback(app);
