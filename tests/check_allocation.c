@@ -1224,6 +1224,10 @@ END_TEST
  * stored packed with their product until a step is first taken on one,
  * and read the same either way.
  */
+/* A staged run product's place among its run's proposals, as the service
+ * stages it (sql/021), from the run's stored rows. */
+#define PLACE " proposal_first_id - min(proposal_first_id) OVER ()"
+
 START_TEST(test_proposal_insert_columns)
 {
 	/* what is staged (from run $1), how it is stored (into run $1),
@@ -1240,7 +1244,8 @@ START_TEST(test_proposal_insert_columns)
 		/* a giving site of another region than the giving one */
 		{"INSERT INTO lb_run_product_in SELECT product_id, 1, stock,"
 		 " rate, rate_known, floor_days, target_days, lot_site,"
-		 " lot_name, lot_expiry, lot_qty, level, receives, result,"
+		 " lot_name, lot_expiry, lot_qty, level, receives, result," PLACE
+		 ","
 		 " proposal_to, proposal_site, proposal_lot, proposal_expiry,"
 		 " proposal_from, '{NULL,NULL}', proposal_quantity,"
 		 " proposal_obligatory FROM allocation_run_product"
@@ -1250,7 +1255,8 @@ START_TEST(test_proposal_insert_columns)
 		/* a receiving site of another region than the receiving one */
 		{"INSERT INTO lb_run_product_in SELECT product_id, 1, stock,"
 		 " rate, rate_known, floor_days, target_days, lot_site,"
-		 " lot_name, lot_expiry, lot_qty, level, receives, result,"
+		 " lot_name, lot_expiry, lot_qty, level, receives, result," PLACE
+		 ","
 		 " proposal_from, proposal_site, proposal_lot,"
 		 " proposal_expiry, proposal_to, proposal_site,"
 		 " proposal_quantity, proposal_obligatory"
@@ -1260,13 +1266,40 @@ START_TEST(test_proposal_insert_columns)
 		/* nothing to move */
 		{"INSERT INTO lb_run_product_in SELECT product_id, 1, stock,"
 		 " rate, rate_known, floor_days, target_days, lot_site,"
-		 " lot_name, lot_expiry, lot_qty, level, receives, result,"
+		 " lot_name, lot_expiry, lot_qty, level, receives, result," PLACE
+		 ","
 		 " proposal_from, proposal_site, proposal_lot,"
 		 " proposal_expiry, proposal_to, proposal_to_site, '{5,0}',"
 		 " proposal_obligatory FROM allocation_run_product"
 		 " WHERE run_id = $1::bigint",
 		 "SELECT allocation_store_run_products($1::bigint)",
 		 "allocation_run_product_proposals"},
+		/* proposals placed one further on than the run has them */
+		{"INSERT INTO lb_run_product_in SELECT product_id, 1, stock,"
+		 " rate, rate_known, floor_days, target_days, lot_site,"
+		 " lot_name, lot_expiry, lot_qty, level, receives, result," PLACE
+		 " + 1, proposal_from, proposal_site, proposal_lot,"
+		 " proposal_expiry, proposal_to, proposal_to_site,"
+		 " proposal_quantity, proposal_obligatory"
+		 " FROM allocation_run_product WHERE run_id = $1::bigint",
+		 "SELECT allocation_store_run_products($1::bigint)",
+		 "place their proposals where no other"},
+		/* proposals without a place */
+		{"INSERT INTO lb_run_product_in SELECT product_id, 1, stock,"
+		 " rate, rate_known, floor_days, target_days, lot_site,"
+		 " lot_name, lot_expiry, lot_qty, level, receives, result,"
+		 " NULL, proposal_from, proposal_site, proposal_lot,"
+		 " proposal_expiry, proposal_to, proposal_to_site,"
+		 " proposal_quantity, proposal_obligatory"
+		 " FROM allocation_run_product WHERE run_id = $1::bigint",
+		 "SELECT allocation_store_run_products($1::bigint)",
+		 "place their proposals where no other"},
+		/* a place without proposals */
+		{"INSERT INTO lb_run_product_in (product_id, pack_size,"
+		 " result, proposal_offset) SELECT product_id, 1, '{}', 0"
+		 " FROM allocation_run_product WHERE run_id = $1::bigint",
+		 "SELECT allocation_store_run_products($1::bigint)",
+		 "place their proposals where no other"},
 		/* rows of a run that does not exist */
 		{"INSERT INTO lb_run_product_in (product_id, pack_size,"
 		 " result) SELECT product_id, 1, '{}'"
@@ -1429,7 +1462,8 @@ START_TEST(test_proposal_insert_columns)
 				 " lot_site bigint[], lot_name text[],"
 				 " lot_expiry date[], lot_qty bigint[],"
 				 " level float8, receives bigint[],"
-				 " result jsonb, proposal_from char(2)[],"
+				 " result jsonb, proposal_offset bigint,"
+				 " proposal_from char(2)[],"
 				 " proposal_site bigint[], proposal_lot text[],"
 				 " proposal_expiry date[],"
 				 " proposal_to char(2)[],"
