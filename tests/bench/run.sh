@@ -622,7 +622,7 @@ SELECT s.region_code, s.id AS site_id, p.id AS product_id,
        CASE (p.id + s.region_code::int) % 10
 	    WHEN 0 THEN 0 WHEN 1 THEN 50 WHEN 2 THEN 150
 	    ELSE 1000 END AS balance,
-       CASE WHEN p.id % 50 = 3 THEN current_date + 30 END AS expiry
+       CASE WHEN p.id % 50 = 3 THEN lb_today() + 30 END AS expiry
   FROM product p
   JOIN site s ON s.code = 'al-' || s.region_code || '-' || (1 + p.id % 5);
 -- 10 a day issued over the window, 1800 over 180 days
@@ -661,7 +661,7 @@ UPDATE stock_daily_watermark w SET last_id = m.id, refreshed_at = now()
 UPDATE stock_daily_horizon SET safe_id = (SELECT max(id) FROM stock_event);
 INSERT INTO shortage_notice (notice_id, vnr, product_id, product_name,
 			     starts_on, status, batch_id)
-SELECT 'B-' || p.id, p.vnr, p.id, p.name, current_date, 'active',
+SELECT 'B-' || p.id, p.vnr, p.id, p.name, lb_today(), 'active',
        (SELECT max(id) FROM import_batch)
   FROM product p WHERE p.id % 100 = 7;
 INSERT INTO region_state_history (region_code, state, reason, set_by)
