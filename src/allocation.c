@@ -750,24 +750,21 @@ static int rates_compute(struct gather *g, const struct rates_read *rr,
 	struct readiness_input in = {0};
 
 	for (int i = 0; rr->tq && i < PQntuples(rr->tq); i++) {
-		int64_t id = db_int64(rr->tq, i, 0);
-		long k = product_index(g, id);
+		long k = product_index(g, db_int64(rr->tq, i, 0));
+		bool own = PQgetisnull(rr->tq, i, 1);
+		int ri = own || k < 0 ? -1 :
+					region_index(g, db_text(rr->tq, i, 1));
 		double target = strtod(db_text(rr->tq, i, 2), NULL);
 		double floor_days = strtod(db_text(rr->tq, i, 3), NULL);
-		struct rate_in *r;
+		struct rate_in *r =
+			k < 0 ? NULL : &g->rates[(size_t)k * g->nregions];
 
-		if (k < 0)
-			continue;
-		r = &g->rates[(size_t)k * g->nregions];
-		if (PQgetisnull(rr->tq, i, 1)) {
-			for (size_t ri = 0; ri < g->nregions; ri++) {
-				r[ri].target_days = target;
-				r[ri].floor_days = floor_days;
+		/* the product's own row: every region; a region's: its own */
+		for (size_t j = 0; r && j < g->nregions; j++)
+			if (own || (int)j == ri) {
+				r[j].target_days = target;
+				r[j].floor_days = floor_days;
 			}
-		} else if ((r = rate_slot(g, id, db_text(rr->tq, i, 1)))) {
-			r->target_days = target;
-			r->floor_days = floor_days;
-		}
 	}
 	in.window_days = rr->window;
 	in.factor = rr->factor;
@@ -1778,9 +1775,11 @@ static int load_lots(const struct gather *g, const PGresult *q,
 
 		if (!site || site->region < 0 || k < 0) {
 			err_set(e, ERR_INTERNAL, "",
-				"a lot of site %" PRId64
-				" of no region or product of the run",
-				key.id);
+				k < 0 ? "a lot of product %" PRId64
+					", which the run does not have" :
+					"a lot of site %" PRId64
+					", of no region",
+				k < 0 ? db_int64(q, (int)i, 0) : key.id);
 			goto out;
 		}
 		v[i].product_id = g->ids[k];
