@@ -346,10 +346,28 @@ const char *db_text(const PGresult *res, int row, int col)
 
 int64_t db_int64(const PGresult *res, int row, int col)
 {
+	const char *s, *d;
+	uint64_t v = 0;
+	bool neg;
+
 	if (PQgetisnull(res, row, col))
 		return 0;
-	/* The server sent a bigint; strtoll cannot see anything else. */
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+	/*
+	 * The server sends a bigint as an optional '-' and digits.  Read by
+	 * hand, as strtoll reads them: strtoll's locale and base handling
+	 * cost several times the reading itself, and a national allocator
+	 * run reads some 1.5 million.  Anything longer than a bigint's 19
+	 * digits, or beyond one's range (no bigint), goes to strtoll, which
+	 * clamps.
+	 */
+	s = PQgetvalue(res, row, col);
+	neg = *s == '-';
+	for (d = s + neg; *d >= '0' && *d <= '9' && d - s - neg < 19; d++)
+		v = v * 10 + (uint64_t)(*d - '0');
+	if ((*d >= '0' && *d <= '9') || v > (uint64_t)INT64_MAX + neg)
+		return strtoll(s, NULL, 10);
+	/* -v without overflow where v is 2^63 */
+	return !neg ? (int64_t)v : v == 0 ? 0 : -(int64_t)(v - 1) - 1;
 }
 
 char *db_words_array(const char *const *v, size_t n)

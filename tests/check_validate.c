@@ -1,5 +1,6 @@
 /*
- * check_validate.c -- table-driven tests for validate.c and err.c.
+ * check_validate.c -- table-driven tests for validate.c and err.c, and for
+ * db.c's reading of the integers a result holds.
  *
  * Each validator has a table of inputs with the expected verdict and either
  * the expected value or a piece of the expected message; one loop test walks
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "err.h"
 #include "validate.h"
 
@@ -953,6 +955,52 @@ START_TEST(test_err_truncate)
 }
 END_TEST
 
+/*
+ * db_int64 reads a value as strtoll does (it reads digits by hand, and
+ * leaves to strtoll what is no bigint), and a NULL as 0.  The result is
+ * made without a server.
+ */
+static const char *const int_texts[] = {
+	"0",
+	"7",
+	"-7",
+	"42",
+	"-0",
+	"1000000",
+	"9223372036854775807",
+	"-9223372036854775808",
+	"9223372036854775808",
+	"-9223372036854775809",
+	"18446744073709551615",
+	"99999999999999999999",
+	"-99999999999999999999",
+	"1234567890123456789",
+	"12345678901234567890",
+	"00000000000000000000042",
+	"1.5",
+	"-",
+	"",
+	"2e5",
+};
+
+START_TEST(test_db_int64)
+{
+	PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	PGresAttDesc col = {.name = (char *)"v", .typid = 20, .typlen = 8};
+	const char *t = int_texts[_i];
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert(PQsetResultAttrs(r, 1, &col));
+	ck_assert(PQsetvalue(r, 0, 0, (char *)t, (int)strlen(t)));
+	ck_assert(PQsetvalue(r, 1, 0, NULL, -1));
+	ck_assert_msg(db_int64(r, 0, 0) == strtoll(t, NULL, 10),
+		      "\"%s\": %lld, strtoll %lld", t,
+		      (long long)db_int64(r, 0, 0), strtoll(t, NULL, 10));
+	ck_assert(db_int64(r, 1, 0) == 0);
+	PQclear(r);
+}
+END_TEST
+
 Suite *validate_suite(void)
 {
 	Suite *s = suite_create("validate");
@@ -961,6 +1009,7 @@ Suite *validate_suite(void)
 	tc = tcase_create("int64");
 	tcase_add_loop_test(tc, test_int64, 0, NELEM(int_cases));
 	tcase_add_test(tc, test_int64_bad_range);
+	tcase_add_loop_test(tc, test_db_int64, 0, NELEM(int_texts));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("gtin");
