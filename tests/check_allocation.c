@@ -1090,7 +1090,7 @@ static int64_t two_lot_request(int64_t *run, int64_t ids[2])
 	ck_assert_msg(id > 0 && *run > 0, "help: %s", e.msg);
 	ck_assert_int_eq(run_proposals(*run, ids, 2), 2);
 	/* The lot's name, backslash and quote, arrives as it was written
-	 * (proposals travel as COPY text, the inputs as array literals). */
+	 * (test_stored_as_sent: a run's rows travel as binary COPY). */
 	ck_assert_int_eq(scalar1("SELECT count(*) FROM proposal_all p"
 				 " JOIN allocation_run_product rp"
 				 " ON rp.run_id = p.run_id"
@@ -1227,6 +1227,72 @@ END_TEST
 /* A staged run product's place among its run's proposals, as the service
  * stages it (sql/021), from the run's stored rows. */
 #define PLACE " proposal_first_id - min(proposal_first_id) OVER ()"
+
+/*
+ * A run's rows travel to the database as binary COPY (run_as): a lot
+ * without expiry, named with a quote, a backslash and a space (lots are
+ * printable ASCII: stock_event_lot_check), arrives as it was written, in
+ * the run's stored inputs and in its proposals.  Stockholm's own lot is
+ * counted away (not consumed: its rate stays), so what it gives is that
+ * lot.
+ */
+START_TEST(test_stored_as_sent)
+{
+	const char *odd = "Q-\"1\\2 x";
+	char r[24], s[24];
+	const char *params[3] = {r, odd, s};
+	int64_t run, n;
+
+	callers();
+	event(site01, "count", 0, "L01", "2030-01-01", 0);
+	event(site01b, "receipt", 2000, odd, NULL, 0);
+	run = share();
+	snprintf(r, sizeof(r), "%lld", (long long)run);
+	snprintf(s, sizeof(s), "%lld", (long long)site01b);
+	n = scalar1("SELECT count(*) FROM proposal_all"
+		    " WHERE run_id = $1::bigint",
+		    run);
+	ck_assert_int_ge(n, 2);
+	ck_assert_int_eq(
+		testdb_scalar_params(owner,
+				     "SELECT count(*) FROM proposal_all"
+				     " WHERE run_id = $1::bigint"
+				     " AND lot = $2 AND expiry IS NULL"
+				     " AND from_site_id = $3::bigint",
+				     3, params),
+		n);
+	/* Every lot held, and nothing else, as the stored inputs */
+	ck_assert_int_eq(
+		scalar1("SELECT count(*) FROM allocation_run_product rp,"
+			" unnest(rp.lot_site, rp.lot_name, rp.lot_expiry,"
+			" rp.lot_qty) AS u(site, lot, expiry, qty)"
+			" JOIN stock_balance b ON b.site_id = u.site"
+			" AND b.lot = u.lot"
+			" AND b.expiry IS NOT DISTINCT FROM u.expiry"
+			" AND b.quantity = u.qty"
+			" WHERE rp.run_id = $1::bigint"
+			" AND b.product_id = rp.product_id",
+			run),
+		3);
+	ck_assert_int_eq(scalar1("SELECT sum(cardinality(lot_site))"
+				 " FROM allocation_run_product"
+				 " WHERE run_id = $1::bigint",
+				 run),
+			 3);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM stock_balance"
+				 " WHERE product_id = $1::bigint"
+				 " AND quantity > 0",
+				 prod),
+			 3);
+	ck_assert_int_eq(testdb_scalar_params(owner,
+					      "SELECT count(*)"
+					      " FROM allocation_run_product"
+					      " WHERE run_id = $1::bigint"
+					      " AND $2 = ANY (lot_name)",
+					      2, params),
+			 1);
+}
+END_TEST
 
 START_TEST(test_proposal_insert_columns)
 {
@@ -2591,6 +2657,7 @@ Suite *allocation_suite(void)
 	tcase_add_test(tc, test_help_not_yet);
 	tcase_add_test(tc, test_help_days_fulfilled);
 	tcase_add_test(tc, test_proposal_insert_columns);
+	tcase_add_test(tc, test_stored_as_sent);
 	tcase_add_test(tc, test_cli_as);
 	suite_add_tcase(s, tc);
 	return s;
