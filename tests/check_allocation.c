@@ -1301,10 +1301,16 @@ START_TEST(test_proposal_insert_columns)
 	static const struct {
 		const char *stage, *store, *refusal;
 	} bad[] = {
-		/* a run product of a product that does not exist */
-		{"INSERT INTO lb_run_product_in (product_id, pack_size,"
-		 " result) SELECT max(id) + 1, 1, '{}' FROM product"
-		 " WHERE $1::bigint IS NOT NULL",
+		/* a run product of a product that does not exist, and
+		 * otherwise as the run's */
+		{"INSERT INTO lb_run_product_in SELECT (SELECT max(id) + 1"
+		 " FROM product), 1, stock, rate, rate_known, floor_days,"
+		 " target_days, lot_site, lot_name, lot_expiry, lot_qty,"
+		 " level, receives, result," PLACE ","
+		 " proposal_from, proposal_site, proposal_lot,"
+		 " proposal_expiry, proposal_to, proposal_to_site,"
+		 " proposal_quantity, proposal_obligatory"
+		 " FROM allocation_run_product WHERE run_id = $1::bigint",
 		 "SELECT allocation_store_run_products($1::bigint)",
 		 "names a run and a product that exist"},
 		/* a giving site of another region than the giving one */
