@@ -1234,19 +1234,36 @@ END_TEST
  * printable ASCII: stock_event_lot_check), arrives as it was written, in
  * the run's stored inputs and in its proposals.  Stockholm's own lot is
  * counted away (not consumed: its rate stays), so what it gives is that
- * lot.
+ * lot.  A product nobody holds is stored with no lots and no proposals.
  */
 START_TEST(test_stored_as_sent)
 {
 	const char *odd = "Q-\"1\\2 x";
 	char r[24], s[24];
 	const char *params[3] = {r, odd, s};
-	int64_t run, n;
+	struct allocation_params p;
+	struct err e = {0};
+	int64_t run, n, ids[2];
 
 	callers();
 	event(site01, "count", 0, "L01", "2030-01-01", 0);
 	event(site01b, "receipt", 2000, odd, NULL, 0);
-	run = share();
+	/* and a product nobody holds: its lots are an empty array */
+	ids[0] = prod;
+	ids[1] = testdb_product(owner, "654321", "Ingen lagerhållen");
+	allocation_params_default(&p, ALLOCATION_SHARE);
+	p.products = ids;
+	p.nproducts = 2;
+	ck_assert_msg(auth_begin(app, &coord, &e) == 0, "%s", e.msg);
+	ck_assert_msg(allocation_run(app, &coord, &p, &run, &e) == 0 &&
+			      db_commit(app, &e) == 0,
+		      "run: %s", e.msg);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM allocation_run_product"
+				 " WHERE run_id = $1::bigint"
+				 " AND lot_site = '{}' AND lot_qty = '{}'"
+				 " AND proposal_first_id IS NULL",
+				 run),
+			 1);
 	snprintf(r, sizeof(r), "%lld", (long long)run);
 	snprintf(s, sizeof(s), "%lld", (long long)site01b);
 	n = scalar1("SELECT count(*) FROM proposal_all"
