@@ -49,7 +49,7 @@ BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/%)
 EMBED_MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
 EMBED_DEMO := $(sort $(wildcard contrib/demo/*.sql))
 
-.PHONY: all deps check run bench asan lint format clean
+.PHONY: all deps check run bench asan lint format clean FORCE
 .DELETE_ON_ERROR:
 
 all: $(BIN)
@@ -70,8 +70,16 @@ $(BUILD)/tests/bench/%.o: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# The embedded files' names, rewritten only when they change: a file
+# removed (or renamed) rebuilds embedded.c, as an edited one does.
+EMBED_NAMES := $(EMBED_MIGRATIONS) $(EMBED_DEMO)
+$(BUILD)/embedded.names: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(EMBED_NAMES)' | cmp -s - $@ || echo '$(EMBED_NAMES)' >$@
+FORCE:
+
 $(BUILD)/embedded.c: contrib/embed.sh $(EMBED_MIGRATIONS) $(EMBED_DEMO) \
-		src/openapi.json
+		src/openapi.json $(BUILD)/embedded.names
 	@mkdir -p $(BUILD)
 	sh contrib/embed.sh $@ -- embedded_migrations $(EMBED_MIGRATIONS) \
 		-- embedded_demo $(EMBED_DEMO) -- embedded_openapi src/openapi.json
