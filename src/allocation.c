@@ -925,8 +925,10 @@ struct product_in {
  * against 0.45 s), and the service writes integers and reals as they are,
  * with no digits and no escapes.  Every integer is big-endian.  A field
  * is its length (-1: NULL) and its bytes; an array field is its number of
- * dimensions (1; 0 when empty), whether it holds NULLs, its element type,
- * its length and lower bound (1), then its elements, each as a field.
+ * dimensions (1; 0 when empty), a flags word (0: the database finds the
+ * NULLs among the elements itself, and checks only that the word is 0 or
+ * 1), its element type, its length and lower bound (1), then its
+ * elements, each as a field.
  * Element types are named by the built-in types' fixed oids (pg_type.dat),
  * which the database checks against the column's.
  */
@@ -1031,18 +1033,16 @@ static void bin_expiry(struct buf *b, int32_t expiry)
 }
 
 /*
- * Start an array field of n elements of type oid (nulls: some are NULL).
- * Returns where its length goes, for array_end once the elements are
- * written.
+ * Start an array field of n elements of type oid.  Returns where its
+ * length goes, for array_end once the elements are written.
  */
-static size_t array_begin(struct buf *b, enum copy_oid oid, size_t n,
-			  bool nulls)
+static size_t array_begin(struct buf *b, enum copy_oid oid, size_t n)
 {
 	size_t at = b->len;
 
 	bin_u32(b, 0);
 	bin_u32(b, n > 0);
-	bin_u32(b, nulls);
+	bin_u32(b, 0);
 	bin_u32(b, oid);
 	if (n > 0) {
 		bin_u32(b, (uint32_t)n);
@@ -1071,7 +1071,7 @@ static void region_array(struct buf *b, const struct alloc_region *r,
 {
 	static const enum copy_oid oid[] = {OID_INT8, OID_FLOAT8, OID_BOOL,
 					    OID_FLOAT8, OID_FLOAT8};
-	size_t at = array_begin(b, oid[c], n, false);
+	size_t at = array_begin(b, oid[c], n);
 
 	for (size_t i = 0; i < n; i++) {
 		switch (c) {
@@ -1098,12 +1098,8 @@ static void lot_array(struct buf *b, const struct lot_in *lv, size_t n,
 {
 	static const enum copy_oid oid[] = {OID_INT8, OID_TEXT, OID_DATE,
 					    OID_INT8};
-	bool nulls = false;
-	size_t at;
+	size_t at = array_begin(b, oid[c], n);
 
-	for (size_t k = 0; c == LC_EXPIRY && k < n; k++)
-		nulls |= lv[k].expiry == ALLOCATOR_NO_EXPIRY;
-	at = array_begin(b, oid[c], n, nulls);
 	for (size_t k = 0; k < n; k++) {
 		switch (c) {
 		case LC_SITE: bin_i64(b, lv[k].site_id); break;
@@ -1138,6 +1134,18 @@ static void product_inputs(struct solved *s, const struct gather *g,
 	s->nproducts++;
 }
 
+/* A column of a product's proposals. */
+enum proposal_col {
+	PC_FROM,
+	PC_SITE,
+	PC_LOT,
+	PC_EXPIRY,
+	PC_TO,
+	PC_TO_SITE,
+	PC_QUANTITY,
+	PC_OBLIGATORY
+};
+
 /* The outputs of one product, the last fields of its row: level, what
  * each region receives (NULL for share, whose proposals say it), the
  * problem's scalars (jsonb: a version, 1, and the text), and its
@@ -1148,6 +1156,7 @@ static int product_outputs(struct solved *s, bool has_level, double level,
 {
 	struct buf *b = &s->prod;
 	char *text = json_dumps(result, JSON_STORE);
+	size_t len;
 
 	if (!text)
 		return err_set(e, ERR_INTERNAL, "", "out of memory");
@@ -1162,7 +1171,7 @@ static int product_outputs(struct solved *s, bool has_level, double level,
 		bin_null(b);
 	}
 	if (receives) {
-		size_t at = array_begin(b, OID_INT8, nregions, false);
+		size_t at = array_begin(b, OID_INT8, nregions);
 
 		for (size_t i = 0; i < nregions; i++)
 			bin_i64(b, receives[i]);
@@ -1170,13 +1179,15 @@ static int product_outputs(struct solved *s, bool has_level, double level,
 	} else {
 		bin_null(b);
 	}
-	bin_u32(b, (uint32_t)(1 + strlen(text)));
+	len = strlen(text);
+	bin_u32(b, (uint32_t)(1 + len));
 	buf_add(b, "\1", 1);
-	buf_add(b, text, strlen(text));
+	buf_add(b, text, len);
 	if (s->pack.len > 0) {
 		buf_add(b, s->pack.p, s->pack.len);
 	} else {
-		for (int i = 0; i < 9; i++) /* offset and 8 arrays */
+		/* the offset and each proposal column */
+		for (int i = 0; i <= PC_OBLIGATORY + 1; i++)
 			bin_null(b);
 	}
 	s->pack.len = 0;
@@ -1184,18 +1195,6 @@ static int product_outputs(struct solved *s, bool has_level, double level,
 	return s->pack.failed ? err_set(e, ERR_INTERNAL, "", "out of memory") :
 				0;
 }
-
-/* A column of a product's proposals. */
-enum proposal_col {
-	PC_FROM,
-	PC_SITE,
-	PC_LOT,
-	PC_EXPIRY,
-	PC_TO,
-	PC_TO_SITE,
-	PC_QUANTITY,
-	PC_OBLIGATORY
-};
 
 /*
  * The transfers t[0..n) of a product as its proposals, the run's from
@@ -1211,18 +1210,10 @@ static void proposal_pack(struct buf *b, int64_t offset,
 	static const enum copy_oid oid[] = {OID_BPCHAR, OID_INT8,   OID_TEXT,
 					    OID_DATE,	OID_BPCHAR, OID_INT8,
 					    OID_INT8,	OID_BOOL};
-	bool expiry_nulls = false, site_nulls = false;
 
-	for (size_t i = 0; i < n; i++) {
-		expiry_nulls |= lots[t[i].lot].expiry == ALLOCATOR_NO_EXPIRY;
-		site_nulls |= g->regions[t[i].to].site == 0;
-	}
 	bin_i64(b, offset);
 	for (int c = PC_FROM; c <= PC_OBLIGATORY; c++) {
-		size_t at =
-			array_begin(b, oid[c], n,
-				    (c == PC_EXPIRY && expiry_nulls) ||
-					    (c == PC_TO_SITE && site_nulls));
+		size_t at = array_begin(b, oid[c], n);
 
 		for (size_t i = 0; i < n; i++) {
 			const struct alloc_lot *lot = &lots[t[i].lot];
