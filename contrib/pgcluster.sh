@@ -20,6 +20,8 @@
 #                       (default /usr/lib/postgresql/15/bin, else pg_config)
 #   PGCLUSTER_FAST=1    fsync, synchronous_commit, full_page_writes off
 #                       (tests only; applied at every start)
+#   PGCLUSTER_HUGE_PAGES  huge_pages: try (default, PostgreSQL's own), on
+#                       (refuse to start without them) or off
 #   PGCLUSTER_PORT_BASE first port number to try (default 54320)
 #
 # As root, initdb/pg_ctl run as the `postgres` OS user (or as the owner of an
@@ -41,6 +43,11 @@ die() {
 note() {
   echo "$prog: $*" >&2
 }
+
+case ${PGCLUSTER_HUGE_PAGES:-try} in
+  try | on | off) ;;
+  *) die "PGCLUSTER_HUGE_PAGES=$PGCLUSTER_HUGE_PAGES: try, on or off" ;;
+esac
 
 usage() {
   cat >&2 <<EOF
@@ -216,7 +223,7 @@ take_lock() {
 }
 
 write_conf() {
-  local port=$1 fast=off
+  local port=$1 fast=off huge=${PGCLUSTER_HUGE_PAGES:-try}
   [[ ${PGCLUSTER_FAST:-0} == 1 ]] && fast=on
   local sockdir=${DIR//\'/\'\'}
   local conf=$DATA/pgcluster.conf
@@ -227,6 +234,7 @@ write_conf() {
     echo "unix_socket_directories = '$sockdir'"
     echo "max_connections = 100"
     echo "shared_buffers = 256MB"
+    echo "huge_pages = $huge"
     if [[ $fast == on ]]; then
       echo "# PGCLUSTER_FAST=1: not crash-safe"
       echo "fsync = off"
