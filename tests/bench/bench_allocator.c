@@ -20,7 +20,10 @@
  *   problem=share regions=21 instances=N solves=M seconds=S
  *   solves_per_sec=A split_per_sec=B ratio=R
  *
- * (on one line), ratio being allocator cost over split cost.  Exit status 1
+ * (on one line), ratio being allocator cost over split cost.  A third
+ * line, problem=lots, measures the same way the least a sharing solve must
+ * do with its input before deciding anything (lots_read): what the split
+ * is to the allocation, that is to the reading of the lots.  Exit status 1
  * if an allocator call fails, 2 on bad usage.
  */
 #include <math.h>
@@ -182,6 +185,44 @@ static int split(const struct instance *in, int64_t S)
 	return 0;
 }
 
+/*
+ * The least a sharing solve does with its lots, as the split is the least
+ * an allocation does with its regions: each lot read once and checked (a
+ * region that exists, a quantity in range, a region's lots within its
+ * stock), and each region's whole packs in lots it may give counted, into
+ * a fresh array.  No level, no packs moved, no matching, no lot order.
+ */
+static int lots_read(const struct instance *in)
+{
+	int64_t *packs = malloc(NREG * sizeof *packs);
+	int64_t held[NREG] = {0}, pack = in->share.pack_size;
+	int64_t min_expiry =
+		(int64_t)in->share.today + in->share.min_shelf_days;
+	bool bad = false;
+	size_t i, j;
+
+	if (packs == NULL)
+		return -1;
+	for (i = 0; i < NREG; i++)
+		packs[i] = 0;
+	for (j = 0; j < in->nlots; j++) {
+		const struct alloc_lot *l = &in->lots[j];
+		bool ok = (l->expiry == ALLOCATOR_NO_EXPIRY) |
+			  ((int64_t)l->expiry >= min_expiry);
+
+		bad |= (l->region >= NREG) | (l->quantity <= 0) |
+		       (l->quantity > ALLOCATOR_QTY_MAX);
+		i = l->region % NREG;
+		held[i] += l->quantity;
+		packs[i] += (l->quantity & -(int64_t)ok) / pack;
+	}
+	for (i = 0; i < NREG; i++)
+		bad |= held[i] > in->r[i].stock;
+	sink += packs[NREG - 1] + bad;
+	free(packs);
+	return bad ? -1 : 0;
+}
+
 static int solve_share(const struct instance *in, struct err *e)
 {
 	struct alloc_share_result res;
@@ -213,6 +254,7 @@ static int compare(const char *problem, const struct instance *v, size_t n,
 		   double seconds, struct err *e)
 {
 	bool share = strcmp(problem, "share") == 0;
+	bool lots = strcmp(problem, "lots") == 0;
 	double t0, t_alloc = 0, t_split = 0, round;
 	int64_t solves = 0, splits = 0, reps = 1, r;
 	size_t i;
@@ -224,7 +266,11 @@ static int compare(const char *problem, const struct instance *v, size_t n,
 		t0 = now();
 		for (i = 0; i < n; i++) {
 			rc = share ? solve_share(&v[i], e) :
+			     lots  ? lots_read(&v[i]) :
 				     solve_supply(&v[i], e);
+			if (rc < 0 && lots)
+				return err_set(e, ERR_INTERNAL, "",
+					       "lots instance %zu: refused", i);
 			if (rc < 0)
 				return err_prefix(
 					e, "%s instance %zu: ", problem, i);
@@ -236,7 +282,8 @@ static int compare(const char *problem, const struct instance *v, size_t n,
 		t0 = now();
 		for (r = 0; r < reps; r++)
 			for (i = 0; i < n; i++)
-				if (split(&v[i], share ? v[i].total :
+				if (split(&v[i], share || lots ?
+							 v[i].total :
 							 v[i].supply.packs) < 0)
 					return err_set(e, ERR_INTERNAL, "",
 						       "out of memory");
@@ -284,7 +331,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < instances; i++)
 		make_instance(&v[i]);
 	if (compare("share", v, (size_t)instances, (double)seconds, &e) < 0 ||
-	    compare("supply", v, (size_t)instances, (double)seconds, &e) < 0) {
+	    compare("supply", v, (size_t)instances, (double)seconds, &e) < 0 ||
+	    compare("lots", v, (size_t)instances, (double)seconds, &e) < 0) {
 		fprintf(stderr, "bench_allocator: %s\n", e.msg);
 		goto out;
 	}
