@@ -177,6 +177,8 @@ if [[ ${LAGERBILD_BENCH_EXTERNAL:-0} != 1 ]]; then
 		"$top/contrib/pgcluster.sh" start "$dir/pg")
 	eval "$env"
 else
+	[[ ${BENCH_HUGEPAGES:-0} != 1 ]] ||
+		die "BENCH_HUGEPAGES=1 is for the throwaway cluster; an external server has its own settings"
 	note "using the server at ${PGHOST:-(default)}:${PGPORT:-(default)}"
 	drop_at_exit=1
 fi
