@@ -853,9 +853,18 @@ static const char open_sql[] =
 	" ORDER BY d.rule, d.scope_key"
 	" ON CONFLICT (rule, scope_key) WHERE resolved_at IS NULL DO NOTHING";
 
+/* By the primary key, whatever alert's statistics say (sql/022): a join
+ * to alert_diff was planned as a nested loop reading alert_diff whole per
+ * alert when they counted alert at no rows. */
 static const char resolve_sql[] =
-	"UPDATE alert a SET resolved_at = now() FROM alert_diff d"
-	" WHERE a.id = d.alert_id AND d.rule IS NULL AND a.resolved_at IS NULL";
+	"UPDATE alert a SET resolved_at = now()"
+	" WHERE a.id = ANY (ARRAY(SELECT d.alert_id FROM alert_diff d"
+	"  WHERE d.rule IS NULL))"
+	" AND a.resolved_at IS NULL";
+
+/* After opening $1 alerts: fresh statistics for alert if they count fewer
+ * rows than that (sql/022). */
+static const char analyze_sql[] = "SELECT alert_analyze_grown($1::bigint)";
 
 /* Declines of obligatory help end when the receiver is helped or out of
  * disaster (sql/011); the sweep looks, when there are any. */
@@ -891,9 +900,11 @@ static int merge(struct db *db, const struct gather *g,
 		 const char *const scope[3], struct alerts_counts *out,
 		 struct err *e)
 {
-	char n[24], hi[24], lo[24], seed[24];
+	char n[24], hi[24], lo[24], seed[24], opened_s[24];
 	const char *params[6] = {scope[0], scope[1], scope[2], n, hi, lo};
+	const char *aparams[1] = {opened_s};
 	PGresult *q;
+	int64_t opened = 0;
 	bool same, stale;
 
 	snprintf(seed, sizeof(seed), "%d", SIG_VERSION);
@@ -922,7 +933,11 @@ static int merge(struct db *db, const struct gather *g,
 	    db_command(db, diff_sql, 3, params, e) < 0 ||
 	    run_counted(db, refresh_sql, 0, NULL, &out->updated, e) < 0 ||
 	    db_command(db, resign_sql, 0, NULL, e) < 0 ||
-	    run_counted(db, open_sql, 0, NULL, &out->opened, e) < 0 ||
+	    run_counted(db, open_sql, 0, NULL, &opened, e) < 0)
+		return -1;
+	out->opened += opened;
+	snprintf(opened_s, sizeof(opened_s), "%lld", (long long)opened);
+	if ((opened > 0 && db_command(db, analyze_sql, 1, aparams, e) < 0) ||
 	    run_counted(db, resolve_sql, 0, NULL, &out->resolved, e) < 0)
 		return -1;
 	return 0;
