@@ -25,6 +25,7 @@ int db_connect(struct db **out, const char *conninfo, struct err *e)
 {
 	struct db *db = NULL;
 	const char *url = conninfo ? conninfo : getenv("DATABASE_URL");
+	PGresult *res;
 
 	*out = NULL;
 	db = calloc(1, sizeof(*db));
@@ -48,6 +49,24 @@ int db_connect(struct db **out, const char *conninfo, struct err *e)
 		db_close(db);
 		return -1;
 	}
+	/*
+	 * A statement whose client has gone (a sweep killed by its timer, a
+	 * command interrupted) is cancelled within seconds instead of run to
+	 * its end holding its locks: the next sweep waited on a killed one's
+	 * lock for minutes.  A server that cannot (PostgreSQL 14 and later
+	 * can, on Linux) is used all the same.
+	 */
+	res = PQexec(db->conn,
+		     "SET client_connection_check_interval = '" DB_CLIENT_CHECK
+		     "'");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		const char *why = PQerrorMessage(db->conn);
+
+		log_warning("database: client_connection_check_interval not "
+			    "set: %.*s",
+			    (int)strcspn(why, "\n"), why);
+	}
+	PQclear(res);
 	*out = db;
 	return 0;
 }

@@ -36,9 +36,14 @@ struct db {
 	char sqlstate[6]; /* of the last failure, "" if none or no server */
 };
 
+/* How often a running statement checks that its client is still there. */
+#define DB_CLIENT_CHECK "5s"
+
 /*
  * Connect using conninfo, or when it is NULL, $DATABASE_URL, or failing that
- * the standard PG* variables.  The caller frees *out with db_close.
+ * the standard PG* variables, with the client encoding UTF8 and, where
+ * the server allows it, client_connection_check_interval DB_CLIENT_CHECK.
+ * The caller frees *out with db_close.
  */
 int db_connect(struct db **out, const char *conninfo, struct err *e);
 

@@ -280,6 +280,25 @@ START_TEST(test_opening_refreshes_statistics)
 }
 END_TEST
 
+/* The killed sweep's statement ran on for minutes after its client was
+ * gone, holding the sweeps' lock: every connection has the server look
+ * for its client every DB_CLIENT_CHECK while a statement runs. */
+START_TEST(test_gone_client_is_noticed)
+{
+	PGresult *q;
+	struct err e = {0};
+	struct db *dbs[2] = {owner, app};
+
+	for (int i = 0; i < 2; i++) {
+		q = db_exec(dbs[i], "SHOW client_connection_check_interval", 0,
+			    NULL, &e);
+		ck_assert_msg(q != NULL, "%s", e.msg);
+		ck_assert_str_eq(db_text(q, 0, 0), DB_CLIENT_CHECK);
+		PQclear(q);
+	}
+}
+END_TEST
+
 START_TEST(test_stockout_replaces_below_floor)
 {
 	struct alerts_counts c;
@@ -811,6 +830,7 @@ Suite *alerts_suite(void)
 	tcase_add_test(tc, test_below_floor_lifecycle);
 	tcase_add_test(tc, test_stockout_replaces_below_floor);
 	tcase_add_test(tc, test_opening_refreshes_statistics);
+	tcase_add_test(tc, test_gone_client_is_noticed);
 	tcase_add_test(tc, test_expiring_lots);
 	tcase_add_test(tc, test_shortage_notice);
 	tcase_add_test(tc, test_stale_reporting);
