@@ -227,6 +227,8 @@ struct args {
 	char *words[3];
 };
 
+/* Read argv into a: 0, or EXIT_USAGE once reported (an unknown option,
+ * one without its value, too many words or --product). */
 static int parse(int argc, char **argv, struct args *a)
 {
 	int c;
@@ -906,7 +908,7 @@ int cmd_allocate(int argc, char **argv)
 	struct args a = {.cmd = "allocate"};
 	const char *w;
 
-	if (parse(argc, argv, &a) < 0)
+	if (parse(argc, argv, &a) != 0)
 		return EXIT_USAGE;
 	if (a.help) {
 		fputs(allocate_usage, stdout);
@@ -1057,7 +1059,7 @@ int cmd_help_request(int argc, char **argv)
 	struct args a = {.cmd = "help-request"};
 	const char *w;
 
-	if (parse(argc, argv, &a) < 0)
+	if (parse(argc, argv, &a) != 0)
 		return EXIT_USAGE;
 	if (a.help) {
 		fputs(help_usage, stdout);
@@ -1193,7 +1195,7 @@ int cmd_proposal(int argc, char **argv)
 	enum allocation_action action;
 	struct err e = {0};
 
-	if (parse(argc, argv, &a) < 0)
+	if (parse(argc, argv, &a) != 0)
 		return EXIT_USAGE;
 	if (a.help) {
 		fputs(proposal_usage, stdout);

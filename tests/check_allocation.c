@@ -2440,6 +2440,23 @@ START_TEST(test_cli)
 		      r.err);
 	CLI(&r, "proposal", "approve", "x1");
 	ck_assert_int_eq(r.code, 2);
+	/* A mistyped option, or one without its value, stops the command
+	 * before it writes anything. */
+	CLI(&r, "allocate", "share", "--product", "123456", "--min-tranfer",
+	    "5");
+	ck_assert_msg(r.code == 2 && strstr(r.err, "--min-tranfer"), "%d %s",
+		      r.code, r.err);
+	CLI(&r, "allocate", "share", "--product", "123456", "--floor-days");
+	ck_assert_msg(r.code == 2 && strstr(r.err, "--floor-days"), "%d %s",
+		      r.code, r.err);
+	CLI(&r, "help-request", "create", "--region", "14", "--product",
+	    "123456", "--days", "5", "--urgensy", "critical", "--reason",
+	    "akut");
+	ck_assert_msg(r.code == 2 && strstr(r.err, "--urgensy"), "%d %s",
+		      r.code, r.err);
+	ck_assert_int_eq(testdb_scalar(owner, "SELECT count(*) FROM"
+					      " help_request"),
+			 0);
 	fd = mkstemp(path);
 	ck_assert_msg(fd >= 0 && write(fd, "week,packs\n1,5\n3,5\n", 19) == 19,
 		      "capacity file");
@@ -2458,10 +2475,17 @@ START_TEST(test_cli)
 	run = testdb_scalar(owner, "SELECT max(id) FROM allocation_run");
 	p12 = proposal_to(run, "12");
 	snprintf(id, sizeof(id), "%lld", (long long)p12);
+	CLI(&r, "proposal", "approve", id, "--as");
+	ck_assert_msg(r.code == 2 && strstr(r.err, "--as"), "%d %s", r.code,
+		      r.err);
 	CLI(&r, "proposal", "approve", id);
 	ck_assert_msg(r.code == 0 && strstr(r.out, "approved"), "%s", r.err);
 	CLI(&r, "proposal", "ship", id);
 	ck_assert_msg(r.code == 0 && strstr(r.out, "shipped"), "%s", r.err);
+	CLI(&r, "proposal", "receive", id, "--qty", "3", "--reason",
+	    "krossade");
+	ck_assert_msg(r.code == 2 && strstr(r.err, "--qty"), "%d %s", r.code,
+		      r.err);
 	CLI(&r, "proposal", "ship", id);
 	ck_assert_msg(r.code == 0 && strstr(r.out, "already"), "%s", r.out);
 	CLI(&r, "proposal", "receive", id, "--quantity", "10");
