@@ -116,6 +116,14 @@ static bool is_control(uint32_t cp)
 	return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
 }
 
+/* A space separator (Unicode Zs): what a blank field is made of. */
+static bool is_space(uint32_t cp)
+{
+	return cp == 0x20 || cp == 0xA0 || cp == 0x1680 ||
+	       (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
+	       cp == 0x3000;
+}
+
 static char *put_hex(char *o, unsigned char b)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -612,6 +620,7 @@ int validate_text(const char *s, size_t max_bytes, bool allow_empty,
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i, n;
 	uint32_t cp;
+	bool blank = true;
 
 	if (s == NULL)
 		return missing(e, field);
@@ -639,6 +648,10 @@ int validate_text(const char *s, size_t max_bytes, bool allow_empty,
 				       "%s %s: control character U+%04" PRIX32
 				       " at byte offset %zu",
 				       label(field), show(v, s), cp, i);
+		blank &= is_space(cp);
 	}
+	/* "   " says no more than "": a reason of blanks is no reason. */
+	if (blank && !allow_empty)
+		return bad(e, field, s, "must not be blank");
 	return 0;
 }

@@ -98,7 +98,8 @@ int parse_timestamp(const char *s, int64_t *epoch, const char *field,
 /*
  * Free text: valid UTF-8 (no overlong forms, no surrogates, nothing above
  * U+10FFFF), no control characters (C0 including tab and newline, DEL, C1),
- * at most max_bytes bytes; empty allowed only when allow_empty.
+ * at most max_bytes bytes; empty, or only blanks (space separators such
+ * as U+0020 and U+00A0), allowed only when allow_empty.
  */
 int validate_text(const char *s, size_t max_bytes, bool allow_empty,
 		  const char *field, struct err *e);

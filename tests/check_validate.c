@@ -622,6 +622,10 @@ static const struct text_case {
 	{"Jämtland Härjedalen", 100, false, true, NULL},
 	{"", 100, true, true, NULL},
 	{"", 100, false, false, "must not be empty"},
+	{"   ", 100, false, false, "must not be blank"},
+	{"\xc2\xa0 \xe3\x80\x80", 100, false, false, "must not be blank"},
+	{"   ", 100, true, true, NULL},
+	{" a ", 100, false, true, NULL},
 	{"", 0, true, true, NULL},
 	{NULL, 100, true, false, "missing"},
 	{"abc", 3, false, true, NULL},
@@ -642,7 +646,7 @@ static const struct text_case {
 	{"\xc2\x85", 100, false, false, "control character U+0085"},
 	{"\xc2\x9f", 100, false, false, "control character U+009F"},
 	{" ~", 100, false, true, NULL},
-	{"\xc2\xa0", 100, false, true, NULL},
+	{"\xc2\xa0x", 100, false, true, NULL}, /* U+00A0 is no control */
 	/* well-formed boundaries */
 	{"\xc2\xa1", 100, false, true, NULL},
 	{"\xdf\xbf", 100, false, true, NULL},
