@@ -1060,19 +1060,33 @@ int allocator_share(const struct alloc_region *r, size_t n,
 		}
 	}
 
-	/* Drop the small rows, then state what the kept ones leave. */
+	/*
+	 * Drop the small transfers, then state what the kept ones leave.  A
+	 * transfer is what one region sends another, whatever lots it comes
+	 * from: its rows lie together (a recipient takes from a donor once),
+	 * and all of them stay or go.
+	 */
 	for (i = 0; i < n; i++)
 		out->after[i] = r[i].stock;
-	for (j = 0, nt = 0; j < nrows; j++) {
-		struct alloc_transfer x = rows[j];
-		bool kept = x.quantity >= p->min_transfer;
-		int64_t q = kept ? x.quantity : 0;
+	for (j = 0, nt = 0; j < nrows; j = b) {
+		int64_t sent = 0;
+		bool kept;
 
-		out->dropped += x.quantity - q;
-		out->after[x.from] -= q;
-		out->after[x.to] += q;
-		rows[nt] = x;
-		nt += kept;
+		for (b = j; b < nrows && rows[b].from == rows[j].from &&
+			    rows[b].to == rows[j].to;
+		     b++)
+			sent += rows[b].quantity;
+		kept = sent >= p->min_transfer;
+		out->dropped += kept ? 0 : sent;
+		for (; j < b; j++) {
+			struct alloc_transfer x = rows[j];
+			int64_t q = kept ? x.quantity : 0;
+
+			out->after[x.from] -= q;
+			out->after[x.to] += q;
+			rows[nt] = x;
+			nt += kept;
+		}
 	}
 	out->ntransfers = nt;
 	out->transfers = nt > 0 ? rows : NULL;

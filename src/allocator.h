@@ -29,8 +29,11 @@
  *    the donor is left; never below its floor, ceil(F_i*c_i) units).
  *    Matching: recipients, fewest days first, take from donors of their
  *    own sjukvårdsregion first, then from the others, largest giver
- *    first; transfers under min_transfer base units are dropped.  The holdings and days after are recomputed from the
- *    transfers actually proposed, so they are always consistent with them.
+ *    first; a transfer (all that one region sends another, over
+ *    however many lots) under min_transfer base units is dropped whole.
+ *    The holdings and days after are recomputed from the transfers
+ *    actually proposed, so they are always consistent with them; the
+ *    level L is the one before any is dropped.
  *    Lots: a transfer is split over the donor's lots first-expiry-first,
  *    among lots whose expiry is at least min_shelf_days after today (no
  *    expiry counts as last); expired lots are never sent.
@@ -107,7 +110,8 @@ struct alloc_lot {
 
 struct alloc_share_params {
 	int64_t pack_size;    /* >= 1 */
-	int64_t min_transfer; /* base units; smaller transfers are dropped */
+	int64_t min_transfer; /* base units: a region's smaller transfer to
+				 another is dropped, every lot of it */
 	int32_t today;	      /* days since epoch */
 	int min_shelf_days;   /* >= 0 */
 	bool idle_gives;      /* regions without consumption may give */
@@ -126,6 +130,7 @@ struct alloc_share_result {
 	int64_t *after;	     /* n holdings after the transfers */
 	double *days_before; /* n; INFINITY when c_i = 0 */
 	double *days_after;  /* n */
+	/* a row per lot of each transfer, a transfer's rows together */
 	struct alloc_transfer *transfers;
 	size_t ntransfers;
 	int64_t dropped; /* base units in transfers under min_transfer */

@@ -274,6 +274,7 @@ static bool share_valid(const struct share_inst *in,
 			char *why, size_t size)
 {
 	int64_t out_[NR] = {0}, in_[NR] = {0}, used[TEST_LOTS] = {0};
+	int64_t pair[NR][NR] = {{0}};
 	int64_t p = in->p.pack_size, sum_before = 0, sum_after = 0;
 	size_t i, j, t;
 
@@ -314,10 +315,14 @@ static bool share_valid(const struct share_inst *in,
 		if (x->quantity <= 0 || x->quantity % p != 0)
 			FAIL("transfer %zu: %lld is not whole packs of %lld", t,
 			     (long long)x->quantity, (long long)p);
-		if (x->quantity < in->p.min_transfer)
-			FAIL("transfer %zu: %lld under the minimum %lld", t,
-			     (long long)x->quantity,
-			     (long long)in->p.min_transfer);
+		if (t > 0 && (x->from != x[-1].from || x->to != x[-1].to)) {
+			for (j = 0; j < t; j++)
+				if (res->transfers[j].from == x->from &&
+				    res->transfers[j].to == x->to)
+					FAIL("transfer %zu -> %zu: its rows "
+					     "%zu and %zu lie apart",
+					     x->from, x->to, j, t);
+		}
 		if (in->lots[x->lot].region != x->from)
 			FAIL("transfer %zu: lot %zu is not region %zu's", t,
 			     x->lot, x->from);
@@ -336,7 +341,16 @@ static bool share_valid(const struct share_inst *in,
 			     (long long)in->lots[x->lot].quantity);
 		out_[x->from] += x->quantity;
 		in_[x->to] += x->quantity;
+		pair[x->from][x->to] += x->quantity;
 	}
+	/* The minimum is on a transfer, all its lots together. */
+	for (i = 0; i < in->n; i++)
+		for (j = 0; j < in->n; j++)
+			if (pair[i][j] > 0 && pair[i][j] < in->p.min_transfer)
+				FAIL("transfer %zu -> %zu: %lld under the "
+				     "minimum %lld",
+				     i, j, (long long)pair[i][j],
+				     (long long)in->p.min_transfer);
 	for (i = 0; i < in->n; i++) {
 		const struct alloc_region *r = &in->r[i];
 
@@ -596,6 +610,37 @@ static const struct share_case {
 	 0,
 	 {{0}},
 	 50},
+	/* 2 from two lots: the minimum 2 is on the transfer, not the lot */
+	{"a transfer over two lots reaches the minimum together",
+	 2,
+	 2,
+	 {REG("01", "x", 4, 1, 0), REG("03", "x", 0, 1, 0)},
+	 {LOT(0, TODAY + 10, 1), LOT(0, TODAY + 20, 3)},
+	 1,
+	 2,
+	 0,
+	 false,
+	 0,
+	 2,
+	 {2, 2},
+	 2,
+	 {{0, 1, 0, 1}, {0, 1, 1, 1}},
+	 0},
+	{"a transfer over two lots under the minimum goes whole",
+	 2,
+	 2,
+	 {REG("01", "x", 4, 1, 0), REG("03", "x", 0, 1, 0)},
+	 {LOT(0, TODAY + 10, 1), LOT(0, TODAY + 20, 3)},
+	 1,
+	 3,
+	 0,
+	 false,
+	 0,
+	 2,
+	 {4, 0},
+	 0,
+	 {{0}},
+	 2},
 	{"own sjukvårdsregion first, even with the smaller surplus",
 	 3,
 	 2,
@@ -834,7 +879,8 @@ static void share_check_one(uint64_t seed, int k, enum gen_mode mode)
 	allocator_share_free(&again);
 
 	/* Dropping is the last step: the rows kept under a minimum are the
-	 * rows without one that reach it, and the rest is what was dropped. */
+	 * rows without one of the transfers that reach it, and the rest is
+	 * what was dropped. */
 	m = in.p.min_transfer;
 	in.p.min_transfer = 0;
 	ck_assert_int_eq(allocator_share(in.r, in.n, in.lots, in.nlots, &in.p,
@@ -845,7 +891,13 @@ static void share_check_one(uint64_t seed, int k, enum gen_mode mode)
 		      (unsigned long long)seed, k, why);
 	ck_assert(full.level == res.level);
 	for (t = 0, u = 0; t < full.ntransfers; t++) {
-		if (full.transfers[t].quantity < m) {
+		int64_t sent = 0;
+
+		for (size_t v = 0; v < full.ntransfers; v++)
+			if (full.transfers[v].from == full.transfers[t].from &&
+			    full.transfers[v].to == full.transfers[t].to)
+				sent += full.transfers[v].quantity;
+		if (sent < m) {
 			dropped += (size_t)full.transfers[t].quantity;
 			continue;
 		}
