@@ -2499,6 +2499,9 @@ struct locked {
 	int64_t shipped, received;
 	bool obligatory, disaster, has_shipment;
 	char lot[65], expiry[16];
+	bool expired;		   /* the lot's expiry has passed */
+	char quarantined[64];	   /* an open quarantine's date, or "" */
+	char quarantine_why[1001]; /* and its reason */
 };
 
 static int lock_proposal(struct db *db, const char *from, int64_t id,
@@ -2520,9 +2523,16 @@ static int lock_proposal(struct db *db, const char *from, int64_t id,
 		" p.product_id, p.from_site_id, p.to_site_id, p.quantity,"
 		" p.obligatory, allocation_in_disaster(p.to_region),"
 		" p.lot, coalesce(p.expiry::text, ''), s.status,"
-		" s.quantity, s.received_quantity"
+		" s.quantity, s.received_quantity,"
+		" coalesce(p.expiry < lb_today(), false),"
+		" (q.since AT TIME ZONE 'Europe/Stockholm')::date::text, q.reason"
 		" FROM proposal p LEFT JOIN shipment s"
 		"  ON s.from_region = p.from_region AND s.proposal_id = p.id"
+		" LEFT JOIN lot_quarantine q"
+		"  ON q.region_code = p.from_region"
+		"  AND q.site_id = p.from_site_id"
+		"  AND q.product_id = p.product_id AND q.lot = p.lot"
+		"  AND q.released_at IS NULL"
 		" WHERE p.from_region = $1 AND p.id = $2::bigint"
 		" FOR UPDATE OF p",
 		2, params, e);
@@ -2550,7 +2560,38 @@ static int lock_proposal(struct db *db, const char *from, int64_t id,
 		 db_text(q, 0, 11));
 	l->shipped = db_int64(q, 0, 12);
 	l->received = db_int64(q, 0, 13);
+	l->expired = db_text(q, 0, 14)[0] == 't';
+	snprintf(l->quarantined, sizeof(l->quarantined), "%s",
+		 db_text(q, 0, 15));
+	snprintf(l->quarantine_why, sizeof(l->quarantine_why), "%s",
+		 db_text(q, 0, 16));
 	PQclear(q);
+	return 0;
+}
+
+/*
+ * May the proposal's lot still go (approving or shipping: doing)?  Not
+ * once it is quarantined at the giving site or past its expiry: the run
+ * chose it when neither was so.  ERR_CONFLICT saying which, and that the
+ * proposal is declined or cancelled instead.
+ */
+static int lot_may_go(const struct locked *l, int64_t id, const char *doing,
+		      struct err *e)
+{
+	if (l->quarantined[0])
+		return err_set(e, ERR_CONFLICT, "lot",
+			       "proposal %" PRId64 ": lot %s is quarantined "
+			       "at the giving site since %s (%s), so it is "
+			       "not %s; decline or cancel the proposal",
+			       id, l->lot[0] ? l->lot : "(none)",
+			       l->quarantined, l->quarantine_why, doing);
+	if (l->expired)
+		return err_set(e, ERR_CONFLICT, "lot",
+			       "proposal %" PRId64 ": lot %s expired on %s, "
+			       "so it is not %s; decline or cancel the "
+			       "proposal",
+			       id, l->lot[0] ? l->lot : "(none)", l->expiry,
+			       doing);
 	return 0;
 }
 
@@ -2680,6 +2721,21 @@ static int conflict(struct err *e, int64_t id, const char *status,
 		       "proposal %" PRId64 " is %s: %s", id, status, what);
 }
 
+/*
+ * ERR_INVALID: declining or cancelling (doing) obligatory proposal id
+ * needs a reason; alerts: whether it alerts national coordination.
+ */
+static int reason_needed(const struct locked *l, int64_t id, const char *doing,
+			 bool alerts, struct err *e)
+{
+	return err_set(e, ERR_INVALID, "reason",
+		       "reason: missing; region %s is in disaster state "
+		       "(katastroftillstånd), so %s proposal %" PRId64
+		       " needs a reason%s",
+		       l->to, doing, id,
+		       alerts ? " and alerts national coordination" : "");
+}
+
 static bool status_is(const struct locked *l, const char *s)
 {
 	return strcmp(l->status, s) == 0;
@@ -2785,6 +2841,8 @@ static int do_ship(struct db *db, const struct identity *who,
 				status_is(l, "proposed") ?
 					"it is approved before it ships" :
 					"it does not ship");
+	if (lot_may_go(l, id, "shipped", e) < 0)
+		return -1;
 	if (ledger_step(db, who, l, id, "transfer_out", LEDGER_TRANSFER_OUT,
 			l->from_site, l->quantity, NULL, &ev, e) < 0)
 		return -1;
@@ -2873,6 +2931,8 @@ int allocation_proposal_act(struct db *db, const struct identity *who,
 		if (!status_is(&l, "proposed"))
 			return conflict(e, id, l.status,
 					"only a proposed transfer is approved");
+		if (lot_may_go(&l, id, "approved", e) < 0)
+			return -1;
 		return set_status(db, &l, id, "approved", l.disaster, a->reason,
 				  e);
 	case ALLOCATION_DECLINE: {
@@ -2886,20 +2946,18 @@ int allocation_proposal_act(struct db *db, const struct identity *who,
 			return conflict(e, id, l.status,
 					"only a proposed transfer is declined");
 		if (obligatory && !a->reason)
-			return err_set(e, ERR_INVALID, "reason",
-				       "reason: missing; region %s is in "
-				       "disaster state (katastroftillstånd), "
-				       "so declining proposal %" PRId64
-				       " needs a reason and alerts national "
-				       "coordination",
-				       l.to, id);
+			return reason_needed(&l, id, "declining", true, e);
 		return set_status(db, &l, id, "declined", obligatory, a->reason,
 				  e);
 	}
 	case ALLOCATION_SHIP: return do_ship(db, who, &l, id, replayed, e);
 	case ALLOCATION_RECEIVE:
 		return do_receive(db, who, &l, id, a, replayed, e);
-	case ALLOCATION_CANCEL:
+	case ALLOCATION_CANCEL: {
+		/* The giving region's cancel is its decline by another
+		 * name: the same reason, the same alert (sql/023). */
+		bool obligatory = l.obligatory || l.disaster;
+
 		if (status_is(&l, "cancelled")) {
 			*replayed = true;
 			return 0;
@@ -2911,7 +2969,13 @@ int allocation_proposal_act(struct db *db, const struct identity *who,
 						"instead" :
 						"only what has not shipped is "
 						"cancelled");
-		return set_status(db, &l, id, "cancelled", false, a->reason, e);
+		if (obligatory && !a->reason)
+			return reason_needed(&l, id, "cancelling",
+					     who->role == ROLE_REGION_CONTACT,
+					     e);
+		return set_status(db, &l, id, "cancelled", obligatory,
+				  a->reason, e);
+	}
 	case ALLOCATION_RETURN:
 		return do_return(db, who, &l, id, a->reason, replayed, e);
 	}

@@ -706,6 +706,133 @@ START_TEST(test_obligatory_decline)
 }
 END_TEST
 
+/* Cancelling is no way round an obligatory proposal: the giver's cancel
+ * needs a reason and alerts as its decline does; a coordinator's needs a
+ * reason and alerts nobody. */
+START_TEST(test_obligatory_cancel)
+{
+	int64_t run, p12;
+
+	callers();
+	set_state("12", "disaster");
+	run = share();
+	p12 = proposal_to(run, "12");
+	refused_step(&rc01, p12, ALLOCATION_CANCEL, NULL, ERR_INVALID,
+		     "reason");
+	refused_step(&rc01, p12, ALLOCATION_CANCEL, "   ", ERR_INVALID,
+		     "reason");
+	ck_status(p12, "proposed");
+	ck_assert_int_eq(open_alerts("obligatory_decline", "12"), 0);
+	ok_step(&rc01, p12, ALLOCATION_CANCEL, "lagret behövs här", -1);
+	ck_status(p12, "cancelled");
+	ck_assert_int_eq(
+		scalar1("SELECT count(*) FROM alert"
+			" WHERE rule::text = 'obligatory_decline'"
+			" AND severity = 'critical' AND resolved_at IS NULL"
+			" AND details->>'reason' = 'lagret behövs här'"
+			" AND details->>'status' = 'cancelled'"
+			" AND title LIKE '%cancelled proposal%'"
+			" AND scope_key = 'proposal:' || $1::bigint",
+			p12),
+		1);
+	/* Approved, then cancelled by national coordination. */
+	run = share();
+	p12 = proposal_to(run, "12");
+	ok_step(&rc01, p12, ALLOCATION_APPROVE, NULL, -1);
+	refused_step(&coord, p12, ALLOCATION_CANCEL, NULL, ERR_INVALID,
+		     "reason");
+	ok_step(&coord, p12, ALLOCATION_CANCEL, "ersatt av ny körning", -1);
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM alert"
+				 " WHERE scope_key = 'proposal:' || $1::bigint",
+				 p12),
+			 0);
+	ck_assert_int_eq(open_alerts("obligatory_decline", "12"), 1);
+	/* The table holds the rule too. */
+	run = share();
+	p12 = proposal_to(run, "12");
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM (SELECT"
+				 " allocation_proposal_materialize($1::bigint))"
+				 " m",
+				 p12),
+			 1);
+	{
+		char s[24];
+		const char *params[1] = {s};
+		struct err e = {0};
+		PGresult *q;
+
+		snprintf(s, sizeof(s), "%lld", (long long)p12);
+		q = db_exec(owner,
+			    "UPDATE proposal SET status = 'cancelled',"
+			    " obligatory = true WHERE id = $1::bigint",
+			    1, params, &e);
+		ck_assert_msg(q == NULL && strstr(e.msg, "obligatory_cancel"),
+			      "%s", e.msg);
+		PQclear(q);
+	}
+	ck_status(p12, "proposed");
+	invariant("obligatory cancel");
+}
+END_TEST
+
+/* A lot quarantined after the run chose it is neither approved nor
+ * shipped until the quarantine is released. */
+START_TEST(test_quarantined_after_proposal)
+{
+	int64_t run, p12, qid;
+	char id[24], qs[24];
+	const char *params[1] = {id};
+	struct err e = {0};
+
+	callers();
+	run = share();
+	p12 = proposal_to(run, "12");
+	snprintf(id, sizeof(id), "%lld", (long long)p12);
+	qid = testdb_scalar_params(
+		owner,
+		"INSERT INTO lot_quarantine (region_code, site_id, product_id,"
+		" lot, reason, created_by) SELECT from_region, from_site_id,"
+		" product_id, lot, 'kylkedjebrott', 'test' FROM proposal_all"
+		" WHERE id = $1::bigint RETURNING id",
+		1, params);
+	ck_assert_int_eq(step_as(&rc01, p12, ALLOCATION_APPROVE, NULL, -1, NULL,
+				 NULL, &e),
+			 -1);
+	ck_assert_msg(e.code == ERR_CONFLICT && strcmp(e.field, "lot") == 0 &&
+			      strstr(e.msg, "quarantined") &&
+			      strstr(e.msg, "kylkedjebrott"),
+		      "%s: %s", err_code_name(e.code), e.msg);
+	ck_status(p12, "proposed");
+	snprintf(qs, sizeof(qs), "%lld", (long long)qid);
+	params[0] = qs;
+	own_exec("UPDATE lot_quarantine SET released_at = now(),"
+		 " released_by = 'test', release_reason = 'kontrollerad'"
+		 " WHERE id = $1::bigint",
+		 1, params);
+	ok_step(&rc01, p12, ALLOCATION_APPROVE, NULL, -1);
+	/* Quarantined again before it ships. */
+	params[0] = id;
+	own_exec("INSERT INTO lot_quarantine (region_code, site_id, product_id,"
+		 " lot, reason, created_by) SELECT from_region, from_site_id,"
+		 " product_id, lot, 'återkallelse', 'test' FROM proposal_all"
+		 " WHERE id = $1::bigint",
+		 1, params);
+	ck_assert_int_eq(
+		step_as(&rc01, p12, ALLOCATION_SHIP, NULL, -1, NULL, NULL, &e),
+		-1);
+	ck_assert_msg(e.code == ERR_CONFLICT && strstr(e.msg, "återkallelse"),
+		      "%s: %s", err_code_name(e.code), e.msg);
+	ck_status(p12, "approved");
+	ck_assert_int_eq(scalar1("SELECT count(*) FROM shipment"
+				 " WHERE proposal_id = $1::bigint",
+				 p12),
+			 0);
+	/* Cancelling it is the way out. */
+	ok_step(&rc01, p12, ALLOCATION_CANCEL, NULL, -1);
+	invariant("quarantined after proposal");
+}
+END_TEST
+
 /* ---- retries ---- */
 
 START_TEST(test_retries)
@@ -2689,6 +2816,8 @@ Suite *allocation_suite(void)
 	tcase_add_test(tc, test_who_decides);
 	tcase_add_test(tc, test_rls_backstop);
 	tcase_add_test(tc, test_obligatory_decline);
+	tcase_add_test(tc, test_obligatory_cancel);
+	tcase_add_test(tc, test_quarantined_after_proposal);
 	tcase_add_test(tc, test_retries);
 	tcase_add_test(tc, test_ship_refused_writes_nothing);
 	tcase_add_test(tc, test_short_receipts);
