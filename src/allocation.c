@@ -232,11 +232,54 @@ int allocation_params_check(const struct allocation_params *p, struct err *e)
 			    p->capacity[w] > LEDGER_QTY_MAX)
 				return err_set(e, ERR_INVALID, "capacity",
 					       "capacity of week %d: %" PRId64
-					       " packs; must be 0 or more",
-					       w + 1, p->capacity[w]);
+					       " packs; must be 0 to %" PRId64,
+					       w + 1, p->capacity[w],
+					       LEDGER_QTY_MAX);
 		if (p->start && parse_date(p->start, &d, "start", e) < 0)
 			return -1;
 		break;
+	}
+	return 0;
+}
+
+/* The parameters only some problems take (params_json stores them). */
+static const struct {
+	const char *name;
+	unsigned problems; /* 1 << enum allocation_problem */
+} param_problems[] = {
+	{"floor_days", 1u << ALLOCATION_SHARE},
+	{"min_transfer", 1u << ALLOCATION_SHARE},
+	{"min_shelf_days", 1u << ALLOCATION_SHARE},
+	{"idle_gives", 1u << ALLOCATION_SHARE},
+	{"idle_keep_packs", 1u << ALLOCATION_SHARE},
+	{"quantity", 1u << ALLOCATION_SUPPLY},
+	{"key", 1u << ALLOCATION_SUPPLY},
+	{"hybrid_key", 1u << ALLOCATION_SUPPLY},
+	{"reserve", 1u << ALLOCATION_SUPPLY},
+	{"weeks", 1u << ALLOCATION_PLAN},
+	{"capacity", 1u << ALLOCATION_PLAN},
+	{"start", 1u << ALLOCATION_PLAN},
+	{"target_days", 1u << ALLOCATION_PLAN},
+};
+
+int allocation_param_takes(enum allocation_problem p, const char *name,
+			   struct err *e)
+{
+	for (size_t i = 0; i < NELEM(param_problems); i++) {
+		unsigned in = param_problems[i].problems;
+		size_t k;
+
+		if (strcmp(param_problems[i].name, name) != 0 ||
+		    (in & 1u << p) != 0)
+			continue;
+		for (k = 0; !(in & 1u << k); k++)
+			;
+		return err_set(
+			e, ERR_INVALID, name,
+			"%s: a %s run does not take it (it is a %s "
+			"run's)",
+			name, allocation_problem_name(p),
+			allocation_problem_name((enum allocation_problem)k));
 	}
 	return 0;
 }

@@ -147,6 +147,15 @@ const char *allocation_problem_name(enum allocation_problem p);
 int allocation_params_check(const struct allocation_params *p, struct err *e);
 
 /*
+ * 0 when a run of problem p takes the parameter called name (as the API
+ * names it: "floor_days", "key", "capacity" ...; one not known to be a
+ * run's parameter is not judged here), else ERR_INVALID naming it: a
+ * parameter of another problem is refused, not ignored.  Pure.
+ */
+int allocation_param_takes(enum allocation_problem p, const char *name,
+			   struct err *e);
+
+/*
  * Run the allocator and store the run (one transaction, the caller's).
  * A supply quantity must be whole packs of every product's pack size.
  * *run_id is the new run.  ERR_FORBIDDEN for callers other than

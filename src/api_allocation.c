@@ -409,6 +409,11 @@ static int run_params(json_t *body, bool plan, struct run_body *rb,
 			       "are made at /api/v1/allocations",
 			       s);
 	allocation_params_default(p, problem);
+	json_object_foreach(body, key, v)
+	{
+		if (allocation_param_takes(problem, key, e) < 0)
+			return -1;
+	}
 	if (!!jsonin_str(body, "product") == !!products)
 		return err_set(e, ERR_INVALID, "product",
 			       "product: give product or products (an array), "

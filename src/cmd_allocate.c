@@ -40,10 +40,11 @@ static const char allocate_usage[] =
 	"                [--as USERNAME]\n"
 	"       lagerbild allocate supply --product P --quantity N\n"
 	"                --key maxmin|population|consumption|hybrid\n"
-	"                [--hybrid-key K] [--reserve PCT] [--json]\n"
+	"                [--hybrid-key K] [--reserve PCT] [--window DAYS]\n"
+	"                [--json]\n"
 	"       lagerbild allocate plan --product P --capacity-file F\n"
 	"                [--weeks N] [--start DATE] [--target-days N]\n"
-	"                [--json | --csv]\n"
+	"                [--window DAYS] [--json | --csv]\n"
 	"       lagerbild allocate show ID [--product P] [--limit N]\n"
 	"                [--after ID] [--json | --csv]\n"
 	"       lagerbild allocate list [--problem P] [--product P]\n"
@@ -223,12 +224,85 @@ struct args {
 	const char *after, *before;
 	const char *as; /* --as USERNAME; NULL: the system identity */
 	bool idle_gives, json, csv, no_run, help;
+	uint64_t given; /* OPT() of every option given */
 	int nwords;
 	char *words[3];
 };
 
+#define OPT(o) (UINT64_C(1) << ((o)-O_PRODUCT))
+
+/*
+ * The options each form takes besides --as and --help (its usage text's).
+ * One a form does not take is refused rather than ignored: `allocate share
+ * --key maxmin` or `proposal ship ID --quantity 3` would otherwise look
+ * as if they had done something.
+ */
+static const struct form {
+	const char *cmd, *word;
+	uint64_t takes;
+} forms[] = {
+	{"allocate", "share",
+	 OPT(O_PRODUCT) | OPT(O_AGREEMENT) | OPT(O_FLOOR) |
+		 OPT(O_MIN_TRANSFER) | OPT(O_MIN_SHELF) | OPT(O_IDLE_GIVES) |
+		 OPT(O_IDLE_KEEP) | OPT(O_WINDOW) | OPT(O_JSON)},
+	{"allocate", "supply",
+	 OPT(O_PRODUCT) | OPT(O_QUANTITY) | OPT(O_KEY) | OPT(O_HYBRID_KEY) |
+		 OPT(O_RESERVE) | OPT(O_WINDOW) | OPT(O_JSON)},
+	{"allocate", "plan",
+	 OPT(O_PRODUCT) | OPT(O_CAPACITY) | OPT(O_WEEKS) | OPT(O_START) |
+		 OPT(O_TARGET) | OPT(O_WINDOW) | OPT(O_JSON) | OPT(O_CSV)},
+	{"allocate", "show",
+	 OPT(O_PRODUCT) | OPT(O_LIMIT) | OPT(O_AFTER) | OPT(O_JSON) |
+		 OPT(O_CSV)},
+	{"allocate", "list",
+	 OPT(O_PROBLEM) | OPT(O_PRODUCT) | OPT(O_LIMIT) | OPT(O_JSON)},
+	{"allocate", "in-transit", OPT(O_PRODUCT) | OPT(O_JSON)},
+	{"help-request", "create",
+	 OPT(O_REGION) | OPT(O_PRODUCT) | OPT(O_QUANTITY) | OPT(O_DAYS) |
+		 OPT(O_URGENCY) | OPT(O_REASON) | OPT(O_NO_RUN) | OPT(O_JSON)},
+	{"help-request", "list",
+	 OPT(O_STATUS) | OPT(O_REGION) | OPT(O_PRODUCT) | OPT(O_LIMIT) |
+		 OPT(O_JSON)},
+	{"help-request", "show", OPT(O_JSON)},
+	{"help-request", "close", OPT(O_STATUS) | OPT(O_REASON) | OPT(O_JSON)},
+	{"proposal", "list",
+	 OPT(O_STATUS) | OPT(O_REGION) | OPT(O_RUN) | OPT(O_PRODUCT) |
+		 OPT(O_LIMIT) | OPT(O_BEFORE) | OPT(O_JSON)},
+	{"proposal", "show", OPT(O_JSON)},
+	{"proposal", "approve", OPT(O_REASON) | OPT(O_JSON)},
+	{"proposal", "decline", OPT(O_REASON) | OPT(O_JSON)},
+	{"proposal", "cancel", OPT(O_REASON) | OPT(O_JSON)},
+	{"proposal", "ship", OPT(O_JSON)},
+	{"proposal", "receive",
+	 OPT(O_QUANTITY) | OPT(O_SITE) | OPT(O_REASON) | OPT(O_JSON)},
+	{"proposal", "return", OPT(O_REASON) | OPT(O_JSON)},
+};
+
+/* An option the form of a (its command and first word) does not take:
+ * EXIT_USAGE once reported, else 0 (an unknown form is told later). */
+static int form_takes(const struct args *a)
+{
+	uint64_t extra;
+	size_t i;
+
+	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++)
+		if (strcmp(forms[i].cmd, a->cmd) == 0 &&
+		    strcmp(forms[i].word, a->words[0]) == 0)
+			break;
+	if (i == sizeof(forms) / sizeof(forms[0]))
+		return 0;
+	extra = a->given & ~(forms[i].takes | OPT(O_AS) | OPT(O_HELP));
+	for (const struct option *o = opts; extra != 0 && o->name; o++)
+		if (extra & OPT(o->val))
+			return cli_usage_error(a->cmd,
+					       "%s %s does not take --%s",
+					       a->cmd, a->words[0], o->name);
+	return 0;
+}
+
 /* Read argv into a: 0, or EXIT_USAGE once reported (an unknown option,
- * one without its value, too many words or --product). */
+ * one without its value or that the form does not take, too many words
+ * or --product). */
 static int parse(int argc, char **argv, struct args *a)
 {
 	int c;
@@ -285,8 +359,10 @@ static int parse(int argc, char **argv, struct args *a)
 		case O_HELP: a->help = true; break;
 		default: return cli_bad_option(a->cmd, argv);
 		}
+		if (c >= O_PRODUCT)
+			a->given |= OPT(c);
 	}
-	return 0;
+	return a->nwords > 0 && !a->help ? form_takes(a) : 0;
 }
 
 /* Parse an optional number option into *out (unchanged when absent). */
@@ -701,10 +777,11 @@ static int allocate_params(const struct args *a, enum allocation_problem pr,
 			err_prefix(e, "%s: ", a->capacity);
 			goto out;
 		}
-		if (v > weeks) {
+		if (v != 0 && v != weeks) {
 			err_set(e, ERR_INVALID, "weeks",
-				"--weeks %" PRId64 ": %s has %d weeks", v,
-				a->capacity, weeks);
+				"--weeks %" PRId64 ": %s has %d weeks (without "
+				"--weeks, the file's weeks are planned)",
+				v, a->capacity, weeks);
 			goto out;
 		}
 		p->weeks = v ? (int)v : weeks;

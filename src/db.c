@@ -319,8 +319,13 @@ void db_rollback(struct db *db)
 
 	if (!db)
 		return;
-	res = PQexec(db->conn, "ROLLBACK");
-	PQclear(res);
+	/* Outside a transaction ROLLBACK only earns the server's warning
+	 * ("there is no transaction in progress"), as on a failure before
+	 * the caller's BEGIN. */
+	if (PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
+		res = PQexec(db->conn, "ROLLBACK");
+		PQclear(res);
+	}
 	db->in_tx = false;
 }
 
