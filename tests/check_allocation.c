@@ -2627,12 +2627,25 @@ START_TEST(test_cli)
 		      "%d %s", r.code, r.err);
 	CLI(&r, "proposal", "ship", id);
 	ck_assert_msg(r.code == 0 && strstr(r.out, "already"), "%s", r.out);
+	/* In transit, the ledger still adds up: `lagerbild verify` itself. */
+	CLI(&r, "verify");
+	ck_assert_msg(r.code == 0 && strstr(r.out, "no drift"), "%d %s %s",
+		      r.code, r.out, r.err);
+	CLI(&r, "allocate", "in-transit", "--product", "123456", "--json");
+	ck_assert_msg(r.code == 0 && strstr(r.out, "\"total\": 4760") &&
+			      strstr(r.out, "\"in_transit\": ") &&
+			      atoll(strstr(r.out, "\"in_transit\": ") + 14) ==
+				      proposal_qty(p12),
+		      "%s", r.out);
 	CLI(&r, "proposal", "receive", id, "--quantity", "10");
 	ck_assert_msg(r.code == 2 && strstr(r.err, "reason"), "%d %s", r.code,
 		      r.err);
 	CLI(&r, "proposal", "receive", id);
 	ck_assert_msg(r.code == 0 && strstr(r.out, "received"), "%s", r.err);
 	invariant("the command line");
+	CLI(&r, "verify");
+	ck_assert_msg(r.code == 0 && strstr(r.out, "no drift"), "%d %s %s",
+		      r.code, r.out, r.err);
 	CLI(&r, "allocate", "in-transit", "--product", "123456", "--json");
 	ck_assert_msg(r.code == 0 && strstr(r.out, "\"total\": 4760"), "%s",
 		      r.out);
