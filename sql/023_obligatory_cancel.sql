@@ -10,6 +10,8 @@
 -- below holds it in the table too), and the giving region's cancel opens
 -- the same alert as its decline.  A coordinator's (or the system's)
 -- cancel is national coordination's own decision and alerts nobody.
+-- And the alert ends when the receiver has been sent what was refused,
+-- not at its first receipt of any amount.
 
 -- NOT VALID: proposals cancelled before this have no reason to give, and
 -- a cancelled proposal never changes again; every later cancel is
@@ -64,5 +66,33 @@ BEGIN
 		DO NOTHING;
 	END IF;
 	RETURN NULL;
+END
+$$;
+
+-- As sql/011, but help ends the alert only when it makes up for what was
+-- refused: the receiver has received, since the alert opened, at least
+-- the refused proposal's quantity of the product (a token delivery no
+-- longer clears it), or it is out of disaster state.  An alert without a
+-- quantity in its details (none is written so) needs any receipt, as
+-- before.
+CREATE OR REPLACE FUNCTION allocation_obligatory_resolve() RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+	n integer;
+BEGIN
+	UPDATE alert a SET resolved_at = now()
+	 WHERE a.rule::text = 'obligatory_decline' AND a.resolved_at IS NULL
+	   AND (NOT allocation_in_disaster(a.region_code)
+		OR (SELECT coalesce(sum(s.received_quantity), 0)
+		      FROM shipment s
+		     WHERE s.to_region = a.region_code
+		       AND s.product_id = a.product_id
+		       AND s.status = 'received'
+		       AND s.received_quantity > 0
+		       AND s.received_at >= a.opened_at)
+		   >= greatest(coalesce((a.details->>'quantity')::bigint, 1),
+			       1));
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
 END
 $$;

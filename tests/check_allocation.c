@@ -647,7 +647,7 @@ static int64_t open_alerts(const char *rule, const char *region)
 
 START_TEST(test_obligatory_decline)
 {
-	int64_t run, p12, p14;
+	int64_t run, p12, p14, refused;
 	struct err e = {0};
 
 	callers();
@@ -693,14 +693,29 @@ START_TEST(test_obligatory_decline)
 	set_state("14", "disaster");
 	refused_step(&rc01, p14, ALLOCATION_DECLINE, NULL, ERR_INVALID,
 		     "reason");
-	/* Help from elsewhere clears the alert: 12 receives a new one. */
+	/* A token delivery does not clear the alert: 1 arrives of a new
+	 * proposal to 12 ... */
+	refused = proposal_qty(p12);
 	run = share();
 	p12 = proposal_to(run, "12");
 	ck_assert_msg(p12 > 0, "a new proposal to 12");
 	ok_step(&rc01, p12, ALLOCATION_APPROVE, NULL, -1);
 	ok_step(&rc01, p12, ALLOCATION_SHIP, NULL, -1);
 	ck_assert_int_eq(open_alerts("obligatory_decline", "12"), 1);
+	ok_step(&rc12, p12, ALLOCATION_RECEIVE, "resten krossad", 1);
+	ck_assert_int_eq(open_alerts("obligatory_decline", "12"), 1);
+	/* ... help that makes up for the refused quantity does. */
+	run = share();
+	p12 = proposal_to(run, "12");
+	ck_assert_msg(p12 > 0, "a third proposal to 12");
+	ok_step(&rc01, p12, ALLOCATION_APPROVE, NULL, -1);
+	ok_step(&rc01, p12, ALLOCATION_SHIP, NULL, -1);
 	ok_step(&rc12, p12, ALLOCATION_RECEIVE, NULL, -1);
+	ck_assert_int_eq(open_alerts("obligatory_decline", "12"),
+			 1 + proposal_qty(p12) < refused);
+	/* Out of disaster, it is over whatever arrived. */
+	set_state("12", "normal");
+	own_exec("SELECT allocation_obligatory_resolve()", 0, NULL);
 	ck_assert_int_eq(open_alerts("obligatory_decline", "12"), 0);
 	invariant("obligatory");
 }
