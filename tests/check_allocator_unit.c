@@ -8,8 +8,9 @@
  *     max-min certificate (no single pack moved between two regions lifts
  *     the lower of them);
  *   - brute force over every integer reallocation on small instances, and
- *     GLPK on 21 regions: its LP for the continuous level L and its MIP for
- *     the smallest days of supply in whole packs;
+ *     GLPK on larger ones (sharing on 21 regions, maxmin supply on up to
+ *     64): its LP for the continuous level L and its MIP for the smallest
+ *     days of supply in whole packs;
  *   - one property test per key and for the plan;
  *   - every refused input, by the field it names.
  *
@@ -1196,112 +1197,107 @@ START_TEST(test_share_brute_force)
 }
 END_TEST
 
-/* ---- sharing: GLPK on 21 regions ---- */
+/* ---- GLPK: the max-min problem of sharing and of supply ---- */
 
 /*
- * The continuous level: maximise t with q_i >= t*c_i, q_i >= lb'_i (the
- * lowest a consumer may go in whole sendable packs) and sum q_i = the
- * consumers' stock plus all the idle regions may give.
+ * k consumers, rate c_i and stock s_i, receive x_i packs of p base units
+ * (x_i >= lo_i; a negative x_i gives), sum x_i = moved; maximise t with
+ * s_i + p x_i >= t c_i.  Sharing and maxmin supply both reduce to it, so
+ * one model, written from allocator.h rather than allocator.c, checks both.
  */
-static double glpk_level(const struct share_inst *in)
+struct maxmin {
+	size_t k;
+	double c[NR];
+	int64_t s[NR], lo[NR], moved, p;
+};
+
+static double lp_optimum(glp_prob *lp)
 {
-	int ia[1 + 3 * NR], ja[1 + 3 * NR], m = 0, k = 0, row;
-	double ar[1 + 3 * NR], total = 0, t;
-	int64_t p = in->p.pack_size;
-	glp_prob *lp = glp_create_prob();
 	glp_smcp parm;
-	size_t i;
 
-	glp_set_obj_dir(lp, GLP_MAX);
-	for (i = 0; i < in->n; i++)
-		k += in->r[i].rate > 0;
-	glp_add_cols(lp, k + 1);
-	glp_add_rows(lp, k + 1);
-	glp_set_col_bnds(lp, k + 1, GLP_FR, 0, 0);
-	glp_set_obj_coef(lp, k + 1, 1);
-	row = 0;
-	for (i = 0; i < in->n; i++) {
-		const struct alloc_region *r = &in->r[i];
-
-		if (!(r->rate > 0)) {
-			total += (double)(max_give(in, i) * p);
-			continue;
-		}
-		row++;
-		total += (double)r->stock;
-		glp_set_col_bnds(lp, row, GLP_LO,
-				 (double)(r->stock - max_give(in, i) * p), 0);
-		/* q_i - c_i t >= 0 */
-		glp_set_row_bnds(lp, row, GLP_LO, 0, 0);
-		m++, ia[m] = row, ja[m] = row, ar[m] = 1;
-		m++, ia[m] = row, ja[m] = k + 1, ar[m] = -r->rate;
-		m++, ia[m] = k + 1, ja[m] = row, ar[m] = 1;
-	}
-	glp_set_row_bnds(lp, k + 1, GLP_FX, total, total);
-	glp_load_matrix(lp, m, ia, ja, ar);
 	glp_init_smcp(&parm);
 	parm.msg_lev = GLP_MSG_OFF;
 	ck_assert_int_eq(glp_simplex(lp, &parm), 0);
 	ck_assert_int_eq(glp_get_status(lp), GLP_OPT);
-	t = glp_get_obj_val(lp);
-	glp_delete_prob(lp);
-	return t;
+	return glp_get_obj_val(lp);
 }
 
-/*
- * The best smallest days in whole packs: integer x_i packs moved to
- * consumer i (down to -max_give), sum x_i = packs the idle regions give,
- * s_i + p x_i >= t c_i; maximise t.
- */
-static double glpk_integer(const struct share_inst *in)
+static double mip_optimum(glp_prob *lp)
 {
-	int ia[1 + 3 * NR], ja[1 + 3 * NR], m = 0, k = 0, row;
-	double ar[1 + 3 * NR], G = 0, t;
-	int64_t p = in->p.pack_size;
-	glp_prob *lp = glp_create_prob();
 	glp_iocp parm;
-	size_t i;
 
-	glp_set_obj_dir(lp, GLP_MAX);
-	for (i = 0; i < in->n; i++)
-		k += in->r[i].rate > 0;
-	glp_add_cols(lp, k + 1);
-	glp_add_rows(lp, k + 1);
-	glp_set_col_bnds(lp, k + 1, GLP_FR, 0, 0);
-	glp_set_obj_coef(lp, k + 1, 1);
-	row = 0;
-	for (i = 0; i < in->n; i++) {
-		const struct alloc_region *r = &in->r[i];
-
-		if (!(r->rate > 0)) {
-			G += (double)max_give(in, i);
-			continue;
-		}
-		row++;
-		glp_set_col_kind(lp, row, GLP_IV);
-		glp_set_col_bnds(lp, row, GLP_LO, -(double)max_give(in, i), 0);
-		/* p x_i - c_i t >= -s_i */
-		glp_set_row_bnds(lp, row, GLP_LO, -(double)r->stock, 0);
-		m++, ia[m] = row, ja[m] = row, ar[m] = (double)p;
-		m++, ia[m] = row, ja[m] = k + 1, ar[m] = -r->rate;
-		m++, ia[m] = k + 1, ja[m] = row, ar[m] = 1;
-	}
-	glp_set_row_bnds(lp, k + 1, GLP_FX, G, G);
-	glp_load_matrix(lp, m, ia, ja, ar);
 	glp_init_iocp(&parm);
 	parm.msg_lev = GLP_MSG_OFF;
 	parm.presolve = GLP_ON;
 	ck_assert_int_eq(glp_intopt(lp, &parm), 0);
 	ck_assert_int_eq(glp_mip_status(lp), GLP_OPT);
-	t = glp_mip_obj_val(lp);
+	return glp_mip_obj_val(lp);
+}
+
+/*
+ * The optimum t: with continuous x_i the LP's, which is the allocator's
+ * level L; with integer x_i the best smallest days in whole packs.
+ */
+static double glpk_maxmin(const struct maxmin *mm, bool integer)
+{
+	int ia[1 + 3 * NR], ja[1 + 3 * NR], m = 0, k = (int)mm->k, col;
+	double ar[1 + 3 * NR], t;
+	glp_prob *lp = glp_create_prob();
+
+	glp_set_obj_dir(lp, GLP_MAX);
+	glp_add_cols(lp, k + 1);
+	glp_add_rows(lp, k + 1);
+	glp_set_col_bnds(lp, k + 1, GLP_FR, 0, 0);
+	glp_set_obj_coef(lp, k + 1, 1);
+	for (col = 1; col <= k; col++) {
+		size_t i = (size_t)col - 1;
+
+		if (integer)
+			glp_set_col_kind(lp, col, GLP_IV);
+		glp_set_col_bnds(lp, col, GLP_LO, (double)mm->lo[i], 0);
+		/* p x_i - c_i t >= -s_i, in row i */
+		glp_set_row_bnds(lp, col, GLP_LO, -(double)mm->s[i], 0);
+		m++, ia[m] = col, ja[m] = col, ar[m] = (double)mm->p;
+		m++, ia[m] = col, ja[m] = k + 1, ar[m] = -mm->c[i];
+		m++, ia[m] = k + 1, ja[m] = col, ar[m] = 1;
+	}
+	glp_set_row_bnds(lp, k + 1, GLP_FX, (double)mm->moved,
+			 (double)mm->moved);
+	glp_load_matrix(lp, m, ia, ja, ar);
+	t = integer ? mip_optimum(lp) : lp_optimum(lp);
 	glp_delete_prob(lp);
 	return t;
+}
+
+/* ---- sharing: GLPK on 21 regions ---- */
+
+/*
+ * Sharing as max-min: a consumer may go down to what it may give in whole
+ * sendable packs (never under its floor), and what the idle regions may
+ * give is moved among the consumers.
+ */
+static void maxmin_of_share(const struct share_inst *in, struct maxmin *mm)
+{
+	memset(mm, 0, sizeof *mm);
+	mm->p = in->p.pack_size;
+	for (size_t i = 0; i < in->n; i++) {
+		const struct alloc_region *r = &in->r[i];
+
+		if (!(r->rate > 0)) {
+			mm->moved += max_give(in, i);
+			continue;
+		}
+		mm->c[mm->k] = r->rate;
+		mm->s[mm->k] = r->stock;
+		mm->lo[mm->k++] = -max_give(in, i);
+	}
 }
 
 START_TEST(test_share_glpk)
 {
 	static struct share_inst in;
 	struct alloc_share_result res;
+	struct maxmin mm;
 	struct err e = {0};
 	int compared = 0;
 
@@ -1318,7 +1314,8 @@ START_TEST(test_share_glpk)
 						 &in.p, &res, &e),
 				 0);
 		/* The level is the LP's optimum, to rounding. */
-		lp = glpk_level(&in);
+		maxmin_of_share(&in, &mm);
+		lp = glpk_maxmin(&mm, false);
 		ck_assert_msg(fabs(res.level - lp) <= 1e-7 * (1 + lp),
 			      "seed %#llx instance %d: level %.12g, LP %.12g",
 			      (unsigned long long)(SHARE_SEED + 3), k,
@@ -1329,7 +1326,7 @@ START_TEST(test_share_glpk)
 		ck_assert_msg(ours <= lp + 1e-7 * (1 + lp),
 			      "instance %d: %g above the LP's %g", k, ours, lp);
 		if (k < 300) {
-			double mip = glpk_integer(&in);
+			double mip = glpk_maxmin(&mm, true);
 
 			ck_assert_msg(fabs(ours - mip) <= 1e-6 * (1 + mip),
 				      "seed %#llx instance %d: smallest days "
@@ -1677,7 +1674,38 @@ static double brute_supply(const struct supply_inst *in)
 	return b.best;
 }
 
+/* Smallest days of supply over the consumers after the packs. */
+static double supply_min_days(const struct supply_inst *in,
+			      const int64_t *packs)
+{
+	double m = INFINITY;
+
+	for (size_t i = 0; i < in->n; i++)
+		if (in->r[i].rate > 0)
+			m = fmin(m, (double)(in->r[i].stock +
+					     packs[i] * in->p.pack_size) /
+					    in->r[i].rate);
+	return m;
+}
+
+/* Supply under maxmin as max-min: the consumers share S packs and none
+ * gives; the idle get nothing, so they are left out. */
+static void maxmin_of_supply(const struct supply_inst *in, struct maxmin *mm)
+{
+	memset(mm, 0, sizeof *mm);
+	mm->p = in->p.pack_size;
+	mm->moved = in->p.packs;
+	for (size_t i = 0; i < in->n; i++) {
+		if (!(in->r[i].rate > 0))
+			continue;
+		mm->c[mm->k] = in->r[i].rate;
+		mm->s[mm->k++] = in->r[i].stock;
+	}
+}
+
 #define SUPPLY_SEED UINT64_C(0x5a9917)
+#define SUPPLY_GLPK_INSTANCES 400
+#define SUPPLY_MIP_INSTANCES 150
 
 START_TEST(test_supply_random)
 {
@@ -1734,7 +1762,7 @@ START_TEST(test_supply_brute_force)
 
 	for (int k = 0; k < 3000; k++) {
 		struct rng g = rng_for(SUPPLY_SEED + 1, k);
-		double bf, ours = INFINITY;
+		double bf, ours;
 
 		gen_supply(&g, &in, true);
 		in.p.key = ALLOC_KEY_MAXMIN;
@@ -1743,19 +1771,67 @@ START_TEST(test_supply_brute_force)
 		ck_assert_int_eq(allocator_supply(in.r, in.n, &in.p, &res, &e),
 				 0);
 		bf = brute_supply(&in);
-		for (size_t i = 0; i < in.n; i++)
-			if (in.r[i].rate > 0)
-				ours = fmin(ours,
-					    (double)(in.r[i].stock +
-						     res.packs[i] *
-							     in.p.pack_size) /
-						    in.r[i].rate);
+		ours = supply_min_days(&in, res.packs);
 		ck_assert_msg(isnan(bf) || close_to(ours, bf),
 			      "seed %#llx instance %d: %g, brute force %g",
 			      (unsigned long long)(SUPPLY_SEED + 1), k, ours,
 			      bf);
 		allocator_supply_free(&res);
 	}
+}
+END_TEST
+
+/*
+ * Beyond brute force: up to 64 regions and up to 10^12 base units, where
+ * the level comes from level_open's rounds and fill_packs starts from it.
+ * Mirrors test_share_glpk.
+ */
+START_TEST(test_supply_glpk)
+{
+	static struct supply_inst in;
+	struct alloc_supply_result res;
+	struct maxmin mm;
+	struct err e = {0};
+	int compared = 0;
+
+	glp_term_out(GLP_OFF);
+	for (int k = 0; k < SUPPLY_GLPK_INSTANCES; k++) {
+		struct rng g = rng_for(SUPPLY_SEED + 2, k);
+		double lp, ours;
+
+		gen_supply(&g, &in, false);
+		in.p.key = ALLOC_KEY_MAXMIN;
+		maxmin_of_supply(&in, &mm);
+		/* Nobody consumes: population decides, nothing to maximise. */
+		if (mm.k == 0)
+			continue;
+		ck_assert_int_eq(allocator_supply(in.r, in.n, &in.p, &res, &e),
+				 0);
+		/* The level is the LP's optimum, to rounding: they agree to
+		 * some 1e-15 here, so EPS, not GLPK's 1e-7, is the bound. */
+		lp = glpk_maxmin(&mm, false);
+		ck_assert_msg(close_to(res.level, lp),
+			      "seed %#llx instance %d: level %.12g, LP %.12g",
+			      (unsigned long long)(SUPPLY_SEED + 2), k,
+			      res.level, lp);
+		/* Whole packs can only lose against the LP, and lose nothing
+		 * against GLPK's integer optimum (its own tolerance 1e-7). */
+		ours = supply_min_days(&in, res.packs);
+		ck_assert_msg(ours <= lp + 1e-7 * (1 + lp),
+			      "instance %d: %g above the LP's %g", k, ours, lp);
+		if (k < SUPPLY_MIP_INSTANCES) {
+			double mip = glpk_maxmin(&mm, true);
+
+			ck_assert_msg(fabs(ours - mip) <= 1e-6 * (1 + mip),
+				      "seed %#llx instance %d: smallest days "
+				      "%.12g, MIP %.12g",
+				      (unsigned long long)(SUPPLY_SEED + 2), k,
+				      ours, mip);
+		}
+		compared++;
+		allocator_supply_free(&res);
+	}
+	ck_assert_int_gt(compared, SUPPLY_GLPK_INSTANCES * 3 / 4);
 }
 END_TEST
 
@@ -2017,7 +2093,7 @@ START_TEST(test_plan_random)
 	struct err e = {0};
 	char why[300];
 
-	for (int k = 0; k < 3000; k++) {
+	for (int k = 0; k < 10000; k++) {
 		struct rng g = rng_for(UINT64_C(0x91a2), k);
 		int64_t scale = rng_range(&g, 1, 10000);
 
@@ -2374,6 +2450,7 @@ Suite *allocator_unit_suite(void)
 	tcase_add_test(random, test_share_glpk);
 	tcase_add_test(random, test_supply_random);
 	tcase_add_test(random, test_supply_brute_force);
+	tcase_add_test(random, test_supply_glpk);
 	tcase_add_test(random, test_plan_random);
 	suite_add_tcase(s, random);
 
