@@ -2638,6 +2638,70 @@ static int lot_may_go(const struct locked *l, int64_t id, const char *doing,
 	return 0;
 }
 
+/*
+ * Is there room to approve proposal id (l), with what the giving region
+ * has approved to go in other proposals counted out?  The lot must still
+ * hold its quantity and the region keep its run's floor (sql/024): runs
+ * do not see each other's approvals, so two may propose the same units.
+ * ERR_CONFLICT saying which; the lock on (region, product) lasts the
+ * transaction, so approvals of one product by one region go one by one.
+ */
+static int approval_room(struct db *db, const struct locked *l, int64_t id,
+			 struct err *e)
+{
+	char s[I64_LEN], pid[I64_LEN];
+	const char *params[2] = {l->from, pid};
+	int64_t lot, lot_taken, stock, taken, floor;
+	PGresult *q;
+
+	i64s(s, id);
+	i64s(pid, l->product_id);
+	if (db_command(db,
+		       "SELECT pg_advisory_xact_lock(hashtextextended("
+		       "'lagerbild/approve/' || $1 || '/' || $2, 0))",
+		       2, params, e) < 0)
+		return -1;
+	params[1] = s;
+	q = db_exec(db,
+		    "SELECT lot_balance, lot_promised, region_stock,"
+		    " region_promised, floor_units"
+		    " FROM allocation_approval_room($1, $2::bigint)",
+		    2, params, e);
+	if (!q)
+		return -1;
+	if (PQntuples(q) != 1) {
+		PQclear(q);
+		return err_set(e, ERR_NOT_FOUND, "id",
+			       "proposal %" PRId64 ": no such proposal", id);
+	}
+	lot = db_int64(q, 0, 0);
+	lot_taken = db_int64(q, 0, 1);
+	stock = db_int64(q, 0, 2);
+	taken = db_int64(q, 0, 3);
+	floor = db_int64(q, 0, 4);
+	PQclear(q);
+	if (l->quantity > lot - lot_taken)
+		return err_set(e, ERR_CONFLICT, "quantity",
+			       "proposal %" PRId64 ": lot %s at the giving "
+			       "site holds %" PRId64 ", of which %" PRId64
+			       " is approved to go in other proposals: the "
+			       "%" PRId64 " proposed do not fit; decline or "
+			       "cancel it",
+			       id, l->lot[0] ? l->lot : "(none)", lot,
+			       lot_taken, l->quantity);
+	if (stock - taken - l->quantity < floor)
+		return err_set(e, ERR_CONFLICT, "quantity",
+			       "proposal %" PRId64 ": region %s holds %" PRId64
+			       " and has approved %" PRId64 " to go in other "
+			       "proposals; %" PRId64
+			       " more would leave %" PRId64
+			       ", under its floor of %" PRId64
+			       "; decline or cancel it",
+			       id, l->from, stock, taken, l->quantity,
+			       stock - taken - l->quantity, floor);
+	return 0;
+}
+
 /* Set the proposal's status (and obligatory, and the step's reason). */
 static int set_status(struct db *db, const struct locked *l, int64_t id,
 		      const char *status, bool obligatory, const char *reason,
@@ -2974,7 +3038,8 @@ int allocation_proposal_act(struct db *db, const struct identity *who,
 		if (!status_is(&l, "proposed"))
 			return conflict(e, id, l.status,
 					"only a proposed transfer is approved");
-		if (lot_may_go(&l, id, "approved", e) < 0)
+		if (lot_may_go(&l, id, "approved", e) < 0 ||
+		    approval_room(db, &l, id, e) < 0)
 			return -1;
 		return set_status(db, &l, id, "approved", l.disaster, a->reason,
 				  e);

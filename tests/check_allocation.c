@@ -848,6 +848,65 @@ START_TEST(test_quarantined_after_proposal)
 }
 END_TEST
 
+/* Two runs over the same stock propose the same units: approving the
+ * second run's is refused once the first run's hold them, by the lot and
+ * by the giver's floor. */
+START_TEST(test_approvals_share_room)
+{
+	int64_t a, b, c, a12, a14, b12, b14, c12;
+	struct err e = {0};
+
+	callers();
+	/* Floors of 0: only the lot binds. */
+	a = share_as(&coord, 0, &e);
+	b = share_as(&coord, 0, &e);
+	ck_assert_msg(a > 0 && b > 0, "two runs: %s", e.msg);
+	a12 = proposal_to(a, "12");
+	a14 = proposal_to(a, "14");
+	b12 = proposal_to(b, "12");
+	b14 = proposal_to(b, "14");
+	ok_step(&rc01, a12, ALLOCATION_APPROVE, NULL, -1);
+	ok_step(&rc01, a14, ALLOCATION_APPROVE, NULL, -1);
+	ok_step(&rc01, b12, ALLOCATION_APPROVE, NULL, -1);
+	ck_assert_msg(proposal_qty(a12) + proposal_qty(a14) +
+				      proposal_qty(b12) + proposal_qty(b14) >
+			      held("01"),
+		      "the runs propose more than 01 holds");
+	ck_assert_int_eq(step_as(&rc01, b14, ALLOCATION_APPROVE, NULL, -1, NULL,
+				 NULL, &e),
+			 -1);
+	ck_assert_msg(e.code == ERR_CONFLICT && strstr(e.msg, "lot L01") &&
+			      strstr(e.msg, "do not fit"),
+		      "%s: %s", err_code_name(e.code), e.msg);
+	ck_status(b14, "proposed");
+	/* Cancelling gives the room back. */
+	ok_step(&rc01, a14, ALLOCATION_CANCEL, NULL, -1);
+	ok_step(&rc01, b12, ALLOCATION_CANCEL, NULL, -1);
+	/* A run with a floor of 300 days proposes less, which the lot
+	 * still holds, but the giver would end under that run's floor. */
+	c = share_as(&coord, 300, &e);
+	c12 = proposal_to(c, "12");
+	ck_assert_msg(c12 > 0, "a run with floors: %s", e.msg);
+	ck_assert_int_eq(step_as(&rc01, c12, ALLOCATION_APPROVE, NULL, -1, NULL,
+				 NULL, &e),
+			 -1);
+	ck_assert_msg(e.code == ERR_CONFLICT &&
+			      strstr(e.msg, "under its floor"),
+		      "%s: %s", err_code_name(e.code), e.msg);
+	ck_status(c12, "proposed");
+	ok_step(&rc01, b14, ALLOCATION_APPROVE, NULL, -1);
+	/* Shipping what was approved leaves the sums as they were. */
+	ok_step(&rc01, a12, ALLOCATION_SHIP, NULL, -1);
+	ck_assert_int_eq(step_as(&rc01, c12, ALLOCATION_APPROVE, NULL, -1, NULL,
+				 NULL, &e),
+			 -1);
+	ck_assert_msg(e.code == ERR_CONFLICT &&
+			      strstr(e.msg, "under its floor"),
+		      "%s: %s", err_code_name(e.code), e.msg);
+	invariant("approvals share room");
+}
+END_TEST
+
 /* ---- retries ---- */
 
 START_TEST(test_retries)
@@ -2863,6 +2922,7 @@ Suite *allocation_suite(void)
 	tcase_add_test(tc, test_obligatory_decline);
 	tcase_add_test(tc, test_obligatory_cancel);
 	tcase_add_test(tc, test_quarantined_after_proposal);
+	tcase_add_test(tc, test_approvals_share_room);
 	tcase_add_test(tc, test_retries);
 	tcase_add_test(tc, test_ship_refused_writes_nothing);
 	tcase_add_test(tc, test_short_receipts);
