@@ -194,6 +194,12 @@ int allocation_params_check(const struct allocation_params *p, struct err *e)
 	switch (p->problem) {
 	case ALLOCATION_SHARE: break;
 	case ALLOCATION_SUPPLY:
+		/* The quantity is one product's delivery. */
+		if (p->nproducts != 1)
+			return err_set(e, ERR_INVALID, "product",
+				       "a supply run divides one product's "
+				       "delivery, not %zu products'",
+				       p->nproducts);
 		if (p->quantity < 1 || p->quantity > LEDGER_QTY_MAX)
 			return err_set(e, ERR_INVALID, "quantity",
 				       "quantity %" PRId64

@@ -2308,6 +2308,10 @@ static const struct bad_case {
 	 GEN_NONE, 400, "invalid", "reserve", NULL},
 	{"POST", AL, COORD, NULL, "{\"product\":\"654321\"}", GEN_NONE, 400,
 	 "invalid", "product", NULL},
+	{"POST", AL, COORD, NULL,
+	 "{\"products\":[\"123456\",\"123456\"],\"problem\":\"supply\","
+	 "\"quantity\":10,\"key\":\"maxmin\"}",
+	 GEN_NONE, 400, "invalid", "product", "one product's delivery"},
 	/* another problem's parameter is refused, not ignored */
 	{"POST", AL, COORD, NULL, "{\"product\":\"123456\",\"key\":\"maxmin\"}",
 	 GEN_NONE, 400, "invalid", "key", "a share run does not take it"},
