@@ -53,6 +53,7 @@ struct reader {
 	size_t nfields;
 	size_t pending;	  /* bytes fed since the record began */
 	bool skipping;	  /* dropping the rest of a line */
+	bool after_cr;	  /* the last piece ended in a lone '\r' */
 	int64_t rec_line; /* the line the record started on */
 	const char *bad;  /* why the record is bad, NULL if it is not */
 	char bad_msg[160];
@@ -166,6 +167,19 @@ static void on_field(void *s, size_t n, void *data)
 	if (n > IMPORT_FIELD_MAX) {
 		record_bad(r, "field %zu is longer than %d bytes",
 			   r->nfields + 1, IMPORT_FIELD_MAX);
+		n = 0;
+	}
+	/*
+	 * The record's bytes are bounded here, as they arrive: feed_text
+	 * checks what it fed only after libcsv has handed over every field
+	 * of the piece, up to a whole CSVIN_CHUNK (three times that once
+	 * Windows-1252 is converted), and a header may have 32 fields of
+	 * IMPORT_FIELD_MAX.  Past the bound a field is kept empty, so buf
+	 * (CSVIN_RECORD_MAX and a NUL per column) always holds the record.
+	 */
+	if (r->len + n > CSVIN_RECORD_MAX) {
+		record_bad(r, "record is longer than %d bytes",
+			   CSVIN_RECORD_MAX);
 		n = 0;
 	}
 	r->offs[r->nfields++] = r->len;
@@ -297,8 +311,40 @@ static int parser_restart(struct reader *r, const char *why)
 
 static bool blank(const char *s, size_t n)
 {
-	return (n == 1 && s[0] == '\n') ||
+	return (n == 1 && (s[0] == '\n' || s[0] == '\r')) ||
 	       (n == 2 && s[0] == '\r' && s[1] == '\n');
+}
+
+/*
+ * The length of the piece of s (n > 0 bytes) up to the end of its
+ * physical line, and whether the line ends there (*eol): at '\n', "\r\n",
+ * or a lone '\r', where libcsv ends a record too (an old Mac file, or a
+ * stray CR): each record then has its own line number.  A '\r' that ends
+ * one piece may be the first half of a "\r\n" whose '\n' starts the
+ * next: that '\n' is a piece of its own, on the line already counted.
+ */
+static size_t line_piece(struct reader *r, const char *s, size_t n, bool *eol)
+{
+	const char *nl, *cr;
+	size_t upto;
+
+	if (r->after_cr) {
+		r->after_cr = false;
+		if (s[0] == '\n') {
+			*eol = false;
+			return 1;
+		}
+	}
+	nl = memchr(s, '\n', n);
+	upto = nl ? (size_t)(nl - s) : n;
+	cr = memchr(s, '\r', upto);
+	if (cr && cr + 1 != nl) {
+		r->after_cr = cr + 1 == s + n;
+		*eol = true;
+		return (size_t)(cr - s) + 1;
+	}
+	*eol = nl != NULL;
+	return nl ? upto + 1 : n;
 }
 
 /*
@@ -308,15 +354,14 @@ static bool blank(const char *s, size_t n)
  */
 static int feed_text(struct reader *r, const char *s, size_t n)
 {
-	const char *nl;
+	bool eol;
 	size_t k;
 
 	while (n > 0) {
-		nl = memchr(s, '\n', n);
-		k = nl ? (size_t)(nl - s) + 1 : n;
+		k = line_piece(r, s, n, &eol);
 		if (r->skipping) {
 			/* the rest of an overlong or unreadable line */
-		} else if (r->pending == 0 && nl && blank(s, k)) {
+		} else if (r->pending == 0 && blank(s, k)) {
 			/* nothing */
 		} else {
 			if (r->pending == 0)
@@ -328,7 +373,7 @@ static int feed_text(struct reader *r, const char *s, size_t n)
 						      "quote inside an "
 						      "unquoted field?)") < 0)
 					return -1;
-				r->skipping = !nl;
+				r->skipping = !eol;
 			} else if (r->pending > CSVIN_RECORD_MAX) {
 				char why[80];
 
@@ -338,12 +383,12 @@ static int feed_text(struct reader *r, const char *s, size_t n)
 					 CSVIN_RECORD_MAX);
 				if (parser_restart(r, why) < 0)
 					return -1;
-				r->skipping = !nl;
+				r->skipping = !eol;
 			}
 			if (r->failed)
 				return -1;
 		}
-		if (nl) {
+		if (eol) {
 			r->line++;
 			r->skipping = false;
 		}
@@ -359,7 +404,7 @@ static unsigned char guess_delim(const char *s, size_t n)
 	size_t semi = 0, comma = 0, tab = 0, i;
 	bool quoted = false;
 
-	for (i = 0; i < n && s[i] != '\n'; i++) {
+	for (i = 0; i < n && s[i] != '\n' && s[i] != '\r'; i++) {
 		if (s[i] == '"')
 			quoted = !quoted;
 		else if (!quoted && s[i] == ';')

@@ -860,7 +860,43 @@ START_TEST(test_delimiters_encodings_and_aliases)
 	import_report_free(&rep);
 	ck_assert_int_eq(balance("01-KS", p_vnr, "L1"), 16);
 	ck_assert_int_eq(balance("01-CL", p_npl, ""), 18);
+
+	/* Lines ended by a lone CR (an old Mac export), a blank one, then
+	 * CRLF: each record has its own line, as libcsv ends it. */
+	imported(DATA "cr_only.csv", &sys, "01", PARTIAL, "partial", &rep);
+	ck_assert_int_eq(rep.rows_applied, 2);
+	ck_assert_int_eq(rep.rows_rejected, 2);
+	rejected(&rep, 3, "quantity", "-4", "must be at least 0");
+	rejected(&rep, 6, "quantity", "-5", "must be at least 0");
+	import_report_free(&rep);
+	ck_assert_int_eq(balance("01-KS", p_vnr, "C1"), 21);
+	ck_assert_int_eq(balance("01-KS", p_vnr, "C3"), 23);
 	assert_consistent();
+}
+END_TEST
+
+/*
+ * A header of 17 fields of 4,096 bytes is longer than a record may be:
+ * refused by its length, before its fields outgrow the record's buffer
+ * (they used to, by some 4 kB, in one piece fed to libcsv).
+ */
+START_TEST(test_overlong_header_is_refused)
+{
+	char path[] = "/tmp/lb-csv-header.XXXXXX";
+	FILE *f;
+	int fd = mkstemp(path);
+
+	ck_assert_msg(fd >= 0 && (f = fdopen(fd, "w")) != NULL, "temp file");
+	for (int i = 0; i < 17; i++) {
+		for (int j = 0; j < 4096; j++)
+			fputc('a' + i % 26, f);
+		fputc(i < 16 ? ',' : '\n', f);
+	}
+	fputs("01-KS,123456,,L1,2027-06-30,1,2026-11-01\n", f);
+	ck_assert_int_eq(fclose(f), 0);
+	file_rejected(path, "header", "record is longer than 65536 bytes");
+	unlink(path);
+	ck_assert_int_eq(scalar("SELECT count(*) FROM stock_event"), 0);
 }
 END_TEST
 
@@ -1984,6 +2020,7 @@ Suite *import_stock_suite(void)
 	tcase_add_test(feed, test_same_file_twice_is_unchanged_then_forced);
 	tcase_add_test(feed, test_rejections_found_in_c);
 	tcase_add_test(feed, test_header_faults_stop_the_whole_import);
+	tcase_add_test(feed, test_overlong_header_is_refused);
 	tcase_add_test(feed, test_delimiters_encodings_and_aliases);
 	tcase_add_test(feed, test_rejections_found_by_the_database);
 	tcase_add_test(feed, test_dry_run_reports_and_writes_nothing);
