@@ -348,6 +348,7 @@ struct cap_reader {
 	int64_t *capacity;
 	int max, weeks, line, nfields;
 	bool header_done, failed;
+	bool nul; /* a field of this record holds a NUL byte */
 	char field[2][64];
 	size_t flen[2];
 	struct err *e;
@@ -357,6 +358,8 @@ static void cap_field(void *s, size_t len, void *arg)
 {
 	struct cap_reader *r = arg;
 
+	/* What follows a NUL would not be read (the fields are C strings). */
+	r->nul |= s != NULL && memchr(s, '\0', len) != NULL;
 	if (r->nfields < 2) {
 		size_t n = len < sizeof(r->field[0]) - 1 ?
 				   len :
@@ -403,6 +406,13 @@ static void cap_record(int c, void *arg)
 	r->line++;
 	if (r->failed)
 		goto out;
+	if (r->nul) {
+		err_set(r->e, ERR_INVALID, "capacity",
+			"line %d: a NUL byte; the file is text, week,packs",
+			r->line);
+		r->failed = true;
+		goto out;
+	}
 	if (r->nfields != 2 || r->flen[0] >= sizeof(r->field[0]) ||
 	    r->flen[1] >= sizeof(r->field[1])) {
 		err_set(r->e, ERR_INVALID, "capacity",
@@ -444,6 +454,7 @@ static void cap_record(int c, void *arg)
 	r->capacity[r->weeks++] = v;
 out:
 	r->nfields = 0;
+	r->nul = false;
 }
 
 int allocation_capacity_parse(const char *text, size_t len, int64_t *capacity,

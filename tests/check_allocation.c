@@ -2010,6 +2010,17 @@ START_TEST(test_capacity_file)
 			 -1);
 	ck_assert_msg(strstr(e.msg, "more than the 1 weeks") != NULL, "%s",
 		      e.msg);
+	/* What follows a NUL byte is not silently left unread. */
+	{
+		static const char nul[] = "week,packs\n1,5\0junk\n2,7\n";
+
+		ck_assert_int_eq(allocation_capacity_parse(
+					 nul, sizeof nul - 1, cap,
+					 ALLOCATOR_WEEKS_MAX, &weeks, &e),
+				 -1);
+		ck_assert_msg(strstr(e.msg, "line 2: a NUL byte") != NULL, "%s",
+			      e.msg);
+	}
 }
 END_TEST
 
