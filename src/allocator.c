@@ -151,12 +151,17 @@ static int check_regions(const struct alloc_region *r, size_t n, int use,
 	if (n > 0 && r == NULL)
 		return err_set(e, ERR_INVALID, "regions",
 			       "%zu regions announced, none given", n);
-	for (i = 0; i < n; i++)
-		if (!qty_ok(r[i].stock) | !rate_ok(r[i].rate) |
-		    ((use & USE_FLOOR) && !days_ok(r[i].floor_days)) |
-		    ((use & USE_TARGET) && !days_ok(r[i].target_days)) |
-		    ((use & USE_POPULATION) && !qty_ok(r[i].population)))
+	for (i = 0; i < n; i++) {
+		/* every check made, one branch on them all */
+		int bad = !qty_ok(r[i].stock);
+
+		bad |= !rate_ok(r[i].rate);
+		bad |= (use & USE_FLOOR) && !days_ok(r[i].floor_days);
+		bad |= (use & USE_TARGET) && !days_ok(r[i].target_days);
+		bad |= (use & USE_POPULATION) && !qty_ok(r[i].population);
+		if (bad)
 			return region_error(r, i, use, e);
+	}
 	return 0;
 }
 
