@@ -6,6 +6,8 @@
 #   make run      cluster under ./var, migrate, demo data, national picture
 #   make bench    ledger throughput beside pgbench on the same cluster
 #   make asan     the test suite built with ASan and UBSan
+#   make fuzz     libFuzzer targets (tests/fuzz/) under ASan and UBSan,
+#                 FUZZ_SECONDS each (default 60); not part of check
 #   make lint     banned functions and SQL built by formatting
 #   make format   clang-format every C file
 
@@ -35,6 +37,17 @@ LIB_SRC := $(filter-out $(BIN_SRC),$(wildcard src/*.c)) \
 TEST_SRC := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 
+# make fuzz: clang's libFuzzer.  The library is built with coverage
+# (fuzzer-no-link) into a BUILD of its own; only the targets' link brings
+# in libFuzzer's main.  fuzz_feed.c is built once per feed.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build/fuzz
+FUZZ_SAN := address,undefined -fno-sanitize-recover=all
+FUZZ_FEEDS := npl articles products shortages population targets stock \
+	consumption
+FUZZ_TARGETS := capacity jsonin validate $(FUZZ_FEEDS:%=feed_%)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 BIN_OBJ := $(BIN_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -46,10 +59,20 @@ TEST_BIN := $(BUILD)/check_lagerbild
 # Each tests/bench/*.c is a program of its own.
 BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/%)
 
+# The fuzz targets' files, in whatever BUILD (build/fuzz when `make fuzz`
+# builds them).
+FUZZ_FEED_OBJ := $(FUZZ_FEEDS:%=$(BUILD)/tests/fuzz/fuzz_feed_%.o)
+FUZZ_FEED_BINS := $(FUZZ_FEEDS:%=$(BUILD)/fuzz_feed_%)
+FUZZ_PURE_BINS := $(BUILD)/fuzz_capacity $(BUILD)/fuzz_jsonin \
+	$(BUILD)/fuzz_validate
+FUZZ_OBJ := $(FUZZ_FEED_OBJ) \
+	$(FUZZ_PURE_BINS:$(BUILD)/%=$(BUILD)/tests/fuzz/%.o) \
+	$(BUILD)/tests/fuzz/fuzz.o $(BUILD)/tests/fuzz/import_stubs.o
+
 EMBED_MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
 EMBED_DEMO := $(sort $(wildcard contrib/demo/*.sql))
 
-.PHONY: all deps check run bench asan lint format clean FORCE
+.PHONY: all deps check run bench asan fuzz lint format clean FORCE
 .DELETE_ON_ERROR:
 
 all: $(BIN)
@@ -69,6 +92,14 @@ $(BUILD)/tests/%.o: tests/%.c
 $(BUILD)/tests/bench/%.o: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/fuzz -c -o $@ $<
+
+$(FUZZ_FEED_OBJ): $(BUILD)/tests/fuzz/fuzz_feed_%.o: tests/fuzz/fuzz_feed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/fuzz -DFEED=import_feed_$* -c -o $@ $<
 
 # The embedded files' names, rewritten only when they change: a file
 # removed (or renamed) rebuilds embedded.c, as an edited one does.
@@ -100,6 +131,16 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB)
 $(BENCH_BINS): $(BUILD)/%: $(BUILD)/tests/bench/%.o $(LIB)
 	$(CC) $(OPT) $(SAN) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
+# The stubs come before the library, so import.o is not linked.
+$(FUZZ_FEED_BINS): $(BUILD)/fuzz_feed_%: $(BUILD)/tests/fuzz/fuzz_feed_%.o \
+		$(BUILD)/tests/fuzz/import_stubs.o $(BUILD)/tests/fuzz/fuzz.o \
+		$(LIB)
+	$(CC) $(OPT) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $^ $(LDLIBS_ALL)
+
+$(FUZZ_PURE_BINS): $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
+		$(BUILD)/tests/fuzz/fuzz.o $(LIB)
+	$(CC) $(OPT) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $^ $(LDLIBS_ALL)
+
 check: deps
 	$(MAKE) $(BIN) $(TEST_BIN)
 	bash contrib/check-banned.sh
@@ -118,14 +159,23 @@ bench:
 	$(MAKE) $(BIN) $(BENCH_BINS)
 	bash tests/bench/run.sh $(BUILD)
 
+# contrib/deps.sh --dev installs clang.
+fuzz:
+	@bash contrib/deps.sh --dev
+	$(MAKE) $(FUZZ_BINS) CC=clang BUILD=$(FUZZ_BUILD) \
+		OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=fuzzer-no-link,$(FUZZ_SAN)"
+	bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 lint:
 	bash contrib/check-banned.sh
 
 format:
 	clang-format -i $(wildcard src/*.[ch] reports/*.[ch] importers/*.[ch] \
-		tests/*.[ch] tests/bench/*.[ch])
+		tests/*.[ch] tests/bench/*.[ch] tests/fuzz/*.[ch])
 
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(BIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) \
+	$(FUZZ_OBJ:.o=.d)
