@@ -2564,6 +2564,23 @@ struct locked {
 	char quarantine_why[1001]; /* and its reason */
 };
 
+/* The one row sql answers (n params) of proposal id; NULL with e set,
+ * ERR_NOT_FOUND when it answers none. */
+static PGresult *proposal_row(struct db *db, const char *sql, int n,
+			      const char *const *params, int64_t id,
+			      struct err *e)
+{
+	PGresult *q = db_exec(db, sql, n, params, e);
+
+	if (q && PQntuples(q) != 1) {
+		PQclear(q);
+		err_set(e, ERR_NOT_FOUND, "id",
+			"proposal %" PRId64 ": no such proposal", id);
+		return NULL;
+	}
+	return q;
+}
+
 static int lock_proposal(struct db *db, const char *from, int64_t id,
 			 struct locked *l, struct err *e)
 {
@@ -2577,7 +2594,7 @@ static int lock_proposal(struct db *db, const char *from, int64_t id,
 	if (db_command(db, "SELECT allocation_proposal_materialize($1::bigint)",
 		       1, &params[1], e) < 0)
 		return -1;
-	q = db_exec(
+	q = proposal_row(
 		db,
 		"SELECT p.from_region, p.to_region, p.status,"
 		" p.product_id, p.from_site_id, p.to_site_id, p.quantity,"
@@ -2595,14 +2612,9 @@ static int lock_proposal(struct db *db, const char *from, int64_t id,
 		"  AND q.released_at IS NULL"
 		" WHERE p.from_region = $1 AND p.id = $2::bigint"
 		" FOR UPDATE OF p",
-		2, params, e);
+		2, params, id, e);
 	if (!q)
 		return -1;
-	if (PQntuples(q) != 1) {
-		PQclear(q);
-		return err_set(e, ERR_NOT_FOUND, "id",
-			       "proposal %" PRId64 ": no such proposal", id);
-	}
 	memset(l, 0, sizeof(*l));
 	snprintf(l->from, sizeof(l->from), "%s", db_text(q, 0, 0));
 	snprintf(l->to, sizeof(l->to), "%s", db_text(q, 0, 1));
@@ -2679,18 +2691,13 @@ static int approval_room(struct db *db, const struct locked *l, int64_t id,
 		       2, params, e) < 0)
 		return -1;
 	params[1] = s;
-	q = db_exec(db,
-		    "SELECT lot_balance, lot_promised, region_stock,"
-		    " region_promised, floor_units"
-		    " FROM allocation_approval_room($1, $2::bigint)",
-		    2, params, e);
+	q = proposal_row(db,
+			 "SELECT lot_balance, lot_promised, region_stock,"
+			 " region_promised, floor_units"
+			 " FROM allocation_approval_room($1, $2::bigint)",
+			 2, params, id, e);
 	if (!q)
 		return -1;
-	if (PQntuples(q) != 1) {
-		PQclear(q);
-		return err_set(e, ERR_NOT_FOUND, "id",
-			       "proposal %" PRId64 ": no such proposal", id);
-	}
 	lot = db_int64(q, 0, 0);
 	lot_taken = db_int64(q, 0, 1);
 	stock = db_int64(q, 0, 2);
@@ -2821,17 +2828,12 @@ static int parties(struct db *db, int64_t id, char from[3], char to[3],
 	PGresult *q;
 
 	i64s(s, id);
-	q = db_exec(db,
-		    "SELECT from_region, to_region"
-		    " FROM lb_proposal_parties($1::bigint)",
-		    1, params, e);
+	q = proposal_row(db,
+			 "SELECT from_region, to_region"
+			 " FROM lb_proposal_parties($1::bigint)",
+			 1, params, id, e);
 	if (!q)
 		return -1;
-	if (PQntuples(q) != 1) {
-		PQclear(q);
-		return err_set(e, ERR_NOT_FOUND, "id",
-			       "proposal %" PRId64 ": no such proposal", id);
-	}
 	snprintf(from, 3, "%s", db_text(q, 0, 0));
 	snprintf(to, 3, "%s", db_text(q, 0, 1));
 	PQclear(q);
