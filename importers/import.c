@@ -300,6 +300,9 @@ static int reject_v(struct import_run *run, int64_t line, const char *field,
 	char reason[600], quoted[IMPORT_VALUE_MAX + 8];
 
 	vsnprintf(reason, sizeof(reason), fmt, ap);
+	/* JSON takes UTF-8 only: a reason that is not would drop the whole
+	 * rejection from the report. */
+	utf8_scrub(reason);
 	if (value)
 		quote_value(value, quoted, sizeof(quoted));
 	if (line != run->last_line || line == 0) {

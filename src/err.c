@@ -1,15 +1,17 @@
 /*
  * err.c -- filling in and reading a struct err.
  *
- * Messages end up in logs, on a terminal and in JSON bodies, so a message
- * cut short by the buffer must not end in half a UTF-8 sequence: truncation
- * backs off to the last whole character.
+ * Messages end up in logs, on a terminal and in JSON bodies, so they are
+ * UTF-8 whatever they quote: a message cut short by the buffer backs off
+ * to the last whole character, and a byte that starts no character (input
+ * cut inside one by a "%.40s", say) becomes '?'.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "err.h"
+#include "validate.h"
 
 /*
  * After a truncating copy into buf (size bytes, NUL-terminated), drop a
@@ -55,6 +57,7 @@ int err_set(struct err *e, enum err_code code, const char *field,
 		field = "";
 	snprintf(e->field, sizeof e->field, "%s", field);
 	trim_cut_utf8(e->field, sizeof e->field);
+	utf8_scrub(e->field);
 
 	e->msg[0] = '\0';
 	if (fmt != NULL) {
@@ -63,6 +66,7 @@ int err_set(struct err *e, enum err_code code, const char *field,
 			e->msg[0] = '\0';
 		va_end(ap);
 		trim_cut_utf8(e->msg, sizeof e->msg);
+		utf8_scrub(e->msg);
 	}
 	return -1;
 }
@@ -107,5 +111,6 @@ int err_prefix(struct err *e, const char *fmt, ...)
 		     (int)(sizeof e->msg - 1), old) < 0)
 		e->msg[0] = '\0';
 	trim_cut_utf8(e->msg, sizeof e->msg);
+	utf8_scrub(e->msg);
 	return -1;
 }

@@ -23,6 +23,19 @@ static bool type_ok(const json_t *v, enum jsonin_type t)
 	}
 }
 
+/* How much of key (UTF-8) to show in at most max bytes: never half a
+ * character, so that the error stays UTF-8. */
+static size_t key_cut(const char *key, size_t max)
+{
+	size_t n = strnlen(key, max + 1);
+
+	if (n <= max)
+		return n;
+	for (n = max; n > 0 && ((unsigned char)key[n] & 0xC0) == 0x80; n--)
+		;
+	return n;
+}
+
 int jsonin_check(const json_t *obj, const struct jsonin_field *fields,
 		 size_t nfields, const char *prefix, struct err *e)
 {
@@ -46,7 +59,8 @@ int jsonin_check(const json_t *obj, const struct jsonin_field *fields,
 		for (size_t i = 0; i < nfields && !f; i++)
 			if (strcmp(fields[i].name, key) == 0)
 				f = &fields[i];
-		snprintf(name, sizeof(name), "%s%.64s", prefix, key);
+		snprintf(name, sizeof(name), "%s%.*s", prefix,
+			 (int)key_cut(key, 64), key);
 		if (!f)
 			return err_set(e, ERR_INVALID, name,
 				       "%s: unknown field", name);

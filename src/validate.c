@@ -68,7 +68,7 @@ static bool all_digits(const char *s)
  * U+10FFFF, no stray or missing continuation bytes.  The NUL terminator is
  * never a continuation byte, so this cannot read past the end of a string.
  */
-static size_t utf8_decode(const unsigned char *p, uint32_t *cp)
+size_t utf8_decode(const unsigned char *p, uint32_t *cp)
 {
 	unsigned char c = p[0];
 	unsigned char lo = 0x80, hi = 0xBF;
@@ -108,6 +108,21 @@ static size_t utf8_decode(const unsigned char *p, uint32_t *cp)
 	}
 	*cp = v;
 	return n;
+}
+
+void utf8_scrub(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	uint32_t cp;
+	size_t n;
+
+	while (*p != '\0') {
+		n = utf8_decode(p, &cp);
+		if (n == 0)
+			*p++ = '?';
+		else
+			p += n;
+	}
 }
 
 /* C0 (which includes tab and newline), DEL and C1. */

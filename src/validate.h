@@ -104,4 +104,18 @@ int parse_timestamp(const char *s, int64_t *epoch, const char *field,
 int validate_text(const char *s, size_t max_bytes, bool allow_empty,
 		  const char *field, struct err *e);
 
+/*
+ * The length of the UTF-8 sequence that p (NUL-terminated) starts, with
+ * its code point in *cp; 0 when p starts none: a stray continuation byte,
+ * an overlong form, a surrogate, beyond U+10FFFF, or cut short.
+ */
+size_t utf8_decode(const unsigned char *p, uint32_t *cp);
+
+/*
+ * Make s valid UTF-8 in place: each byte that starts no sequence becomes
+ * '?'.  For messages that quote input cut by a printf precision ("%.40s"
+ * may end inside a character) and go to JSON, which takes UTF-8 only.
+ */
+void utf8_scrub(char *s);
+
 #endif

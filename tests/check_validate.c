@@ -15,6 +15,7 @@
 
 #include "db.h"
 #include "err.h"
+#include "jsonin.h"
 #include "validate.h"
 
 Suite *validate_suite(void);
@@ -925,6 +926,23 @@ START_TEST(test_err_set)
 END_TEST
 
 /* Truncation keeps the buffers terminated and never splits a character. */
+/* A message quoting input cut inside a character ("%.4s" of "RS-é",
+ * found by fuzzing) is made UTF-8: that byte becomes '?', the rest stays. */
+START_TEST(test_err_scrubbed)
+{
+	struct err e;
+
+	err_set(&e, ERR_INVALID, "notice_id", "notice_id \"%.4s\": too long",
+		"RS-\xc3\xa9");
+	ck_assert_str_eq(e.msg, "notice_id \"RS-?\": too long");
+	err_set(&e, ERR_INVALID, "\xffx", "\xc3\xa5 ok \xed\xa0\x80");
+	ck_assert_str_eq(e.field, "?x");
+	ck_assert_str_eq(e.msg, "\xc3\xa5 ok ???");
+	err_prefix(&e, "%.1s: ", "\xc3\xa5");
+	ck_assert_str_eq(e.msg, "?: \xc3\xa5 ok ???");
+}
+END_TEST
+
 START_TEST(test_err_truncate)
 {
 	char big[2048], field[200];
@@ -1005,6 +1023,37 @@ START_TEST(test_db_int64)
 }
 END_TEST
 
+/*
+ * An unknown member's name is cut to 64 bytes in the error, and never in
+ * the middle of a character: the field and message stay UTF-8 (a cut "é"
+ * left half of it, found by fuzzing).
+ */
+START_TEST(test_jsonin_long_key)
+{
+	static const struct jsonin_field fields[] = {
+		{"reason", JSONIN_STRING, false},
+	};
+	char body[128];
+	json_t *j;
+	struct err e = {0}, v = {0};
+
+	snprintf(
+		body, sizeof(body), "{\"%s\xc3\xa9x\": 1}",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	j = json_loads(body, 0, NULL);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_int_eq(jsonin_check(j, fields, 1, "", &e), -1);
+	ck_assert_msg(strstr(e.msg, "unknown field") != NULL, "%s", e.msg);
+	ck_assert_msg(validate_text(e.field, sizeof(e.field), false, "f", &v) ==
+			      0,
+		      "field: %s", v.msg);
+	ck_assert_msg(validate_text(e.msg, sizeof(e.msg), false, "m", &v) == 0,
+		      "message: %s", v.msg);
+	ck_assert_int_eq(strlen(e.field), 63);
+	json_decref(j);
+}
+END_TEST
+
 Suite *validate_suite(void)
 {
 	Suite *s = suite_create("validate");
@@ -1048,10 +1097,15 @@ Suite *validate_suite(void)
 	tcase_add_test(tc, test_null_err);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("jsonin");
+	tcase_add_test(tc, test_jsonin_long_key);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("err");
 	tcase_add_loop_test(tc, test_err_code_name, 0, NELEM(code_cases));
 	tcase_add_test(tc, test_err_set);
 	tcase_add_test(tc, test_err_truncate);
+	tcase_add_test(tc, test_err_scrubbed);
 	suite_add_tcase(s, tc);
 
 	return s;

@@ -40,6 +40,8 @@ void fuzz_check_err(int rc, const struct err *e, const char *field)
 			  (int)e->code, e->msg);
 	if (!fuzz_utf8_valid(e->field))
 		fuzz_fail("error field not valid UTF-8: '%s'", e->field);
+	if (!fuzz_utf8_valid(e->msg))
+		fuzz_fail("error message not valid UTF-8: '%s'", e->msg);
 	if (field && strcmp(e->field, field) != 0)
 		fuzz_fail("error names field '%s', expected '%s'", e->field,
 			  field);

@@ -30,9 +30,9 @@ _Noreturn void fuzz_fail(const char *fmt, ...)
 /*
  * The error convention of err.h after a call that returned rc: rc is 0 or
  * -1; on -1 e has a code and a message, field and message are
- * NUL-terminated, and the field is valid UTF-8 (clients match on it; a
- * message need not be, http_error falls back to ASCII); when field is not
- * NULL, e->field is field.  Fails otherwise.
+ * NUL-terminated, and both are valid UTF-8 (err_set scrubs them: they
+ * go to JSON); when field is not NULL, e->field is field.  Fails
+ * otherwise.
  */
 void fuzz_check_err(int rc, const struct err *e, const char *field);
 
