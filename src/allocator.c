@@ -1073,24 +1073,34 @@ int allocator_share(const struct alloc_region *r, size_t n,
 	 */
 	for (i = 0; i < n; i++)
 		out->after[i] = r[i].stock;
-	for (j = 0, nt = 0; j < nrows; j = b) {
-		int64_t sent = 0;
-		bool kept;
+	if (p->min_transfer <= pack) {
+		/* Every row carries a pack or more: under a minimum of one
+		 * pack (the default is none) nothing goes, nothing is summed. */
+		for (j = 0; j < nrows; j++) {
+			out->after[rows[j].from] -= rows[j].quantity;
+			out->after[rows[j].to] += rows[j].quantity;
+		}
+		nt = nrows;
+	} else {
+		for (j = 0, nt = 0; j < nrows; j = b) {
+			int64_t sent = 0;
+			bool kept;
 
-		for (b = j; b < nrows && rows[b].from == rows[j].from &&
-			    rows[b].to == rows[j].to;
-		     b++)
-			sent += rows[b].quantity;
-		kept = sent >= p->min_transfer;
-		out->dropped += kept ? 0 : sent;
-		for (; j < b; j++) {
-			struct alloc_transfer x = rows[j];
-			int64_t q = kept ? x.quantity : 0;
+			for (b = j; b < nrows && rows[b].from == rows[j].from &&
+				    rows[b].to == rows[j].to;
+			     b++)
+				sent += rows[b].quantity;
+			kept = sent >= p->min_transfer;
+			out->dropped += kept ? 0 : sent;
+			for (; j < b; j++) {
+				struct alloc_transfer x = rows[j];
+				int64_t q = kept ? x.quantity : 0;
 
-			out->after[x.from] -= q;
-			out->after[x.to] += q;
-			rows[nt] = x;
-			nt += kept;
+				out->after[x.from] -= q;
+				out->after[x.to] += q;
+				rows[nt] = x;
+				nt += kept;
+			}
 		}
 	}
 	out->ntransfers = nt;
