@@ -3,8 +3,8 @@
  *
  * The UTF-8 decoder here is deliberately not src/validate.c's: it decodes
  * first and range-checks the code point afterwards, where validate.c
- * narrows the allowed continuation bytes as it goes.  The two agreeing on
- * every input is part of what fuzz_validate checks.
+ * narrows the allowed continuation bytes as it goes.  fuzz_validate holds
+ * the two to the same answer at every byte of its input.
  */
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /*
  * fuzz_capacity.c -- libFuzzer target for allocation_capacity_parse, the
- * parser of the capacity file an operator hands to `allocate supply`.
+ * parser of the capacity file an operator hands to `allocate plan`.
  *
  * The file comes from outside and its numbers go straight into the
  * allocator, so besides ASan/UBSan's view of the CSV handling this checks

@@ -12,6 +12,8 @@
  * the accepted values are checked for the shape their header promises.
  * Every failure must follow the error convention and name its field, and a
  * validator's message must be valid UTF-8 (it quotes the input escaped).
+ * validate.c's UTF-8 decoder and utf8_scrub, which err.c applies to every
+ * message, are checked against fuzz.c's decoder.
  *
  * Input: byte 0 picks the function (low 4 bits) and its options (high 4
  * bits); the rest is the string, in a buffer of exactly its size.
@@ -25,14 +27,6 @@
 #include "validate.h"
 
 #include "fuzz.h"
-
-/* A validator's failure: the convention, its field, a UTF-8 message. */
-static void check_err(int rc, const struct err *e, const char *field)
-{
-	fuzz_check_err(rc, e, field);
-	if (rc == -1 && !fuzz_utf8_valid(e->msg))
-		fuzz_fail("%s: message not valid UTF-8", field);
-}
 
 static int all_digits(const char *s, size_t n)
 {
@@ -152,7 +146,7 @@ static void fuzz_int64(const char *s, int opt)
 	int rc;
 
 	rc = parse_int64(s, r[0], r[1], &v, "n", &e);
-	check_err(rc, &e, "n");
+	fuzz_check_err(rc, &e, "n");
 	if (rc != ref_int64(s, r[0], r[1], &rv))
 		fuzz_fail("parse_int64('%s') returned %d", s, rc);
 	if (rc == 0 && v != rv)
@@ -168,7 +162,7 @@ static void fuzz_gtin(const char *s)
 	int rc;
 
 	rc = gtin_normalize(s, out, "gtin", &e);
-	check_err(rc, &e, "gtin");
+	fuzz_check_err(rc, &e, "gtin");
 	if (rc == 0) {
 		/* 14 digits, the input left-padded, its check digit right */
 		if (!all_digits(out, 14) ||
@@ -190,7 +184,7 @@ static void fuzz_date(const char *s)
 	int rc;
 
 	rc = parse_date(s, &d, "date", &e);
-	check_err(rc, &e, "date");
+	fuzz_check_err(rc, &e, "date");
 	if (rc != ref_date(s, &rd))
 		fuzz_fail("parse_date('%s') returned %d", s, rc);
 	if (rc == 0 &&
@@ -208,7 +202,7 @@ static void fuzz_timestamp(const char *s)
 	int rc;
 
 	rc = parse_timestamp(s, &epoch, "ts", &e);
-	check_err(rc, &e, "ts");
+	fuzz_check_err(rc, &e, "ts");
 	if (rc != 0)
 		return;
 	/* the date part is a date, and the instant within its day give or
@@ -230,7 +224,7 @@ static void fuzz_text(const char *s, int opt)
 	struct err e = {0};
 
 	rc = validate_text(s, max, allow, "t", &e);
-	check_err(rc, &e, "t");
+	fuzz_check_err(rc, &e, "t");
 	if (rc != ref_text(s, max, allow))
 		fuzz_fail("validate_text('%s', max %zu, allow_empty %d) "
 			  "returned %d",
@@ -281,49 +275,81 @@ static void fuzz_codes(const char *s, int which)
 	switch (which) {
 	case 5:
 		rc = validate_site_code(s, "site", &e);
-		check_err(rc, &e, "site");
+		fuzz_check_err(rc, &e, "site");
 		if (rc == 0 && (n < 1 || n > 32))
 			fuzz_fail("site code of %zu bytes", n);
 		break;
 	case 6:
 		rc = validate_lot(s, "lot", &e);
-		check_err(rc, &e, "lot");
+		fuzz_check_err(rc, &e, "lot");
 		if (rc == 0 && n > 64)
 			fuzz_fail("lot of %zu bytes", n);
 		break;
 	case 7:
 		rc = validate_uuid(s, "uuid", &e);
-		check_err(rc, &e, "uuid");
+		fuzz_check_err(rc, &e, "uuid");
 		if (rc == 0 && n != 36)
 			fuzz_fail("uuid of %zu bytes", n);
 		break;
 	case 8:
 		rc = validate_atc(s, "atc", &e);
-		check_err(rc, &e, "atc");
+		fuzz_check_err(rc, &e, "atc");
 		if (rc == 0 && n != 7)
 			fuzz_fail("ATC code of %zu bytes", n);
 		break;
 	case 9:
 		rc = validate_vnr(s, "vnr", &e);
-		check_err(rc, &e, "vnr");
+		fuzz_check_err(rc, &e, "vnr");
 		if ((rc == 0) != all_digits(s, 6))
 			fuzz_fail("validate_vnr('%s') returned %d", s, rc);
 		break;
 	case 10:
 		rc = validate_npl_id(s, "npl", &e);
-		check_err(rc, &e, "npl");
+		fuzz_check_err(rc, &e, "npl");
 		if ((rc == 0) != all_digits(s, 14))
 			fuzz_fail("validate_npl_id('%s') returned %d", s, rc);
 		break;
 	case 11:
 		rc = validate_region_code(s, "region", &e);
-		check_err(rc, &e, "region");
+		fuzz_check_err(rc, &e, "region");
 		if ((rc == 0) != (region_name(s) != NULL))
 			fuzz_fail("validate_region_code('%s') returned %d", s,
 				  rc);
 		break;
 	default: break;
 	}
+}
+
+/*
+ * validate.c's UTF-8 decoder against fuzz.c's at every byte of s, and
+ * utf8_scrub: its result is UTF-8 of the same length, and UTF-8 is left
+ * as it was.
+ */
+static void fuzz_utf8(char *s)
+{
+	size_t len = strlen(s), n;
+	uint32_t a = 0, b = 0;
+	int valid = fuzz_utf8_valid(s), m;
+	char *was = malloc(len + 1);
+
+	if (!was)
+		fuzz_fail("out of memory");
+	memcpy(was, s, len + 1);
+	for (size_t i = 0; i < len; i++) {
+		n = utf8_decode((const unsigned char *)s + i, &a);
+		m = fuzz_utf8_char((const unsigned char *)s + i, &b);
+		if ((int)n != m || (n != 0 && a != b))
+			fuzz_fail("byte %zu: utf8_decode %zu U+%04X, reference "
+				  "%d U+%04X",
+				  i, n, (unsigned)a, m, (unsigned)b);
+	}
+	utf8_scrub(s);
+	if (!fuzz_utf8_valid(s) || strlen(s) != len)
+		fuzz_fail("utf8_scrub left '%s' (%zu bytes of %zu)", s,
+			  strlen(s), len);
+	if (valid && strcmp(was, s) != 0)
+		fuzz_fail("utf8_scrub changed valid UTF-8");
+	free(was);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -354,6 +380,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc != -1 && (rc < '0' || rc > '9'))
 			fuzz_fail("gtin_check_digit('%s') = %d", s, rc);
 		break;
+	case 15: fuzz_utf8(s); break;
 	default: fuzz_codes(s, sel); break;
 	}
 	free(s);

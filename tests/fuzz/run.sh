@@ -63,7 +63,7 @@ for t in "$@"; do
   failed+=("$t")
   input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
   echo "fuzz: $t: FAILED; the libFuzzer log is $log:" >&2
-  grep -E '^(fuzz: invariant|==[0-9]+==ERROR|SUMMARY|.*runtime error)' \
+  grep -aE '^(fuzz: invariant|==[0-9]+==ERROR|SUMMARY|.*runtime error)' \
     "$log" | head -n 5 | sed 's/^/    /' >&2 || true
   if [[ -n $input ]]; then
     echo "    input saved as $input; reproduce with: $bin $input" >&2
